@@ -1,0 +1,3 @@
+//! The loader
+
+fn main() {}

@@ -1,0 +1,2 @@
+//! Block devices and the GPT reader.
+#![no_std]

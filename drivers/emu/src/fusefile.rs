@@ -1,0 +1,168 @@
+//! The virtual chip's fuse file.
+//!
+//! QEMU has no OCOTP and no CAAM key material, so each virtual chip is a small
+//! file that QEMU loads into the reserved page below the loader
+//! (`-device loader,file=chip.fuses,addr=0x40100000,force-raw=on`). The QEMU
+//! board parses it once at start-up.
+//!
+//! Layout (all integers little-endian), 132 bytes:
+//!
+//! | offset | size | field |
+//! |---|---|---|
+//! | 0 | 8 | magic `IMXFUSE1` |
+//! | 8 | 2 | format version, 1 |
+//! | 10 | 2 | flags: bit 0 = open part (not closed); other bits 0 |
+//! | 12 | 4 | reserved, 0 |
+//! | 16 | 16 | 128-bit unique ID, as OCOTP words 0..3 little-endian (see below) |
+//! | 32 | 32 | SRK hash (SHA-256 of the SRK table), as burnt in banks 6 and 7 |
+//! | 64 | 32 | OTPMK: the chip's master key (blob keys derive from it) |
+//! | 96 | 32 | MP family secret: with the SRK hash and security state it makes the MP key |
+//! | 128 | 4 | CRC-32 (IEEE) of bytes 0..128 |
+//!
+//! The UID bytes are the UID as a 128-bit big-endian number, i.e. the hex the
+//! user types with `--uid`.
+
+use crc::{CRC_32_ISO_HDLC, Crc};
+
+/// Size of a fuse file in bytes.
+pub const FUSE_FILE_LEN: usize = 132;
+/// The magic at offset 0.
+pub const MAGIC: [u8; 8] = *b"IMXFUSE1";
+/// The only format version.
+pub const VERSION: u16 = 1;
+/// Flag bit: the part is open (not closed).
+pub const FLAG_OPEN: u16 = 1;
+
+/// The default MP family secret: the one every virtual i.MX8MP shares unless a
+/// test asks for another silicon family.
+pub const DEFAULT_FAMILY_SECRET: [u8; 32] = *b"imx8mp virtual MP family secret!";
+
+/// A virtual chip's fuses.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct FuseFile {
+    /// 128-bit unique ID, big-endian.
+    pub uid: [u8; 16],
+    /// SRK hash.
+    pub srk_hash: [u8; 32],
+    /// One-time-programmable master key.
+    pub otpmk: [u8; 32],
+    /// MP family secret.
+    pub family_secret: [u8; 32],
+    /// Whether the part is open (security configuration not closed).
+    pub open: bool,
+}
+
+/// Why a fuse file was refused.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum FuseFileError {
+    /// Fewer than [`FUSE_FILE_LEN`] bytes.
+    Truncated,
+    /// The magic is not `IMXFUSE1` (no fuse file loaded?).
+    BadMagic,
+    /// A version this loader does not know.
+    UnsupportedVersion(u16),
+    /// Reserved flag bits or reserved bytes set.
+    ReservedBitsSet,
+    /// The CRC does not match: the file is corrupt.
+    BadCrc,
+}
+
+impl core::fmt::Display for FuseFileError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::Truncated => write!(f, "fuse file truncated (need {FUSE_FILE_LEN} bytes)"),
+            Self::BadMagic => write!(f, "no fuse file (bad magic)"),
+            Self::UnsupportedVersion(v) => write!(f, "fuse file version {v} not supported"),
+            Self::ReservedBitsSet => write!(f, "fuse file has reserved bits set"),
+            Self::BadCrc => write!(f, "fuse file corrupt (CRC mismatch)"),
+        }
+    }
+}
+
+const CRC32: Crc<u32> = Crc::<u32>::new(&CRC_32_ISO_HDLC);
+
+impl FuseFile {
+    /// Serialises the fuse file.
+    pub fn to_bytes(&self) -> [u8; FUSE_FILE_LEN] {
+        let mut b = [0u8; FUSE_FILE_LEN];
+        b[0..8].copy_from_slice(&MAGIC);
+        b[8..10].copy_from_slice(&VERSION.to_le_bytes());
+        let flags = if self.open { FLAG_OPEN } else { 0 };
+        b[10..12].copy_from_slice(&flags.to_le_bytes());
+        b[16..32].copy_from_slice(&self.uid);
+        b[32..64].copy_from_slice(&self.srk_hash);
+        b[64..96].copy_from_slice(&self.otpmk);
+        b[96..128].copy_from_slice(&self.family_secret);
+        let crc = CRC32.checksum(&b[..128]);
+        b[128..132].copy_from_slice(&crc.to_le_bytes());
+        b
+    }
+
+    /// Parses and checks a fuse file. Extra bytes after the 132 are ignored
+    /// (QEMU's loader page may hold anything there).
+    pub fn parse(b: &[u8]) -> Result<Self, FuseFileError> {
+        let b = b.get(..FUSE_FILE_LEN).ok_or(FuseFileError::Truncated)?;
+        if b[0..8] != MAGIC {
+            return Err(FuseFileError::BadMagic);
+        }
+        let version = u16::from_le_bytes([b[8], b[9]]);
+        if version != VERSION {
+            return Err(FuseFileError::UnsupportedVersion(version));
+        }
+        let crc = u32::from_le_bytes([b[128], b[129], b[130], b[131]]);
+        if CRC32.checksum(&b[..128]) != crc {
+            return Err(FuseFileError::BadCrc);
+        }
+        let flags = u16::from_le_bytes([b[10], b[11]]);
+        if flags & !FLAG_OPEN != 0 || b[12..16] != [0; 4] {
+            return Err(FuseFileError::ReservedBitsSet);
+        }
+        let mut f = Self {
+            uid: [0; 16],
+            srk_hash: [0; 32],
+            otpmk: [0; 32],
+            family_secret: [0; 32],
+            open: flags & FLAG_OPEN != 0,
+        };
+        f.uid.copy_from_slice(&b[16..32]);
+        f.srk_hash.copy_from_slice(&b[32..64]);
+        f.otpmk.copy_from_slice(&b[64..96]);
+        f.family_secret.copy_from_slice(&b[96..128]);
+        Ok(f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> FuseFile {
+        FuseFile {
+            uid: [0x11; 16],
+            srk_hash: [0x22; 32],
+            otpmk: [0x33; 32],
+            family_secret: DEFAULT_FAMILY_SECRET,
+            open: false,
+        }
+    }
+
+    #[test]
+    fn round_trips() {
+        let f = sample();
+        assert_eq!(FuseFile::parse(&f.to_bytes()), Ok(f.clone()));
+        let open = FuseFile { open: true, ..f };
+        assert_eq!(FuseFile::parse(&open.to_bytes()), Ok(open));
+    }
+
+    #[test]
+    fn refuses_every_corruption() {
+        let good = sample().to_bytes();
+        assert_eq!(FuseFile::parse(&good[..131]), Err(FuseFileError::Truncated));
+        assert_eq!(FuseFile::parse(&[0u8; 132]), Err(FuseFileError::BadMagic));
+        for i in 8..FUSE_FILE_LEN {
+            let mut b = good;
+            b[i] ^= 0x40;
+            assert!(FuseFile::parse(&b).is_err(), "flip at byte {i} accepted");
+        }
+    }
+}

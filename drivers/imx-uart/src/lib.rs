@@ -1,0 +1,2 @@
+//! i.MX UART driver
+#![no_std]

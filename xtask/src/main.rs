@@ -1,0 +1,3 @@
+//! The one build, run, test and bench entry point
+
+fn main() {}
