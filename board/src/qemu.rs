@@ -81,13 +81,13 @@ impl Platform for Qemu {
         for (i, b) in raw.iter_mut().enumerate() {
             // SAFETY: the MMU is off (early_init contract), FUSE_PAGE is DRAM
             // that nothing else uses, and `i` < FUSE_FILE_LEN < 4096.
-            *b = unsafe { page.add(i).read_volatile() };
+            *b = unsafe { page.wrapping_add(i).read_volatile() };
         }
         let parsed = FuseFile::parse(&raw);
         for i in 0..FUSE_FILE_LEN {
             // SAFETY: as above; scrubbing the OTPMK and family secret from DRAM
             // that a later OS could read.
-            unsafe { page.add(i).write_volatile(0) };
+            unsafe { page.wrapping_add(i).write_volatile(0) };
         }
         raw.fill(0);
         // early_init runs once, so the cell is empty.

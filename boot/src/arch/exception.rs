@@ -19,17 +19,14 @@ unsafe extern "C" {
     static probe_fault: u8;
 }
 
-/// The last fault a probe took: address, syndrome and, for refused emulated
+/// The last fault a probe took: syndrome and, for refused emulated
 /// accesses, the reason.
-static PROBE_FAR: AtomicU64 = AtomicU64::new(0);
 static PROBE_ESR: AtomicU64 = AtomicU64::new(0);
 static PROBE_REASON_PTR: AtomicUsize = AtomicUsize::new(0);
 static PROBE_REASON_LEN: AtomicUsize = AtomicUsize::new(0);
 
 /// Details of the last probe fault.
 pub struct ProbeFault {
-    /// Faulting address.
-    pub far: u64,
     /// Exception syndrome.
     pub esr: u64,
     /// Why an emulated access was refused, if it was one.
@@ -47,7 +44,6 @@ pub fn last_probe_fault() -> ProbeFault {
         core::str::from_utf8(bytes).unwrap_or("?")
     });
     ProbeFault {
-        far: PROBE_FAR.load(Ordering::Relaxed),
         esr: PROBE_ESR.load(Ordering::Relaxed),
         reason,
     }
@@ -60,7 +56,6 @@ fn probe_fixup(frame: &mut TrapFrame, refusal: Option<TrapRefusal>) -> bool {
     if !(start..end).contains(&frame.elr) {
         return false;
     }
-    PROBE_FAR.store(frame.far, Ordering::Relaxed);
     PROBE_ESR.store(frame.esr, Ordering::Relaxed);
     let (p, l) = refusal.map_or((0, 0), |r| (r.reason.as_ptr() as usize, r.reason.len()));
     PROBE_REASON_PTR.store(p, Ordering::Relaxed);
@@ -103,7 +98,7 @@ fn ec_name(ec: u64) -> &'static str {
         0x00 => "unknown reason",
         0x07 => "FP/SIMD access trapped",
         0x0e => "illegal execution state",
-        0x15 | 0x16 | 0x17 => "SVC/HVC/SMC",
+        0x15..=0x17 => "SVC/HVC/SMC",
         0x18 => "system register access trapped",
         0x20 | 0x21 => "instruction abort",
         0x22 => "PC alignment fault",

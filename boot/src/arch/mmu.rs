@@ -94,7 +94,7 @@ impl Builder<'_> {
 
     fn map(&mut self, start: u64, end: u64, perm: Perm) {
         assert!(
-            start % 4096 == 0 && end % 4096 == 0 && start <= end,
+            start.is_multiple_of(4096) && end.is_multiple_of(4096) && start <= end,
             "unaligned map"
         );
         self.map_level(0, 1, start, end, perm);

@@ -26,7 +26,6 @@ pub mod layout {
         static __image_end: u8;
         static __stack_guard: u8;
         static __stack_bottom: u8;
-        static __stack_top: u8;
         static __exc_stack_guard: u8;
         static __exc_stack_bottom: u8;
     }
@@ -46,7 +45,6 @@ pub mod layout {
     sym!(image_end, __image_end);
     sym!(stack_guard, __stack_guard);
     sym!(stack_bottom, __stack_bottom);
-    sym!(stack_top, __stack_top);
     sym!(exc_stack_guard, __exc_stack_guard);
     sym!(exc_stack_bottom, __exc_stack_bottom);
 }

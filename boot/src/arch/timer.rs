@@ -17,13 +17,3 @@ impl hal::Clock for GenericTimer {
         CNTFRQ_EL0.get().max(1)
     }
 }
-
-/// Busy-waits `us` microseconds.
-pub fn delay_us(us: u64) {
-    use hal::Clock;
-    let t = GenericTimer;
-    let d = t.deadline_us(us);
-    while !d.expired(&t) {
-        core::hint::spin_loop();
-    }
-}

@@ -41,7 +41,7 @@ unsafe extern "C" {
 
 /// Checks that `[addr, addr + len)` is mapped (or emulated) page by page.
 fn check_range(addr: u64, len: u64, width: usize) -> Result<(), CmdError> {
-    if addr % width as u64 != 0 {
+    if !addr.is_multiple_of(width as u64) {
         return Err(CmdError::msg(format_args!(
             "address 0x{addr:x} is not aligned to {width} bytes"
         )));

@@ -35,7 +35,7 @@ pub enum CmdError {
     /// An argument is not a number.
     BadNumber(heapless::String<24>),
     /// Any other refusal, with its message.
-    Msg(heapless::String<160>),
+    Msg(heapless::String<112>),
 }
 
 impl CmdError {
