@@ -127,9 +127,9 @@ impl Header {
         if !within(h.off_struct, h.size_struct)
             || !within(h.off_strings, h.size_strings)
             || !within(h.off_rsvmap, 16)
-            || h.off_struct % 4 != 0
-            || h.off_rsvmap % 8 != 0
-            || h.size_struct % 4 != 0
+            || !h.off_struct.is_multiple_of(4)
+            || !h.off_rsvmap.is_multiple_of(8)
+            || !h.size_struct.is_multiple_of(4)
         {
             return Err(FdtError::BadLayout);
         }

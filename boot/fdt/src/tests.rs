@@ -166,10 +166,10 @@ fn refuses_malformed_blobs() {
             let mut b = blob.clone();
             b[i] = v;
             let mut out = vec![0u8; blob.len() + 64];
-            if let Ok(mut f) = Fdt::open_into(&b, &mut out) {
-                if let Ok(c) = f.find_node("/chosen") {
-                    let _ = f.set_prop_str(c, "bootargs", "x");
-                }
+            if let Ok(mut f) = Fdt::open_into(&b, &mut out)
+                && let Ok(c) = f.find_node("/chosen")
+            {
+                let _ = f.set_prop_str(c, "bootargs", "x");
             }
         }
     }
