@@ -9,6 +9,7 @@
 #![cfg_attr(target_os = "none", no_std, no_main)]
 
 mod console;
+mod linux;
 
 #[cfg(target_os = "none")]
 mod arch;
@@ -53,7 +54,9 @@ extern "C" fn loader_main(dtb: u64) -> ! {
         clock: arch::timer::GenericTimer,
         dtb,
         typeahead: heapless::Deque::new(),
+        bootargs: heapless::String::new(),
     };
+    let _ = m.bootargs.push_str(Current::DEFAULT_BOOTARGS);
     let (start, end) = m.dram();
     let _ = write!(
         m.console,

@@ -137,6 +137,20 @@ impl Header {
     }
 }
 
+/// The `totalsize` of the tree whose header starts `head`, after checking
+/// the magic: how many bytes to fetch before calling [`Fdt::open_into`].
+pub fn total_size(head: &[u8]) -> Result<usize, FdtError> {
+    if be32(head, 0)? != MAGIC {
+        return Err(FdtError::BadMagic);
+    }
+    let n = be32(head, 4)? as usize;
+    if n < HEADER_LEN {
+        Err(FdtError::Truncated)
+    } else {
+        Ok(n)
+    }
+}
+
 /// A device tree being edited in a buffer with spare room.
 pub struct Fdt<'a> {
     buf: &'a mut [u8],

@@ -2,6 +2,7 @@
 //! arguments and reports errors through [`CmdError`]; nothing it refuses
 //! changes state.
 
+mod boot;
 mod mem;
 mod sys;
 
@@ -88,6 +89,8 @@ impl fmt::Display for CmdError {
 /// Every command, in `help` order.
 pub static COMMANDS: &[Command] = &[
     sys::BDINFO,
+    boot::BOOTARGS,
+    boot::BOOTI,
     sys::ECHO,
     sys::HELP,
     mem::MD,
