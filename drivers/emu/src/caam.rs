@@ -625,7 +625,8 @@ impl Caam {
             // ONE must be 1, ZRO must be 0; shared descriptors not modelled.
             return status::deco(0, status::DECO_HEADER);
         }
-        if len == 0 || len > MAX_DESC_WORDS || start == 0 || start > len {
+        // START = 0: no PDB, execution begins after the header.
+        if len == 0 || len > MAX_DESC_WORDS || start > len {
             return status::deco(0, status::DECO_HEADER);
         }
         if hdr & (1 << 24) != 0 {
@@ -638,6 +639,7 @@ impl Caam {
         for (w, b) in words.iter_mut().zip(raw.chunks_exact(4)).take(len) {
             *w = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
         }
+        let start = start.max(1);
         let mut job = Job {
             words: &words[..len],
             raw: &raw[..len * 4],
