@@ -348,7 +348,7 @@ impl Caam {
         Ok(match off {
             MCFGR => self.mcfgr,
             SCFGR => self.scfgr,
-            JRDID_FIRST..=JRDID_LAST if off % 4 == 0 => {
+            JRDID_FIRST..=JRDID_LAST if off.is_multiple_of(4) => {
                 self.jrdid[((off - JRDID_FIRST) / 4) as usize]
             }
             JRSTARTR => self.jrstartr,
@@ -419,7 +419,7 @@ impl Caam {
                 let keep = self.scfgr & (0xF << 28 | SCFGR_MPMRL);
                 self.scfgr = (v & !(0xF << 28)) | keep;
             }
-            JRDID_FIRST..=JRDID_LAST if off % 4 == 0 => {
+            JRDID_FIRST..=JRDID_LAST if off.is_multiple_of(4) => {
                 self.jrdid[((off - JRDID_FIRST) / 4) as usize] = v;
             }
             JRSTARTR => self.jrstartr = v,

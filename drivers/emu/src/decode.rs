@@ -348,6 +348,7 @@ mod tests {
     // -march=armv8.4-a+lse+rcpc` and read back with objdump; the assembly is
     // in the comment on each line.
 
+    #[allow(clippy::too_many_arguments)]
     fn single(
         load: bool,
         size: u8,
@@ -554,7 +555,8 @@ mod tests {
     #[test]
     fn refusals_carry_the_word_and_class() {
         use DecodeError::*;
-        let cases: [(u32, fn(u32) -> DecodeError); 38] = [
+        type Make = fn(u32) -> DecodeError;
+        let cases: [(u32, Make); 38] = [
             (0xbd400020, FpSimd),          // ldr s0, [x1]
             (0x3dc00420, FpSimd),          // ldr q0, [x1, #16]
             (0xfc008421, FpSimd),          // str d1, [x1], #8

@@ -79,7 +79,7 @@ fn offset(addr: u64, base: u64) -> u32 {
 
 fn check(addr: u64, size: u8) -> Result<(), EmuError> {
     match size {
-        4 | 8 if addr % u64::from(size) == 0 => Ok(()),
+        4 | 8 if addr.is_multiple_of(u64::from(size)) => Ok(()),
         4 | 8 => Err(EmuError::Unaligned { addr, size }),
         _ => Err(EmuError::BadSize { addr, size }),
     }
@@ -105,5 +105,336 @@ impl<M: BusMemory> MmioDevice for Emulator<M> {
             self.write32(addr + 4, (value >> 32) as u32)?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::caam::BusError;
+    use crate::fusefile::{DEFAULT_FAMILY_SECRET, FuseFile};
+    use crate::trap::{RegFile, TrapReason, emulate};
+    use std::format;
+    use std::vec;
+    use std::vec::Vec;
+
+    const RAM: u64 = 0x4000_0000;
+
+    struct Ram(Vec<u8>);
+    impl BusMemory for Ram {
+        fn read(&mut self, addr: u64, buf: &mut [u8]) -> Result<(), BusError> {
+            let err = BusError {
+                addr,
+                len: buf.len(),
+            };
+            let off = usize::try_from(addr.checked_sub(RAM).ok_or(err)?).map_err(|_| err)?;
+            buf.copy_from_slice(self.0.get(off..off + buf.len()).ok_or(err)?);
+            Ok(())
+        }
+        fn write(&mut self, addr: u64, data: &[u8]) -> Result<(), BusError> {
+            let err = BusError {
+                addr,
+                len: data.len(),
+            };
+            let off = usize::try_from(addr.checked_sub(RAM).ok_or(err)?).map_err(|_| err)?;
+            self.0
+                .get_mut(off..off + data.len())
+                .ok_or(err)?
+                .copy_from_slice(data);
+            Ok(())
+        }
+    }
+
+    fn fuses(open: bool) -> FuseFile {
+        FuseFile {
+            uid: [1; 16],
+            srk_hash: [2; 32],
+            otpmk: [3; 32],
+            family_secret: DEFAULT_FAMILY_SECRET,
+            open,
+        }
+    }
+
+    fn emu(open: bool) -> Emulator<Ram> {
+        Emulator::new(fuses(open), Ram(vec![0; 0x3_0000]))
+    }
+
+    fn rd(e: &mut Emulator<Ram>, addr: u64) -> u32 {
+        u32::try_from(e.read(addr, 4).unwrap()).unwrap()
+    }
+
+    fn wr(e: &mut Emulator<Ram>, addr: u64, v: u32) {
+        e.write(addr, 4, u64::from(v)).unwrap();
+    }
+
+    const C: u64 = CAAM_BASE;
+    const JR1: u64 = CAAM_BASE + 0x2000;
+
+    #[test]
+    fn version_registers_and_jr_page_alias() {
+        let mut e = emu(false);
+        for page in [C, C + 0x1000, JR1, C + 0x3000] {
+            assert_eq!(rd(&mut e, page + 0xFF8), 0x0A16_0401);
+            assert_eq!(rd(&mut e, page + 0xFE4) >> 24, 9, "era");
+            assert_eq!(rd(&mut e, page + 0xFF0) >> 28, 3, "job rings");
+            assert_eq!((rd(&mut e, page + 0xFD4) >> 8) & 3, 1, "MOO secure");
+        }
+        assert_eq!((rd(&mut emu(true), C + 0xFD4) >> 8) & 3, 0, "MOO open");
+        assert_eq!(rd(&mut e, C + 0xC) >> 28, 3, "MPCURVE P-256");
+    }
+
+    #[test]
+    fn access_sizes_and_unmodelled_offsets_are_refused_clearly() {
+        let mut e = emu(false);
+        assert_eq!(
+            e.read(C + 0xFF8, 1),
+            Err(EmuError::BadSize {
+                addr: C + 0xFF8,
+                size: 1
+            })
+        );
+        assert!(e.write(C + 0x380, 2, 0).is_err());
+        assert_eq!(
+            e.read(C + 0xFFA, 4),
+            Err(EmuError::Unaligned {
+                addr: C + 0xFFA,
+                size: 4
+            })
+        );
+        assert_eq!(e.read(C + 0xFF8, 8), Ok(0x0A16_0401));
+        let err = e.read(C + 0x8, 4).unwrap_err();
+        assert_eq!(
+            format!("{err}"),
+            "CAAM register at offset 0x008 not modelled (read)"
+        );
+        assert!(e.read(C + 0x4000, 4).is_err(), "page 4");
+        assert!(e.write(JR1 + 0x100, 4, 0).is_err());
+        assert_eq!(
+            e.read(0x3036_0000, 4),
+            Err(EmuError::NoDevice { addr: 0x3036_0000 })
+        );
+        assert!(matches!(
+            e.write(crate::ocotp::OCOTP_BASE + 0x420, 4, 0),
+            Err(EmuError::ReadOnly { .. })
+        ));
+        assert!(e.read(crate::ocotp::OCOTP_BASE + 0x424, 4).is_err());
+        assert!(matches!(
+            e.write(C + 0xFF8, 4, 0),
+            Err(EmuError::ReadOnly { .. })
+        ));
+        assert!(matches!(
+            e.write(C + 0x4, 4, 1 << 16),
+            Err(EmuError::Unsupported { .. })
+        ));
+        assert!(matches!(
+            e.write(JR1, 4, 1),
+            Err(EmuError::Unsupported { .. })
+        ));
+    }
+
+    #[test]
+    fn mpmr_byte_order_lock_and_mpcurve() {
+        let mut e = emu(false);
+        // A 64-bit store writes words 0 (low) and 1 (high).
+        e.write(C + 0x380, 8, 0x0807_0605_0403_0201).unwrap();
+        assert_eq!(rd(&mut e, C + 0x380), 0x0102_0304);
+        assert_eq!(rd(&mut e, C + 0x384), 0x0506_0708);
+        let scfgr = rd(&mut e, C + 0xC);
+        // MPCURVE is read-only; set MPMRL.
+        wr(&mut e, C + 0xC, (scfgr & 0x0FFF_FFFF) | (1 << 26));
+        assert_eq!(rd(&mut e, C + 0xC), scfgr | (1 << 26));
+        wr(&mut e, C + 0x380, 0xFFFF_FFFF);
+        assert_eq!(
+            rd(&mut e, C + 0x380),
+            0x0102_0304,
+            "locked MPMR ignores writes"
+        );
+        wr(&mut e, C + 0xC, 0);
+        assert_ne!(rd(&mut e, C + 0xC) & (1 << 26), 0, "MPMRL is sticky");
+    }
+
+    #[test]
+    fn trng_registers_need_program_mode() {
+        let mut e = emu(false);
+        assert!(matches!(
+            e.write(C + 0x610, 4, 5),
+            Err(EmuError::Unsupported { .. })
+        ));
+        wr(&mut e, C + 0x600, 1 << 16);
+        assert_eq!(
+            rd(&mut e, C + 0xFD4) & 4,
+            0,
+            "TRNG not idle while programming"
+        );
+        wr(&mut e, C + 0x610, 5);
+        assert_eq!(rd(&mut e, C + 0x610), 5);
+    }
+
+    #[test]
+    fn job_ring_reset_is_two_step_and_ring_errors_are_reported() {
+        let mut e = emu(false);
+        wr(&mut e, JR1 + 0x6C, 1);
+        assert_eq!(rd(&mut e, JR1 + 0x6C), 1);
+        assert_eq!((rd(&mut e, JR1 + 0x4C) >> 2) & 3, 2, "halt done");
+        wr(&mut e, JR1 + 0x6C, 1);
+        assert_eq!(rd(&mut e, JR1 + 0x6C), 0);
+        assert_eq!(rd(&mut e, JR1 + 0x4C), 0);
+        // IRJAR before the rings are set up: add overflow (ERR_TYPE 9).
+        wr(&mut e, JR1 + 0x1C, 1);
+        let i = rd(&mut e, JR1 + 0x4C);
+        assert_eq!(i & 2, 2);
+        assert_eq!((i >> 8) & 0xF, 9);
+    }
+
+    #[test]
+    fn a_job_through_the_raw_ring_registers() {
+        let mut e = emu(false);
+        // Input ring at RAM, output ring at RAM+0x100, descriptor at +0x200.
+        wr(&mut e, JR1, 0);
+        wr(&mut e, JR1 + 4, 0x4000_0000);
+        wr(&mut e, JR1 + 0x20, 0);
+        wr(&mut e, JR1 + 0x24, 0x4000_0100);
+        wr(&mut e, JR1 + 0x2C, 2);
+        wr(&mut e, JR1 + 0xC, 2);
+        assert_eq!(rd(&mut e, JR1 + 0x14), 2, "IRSAR");
+        let desc = [0xB083_0004u32, 0x0006_0000, 0x4000_0300, 0x8614_0000];
+        let mut bytes = Vec::new();
+        for w in desc {
+            bytes.extend_from_slice(&w.to_le_bytes());
+        }
+        e.mem().write(0x4000_0200, &bytes).unwrap();
+        e.mem()
+            .write(0x4000_0000, &0x4000_0200u32.to_le_bytes())
+            .unwrap();
+        wr(&mut e, JR1 + 0x1C, 1);
+        assert_eq!(rd(&mut e, JR1 + 0x3C), 1, "ORSFR");
+        assert_eq!(rd(&mut e, JR1 + 0x5C), 4, "IRRIR in bytes");
+        assert_eq!(rd(&mut e, JR1 + 0x64), 8, "ORWIR in bytes");
+        let mut out = [0u8; 8];
+        e.mem().read(0x4000_0100, &mut out).unwrap();
+        assert_eq!(out, [0x00, 0x02, 0x00, 0x40, 0, 0, 0, 0]);
+        let mut key = [0u8; 64];
+        e.mem().read(0x4000_0300, &mut key).unwrap();
+        assert_ne!(key, [0; 64]);
+        wr(&mut e, JR1 + 0x34, 1);
+        assert_eq!(rd(&mut e, JR1 + 0x3C), 0);
+        // ORJRR beyond what is full: remove overflow (ERR_TYPE 8).
+        wr(&mut e, JR1 + 0x34, 1);
+        assert_eq!((rd(&mut e, JR1 + 0x4C) >> 8) & 0xF, 8);
+    }
+
+    struct Regs([u64; 31]);
+    impl RegFile for Regs {
+        fn get(&self, n: u8) -> u64 {
+            self.0[usize::from(n)]
+        }
+        fn set(&mut self, n: u8, v: u64) {
+            self.0[usize::from(n)] = v;
+        }
+    }
+
+    #[test]
+    fn trapped_instructions_reach_the_model() {
+        let mut e = emu(false);
+        let mut r = Regs([0; 31]);
+        r.0[2] = C + 0xFF8;
+        emulate(0xb9400041, C + 0xFF8, &mut r, &mut e).unwrap(); // ldr w1, [x2]
+        assert_eq!(r.0[1], 0x0A16_0401);
+        // stp w1, w2, [x3, #-8] into MPMR words 0 and 1.
+        r.0[3] = C + 0x388;
+        r.0[1] = 0x4433_2211;
+        r.0[2] = 0x8877_6655;
+        emulate(0x293f0861, C + 0x380, &mut r, &mut e).unwrap();
+        assert_eq!(rd(&mut e, C + 0x384), 0x5566_7788);
+        // ldrb is refused by the model with a clear message.
+        r.0[2] = C + 0xFF8;
+        let err = emulate(0x39c00041, C + 0xFF8, &mut r, &mut e).unwrap_err(); // ldrsb w1, [x2]
+        assert!(matches!(
+            err.reason,
+            TrapReason::Device(EmuError::BadSize { size: 1, .. })
+        ));
+        let text = format!("{err}");
+        assert!(
+            text.contains("0x30900ff8") && text.contains("1-byte read"),
+            "{text}"
+        );
+        // OCOTP through the trap path.
+        r.0[2] = crate::ocotp::OCOTP_BASE + 0x470;
+        emulate(0xb9400041, r.0[2], &mut r, &mut e).unwrap();
+        assert_eq!(r.0[1], 0x0200_0000, "closed");
+    }
+
+    #[test]
+    fn model_stack_use_stays_small() {
+        // Run the heaviest jobs (64 KiB blob encap/decap, MP sign) on a
+        // thread with a 16 KiB stack: an overflow aborts the test binary.
+        let h = std::thread::Builder::new()
+            .stack_size(16 * 1024)
+            .spawn(|| {
+                let mut e = Emulator::new(fuses(false), Ram(vec![0; 0x3_0000]));
+                let blob_in = 0x4000_1000u32;
+                let blob_out = 0x4001_2000u32;
+                let words = [
+                    0xB080_000Au32,
+                    0x0480_0010,
+                    0x1111_1111,
+                    0x2222_2222,
+                    0x3333_3333,
+                    0x4444_4444,
+                    0xF040_0000,
+                    blob_in,
+                    0x1_0000,
+                    0xF840_0000,
+                    blob_out,
+                    0x1_0030,
+                    0x870D_0000,
+                ];
+                let mut enc = words;
+                enc[0] = 0xB080_000D;
+                assert_eq!(run(&mut e, &enc), 0, "encap");
+                let mut dec = enc;
+                (dec[7], dec[8], dec[10], dec[11], dec[12]) =
+                    (blob_out, 0x1_0030, blob_in, 0x1_0000, 0x860D_0000);
+                assert_eq!(run(&mut e, &dec), 0, "decap");
+                let sign = [
+                    0xB087_0008u32,
+                    0x0006_0000,
+                    blob_in,
+                    0x4000_0400,
+                    0x4000_0420,
+                    0x4000_0440,
+                    4096,
+                    0x8615_0000,
+                ];
+                run(&mut e, &sign)
+            })
+            .unwrap();
+        assert_eq!(h.join().unwrap(), 0);
+    }
+
+    fn run(e: &mut Emulator<Ram>, desc: &[u32]) -> u32 {
+        let mut bytes = Vec::new();
+        for w in desc {
+            bytes.extend_from_slice(&w.to_le_bytes());
+        }
+        e.mem().write(0x4000_0200, &bytes).unwrap();
+        e.mem()
+            .write(0x4000_0000, &0x4000_0200u32.to_le_bytes())
+            .unwrap();
+        wr(e, JR1, 0);
+        wr(e, JR1 + 4, 0x4000_0000);
+        wr(e, JR1 + 0x20, 0);
+        wr(e, JR1 + 0x24, 0x4000_0100);
+        wr(e, JR1 + 0x2C, 1);
+        wr(e, JR1 + 0xC, 1);
+        wr(e, JR1 + 0x1C, 1);
+        assert_eq!(rd(e, JR1 + 0x3C), 1);
+        wr(e, JR1 + 0x34, 1);
+        // Fresh ring for the next job.
+        wr(e, JR1 + 0x6C, 1);
+        wr(e, JR1 + 0x6C, 1);
+        let mut st = [0u8; 4];
+        e.mem().read(0x4000_0104, &mut st).unwrap();
+        u32::from_le_bytes(st)
     }
 }

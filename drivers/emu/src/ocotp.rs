@@ -61,7 +61,7 @@ pub fn fuse_word(f: &FuseFile, bank: u32, word: u32) -> u32 {
 }
 
 pub(crate) fn read(f: &FuseFile, off: u32) -> Result<u32, EmuError> {
-    if (SHADOW_BASE..SHADOW_END).contains(&off) && off % 0x10 == 0 {
+    if (SHADOW_BASE..SHADOW_END).contains(&off) && off.is_multiple_of(0x10) {
         let n = (off - SHADOW_BASE) / 0x10;
         return Ok(fuse_word(f, n / 4, n % 4));
     }
@@ -73,7 +73,7 @@ pub(crate) fn read(f: &FuseFile, off: u32) -> Result<u32, EmuError> {
 }
 
 pub(crate) fn write(off: u32) -> EmuError {
-    if (SHADOW_BASE..SHADOW_END).contains(&off) && off % 0x10 == 0 {
+    if (SHADOW_BASE..SHADOW_END).contains(&off) && off.is_multiple_of(0x10) {
         EmuError::ReadOnly {
             block: "OCOTP",
             offset: off,

@@ -252,10 +252,10 @@ pub fn emulate(
         if m.rt != 31 {
             regs.set(m.rt, loaded_value(&m, first));
         }
-        if let (Some(rt2), Some(v)) = (m.rt2, second) {
-            if rt2 != 31 {
-                regs.set(rt2, loaded_value(&m, v));
-            }
+        if let (Some(rt2), Some(v)) = (m.rt2, second)
+            && rt2 != 31
+        {
+            regs.set(rt2, loaded_value(&m, v));
         }
     } else {
         let mask = if size == 8 {
