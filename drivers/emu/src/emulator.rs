@@ -412,6 +412,123 @@ mod tests {
         assert_eq!(h.join().unwrap(), 0);
     }
 
+    #[test]
+    fn descriptor_variants_of_linux_and_op_tee() {
+        let mut e = emu(false);
+        let (src, blob, back) = (0x4000_1000u32, 0x4000_2000u32, 0x4000_3000u32);
+        e.mem().write(u64::from(src), &[0x5A; 40]).unwrap();
+        // Linux blob_gen: immediate key modifier, 16-bit SEQ lengths.
+        let km = [0x6261_6161u32, 0x6463_6362, 0x6665_6564, 0x6867_6766];
+        let enc = [
+            0xB080_000B,
+            0x0480_0010,
+            km[0],
+            km[1],
+            km[2],
+            km[3],
+            0xF000_0028,
+            src,
+            0xF800_0058,
+            blob,
+            0x870D_0000,
+        ];
+        assert_eq!(run(&mut e, &enc), 0);
+        let dec = [
+            0xB080_000B,
+            0x0480_0010,
+            km[0],
+            km[1],
+            km[2],
+            km[3],
+            0xF000_0058,
+            blob,
+            0xF800_0028,
+            back,
+            0x860D_0000,
+        ];
+        assert_eq!(run(&mut e, &dec), 0);
+        let mut out = [0u8; 40];
+        e.mem().read(u64::from(back), &mut out).unwrap();
+        assert_eq!(out, [0x5A; 40]);
+        // The same blob with the key modifier by reference (U-Boot form).
+        let km_bytes: Vec<u8> = km.iter().flat_map(|w| w.to_le_bytes()).collect();
+        e.mem().write(0x4000_0F00, &km_bytes).unwrap();
+        let ub = [
+            0xB080_000A,
+            0x0400_0010,
+            0x4000_0F00,
+            0xF040_0000,
+            blob,
+            88,
+            0xF840_0000,
+            back,
+            40,
+            0x860D_0000,
+        ];
+        assert_eq!(run(&mut e, &ub), 0);
+        // Black / secure-memory blobs are not modelled: undefined mode.
+        let mut black = ub;
+        black[9] = 0x860D_0004;
+        assert_eq!(run(&mut e, &black), 0x4000_09C1);
+        // A blob operation without any key modifier.
+        let nokm = [
+            0xB080_0008,
+            0xF040_0000,
+            blob,
+            88,
+            0xF840_0000,
+            back,
+            40,
+            0x860D_0000,
+        ];
+        assert_eq!(run(&mut e, &nokm), 0x4000_0709);
+        // OP-TEE MP public key with its output-length word, and a short one.
+        let pk = 0x4000_4000u32;
+        assert_eq!(
+            run(&mut e, &[0xB084_0005, 0x0006_0000, pk, 0x40, 0x8614_0000]),
+            0
+        );
+        assert_eq!(
+            run(&mut e, &[0xB084_0005, 0x0006_0000, pk, 0x20, 0x8614_0000]),
+            0x4000_0482
+        );
+        // OP-TEE MP private key generation is accepted (the key is fixed).
+        assert_eq!(
+            run(&mut e, &[0xB084_0005, 0x0006_0000, src, 24, 0x8714_0000]),
+            0
+        );
+        // RNG: generate before instantiation, instantiate, twice, Linux HALT.
+        assert_eq!(
+            run(&mut e, &[0xB080_0004, 0x8250_0002, 0x6034_0010, pk]),
+            0x2000_0154
+        );
+        assert_eq!(
+            run(&mut e, &[0xB080_0003, 0x8250_0006, 0xA280_0000]),
+            0x7000_0000
+        );
+        assert_eq!(rd(&mut e, C + 0x6C0) & 0x11, 0x11, "IF0 and PR0");
+        assert_eq!(run(&mut e, &[0xB080_0002, 0x8250_0006]), 0x2000_0153);
+        assert_eq!(run(&mut e, &[0xB080_0002, 0x8250_0016]), 0);
+        assert_eq!(rd(&mut e, C + 0x6C0) & 0x33, 0x33);
+        assert_eq!(
+            run(&mut e, &[0xB080_0002, 0x8250_001C]),
+            0,
+            "uninstantiate SH1"
+        );
+        assert_eq!(rd(&mut e, C + 0x6C0) & 0x33, 0x11);
+        // FIFO STORE of RNG data without a preceding generate.
+        assert_eq!(run(&mut e, &[0xB080_0003, 0x6034_0010, pk]), 0x4000_010B);
+        assert_eq!(run(&mut e, &[0xB080_0004, 0x8250_0002, 0x6034_0010, pk]), 0);
+        // JUMP with a user halt status; a backwards jump before START.
+        assert_eq!(run(&mut e, &[0xB080_0002, 0xA0C0_0042]), 0x3000_0042);
+        assert_eq!(run(&mut e, &[0xB080_0002, 0xA000_00FF]), 0x4000_010D);
+        // Class-1 KEY (not modelled) and a LOAD to the context register.
+        assert_eq!(run(&mut e, &[0xB080_0003, 0x0200_0010, pk]), 0x4000_0106);
+        assert_eq!(run(&mut e, &[0xB080_0003, 0x10A0_0004, 0]), 0x4000_0107);
+        // SEQ IN PTR with scatter/gather.
+        assert_eq!(run(&mut e, &[0xB080_0003, 0xF100_0010, pk]), 0x4000_0110);
+    }
+
     fn run(e: &mut Emulator<Ram>, desc: &[u32]) -> u32 {
         let mut bytes = Vec::new();
         for w in desc {
