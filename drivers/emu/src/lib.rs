@@ -1,7 +1,7 @@
 //! Emulated CAAM and OCOTP for the QEMU board, the virtual-chip fuse file,
 //! and the A64 load/store decoder that MMIO traps go through.
 //!
-//! - [`decode`] / [`trap`]: the EL2 data-abort path. [`trap::emulate`] decodes
+//! - [`mod@decode`] / [`trap`]: the EL2 data-abort path. [`trap::emulate`] decodes
 //!   the faulting instruction and performs it against an [`MmioDevice`].
 //! - [`Emulator`]: the device behind the traps, serving the CAAM window
 //!   `0x3090_0000..0x3094_0000` and the OCOTP window

@@ -8,7 +8,7 @@
 //!   `soc-imx8m.c` `IMX8MP_OCOTP_UID_OFFSET`, `IMX8MP_OCOTP_UID_HIGH`; the
 //!   serial number prints as `0xE10 0xE00 0x430 0x420`, most significant
 //!   first, which is the fuse file's big-endian UID).
-//! - SEC_CONFIG[1] (closed): bank 1 word 3 bit 25 (0x470, U-Boot
+//! - `SEC_CONFIG[1]` (closed): bank 1 word 3 bit 25 (0x470, U-Boot
 //!   `imx_sec_config_fuse`).
 //! - SRK hash: banks 6 and 7, words 0..3 (0x580..0x5F0); word `i` is
 //!   bytes `4i..4i+4` of the hash read little-endian, the word order of
@@ -28,7 +28,7 @@ pub const OCOTP_SIZE: u64 = 0x1_0000;
 pub const SHADOW_BASE: u32 = 0x400;
 /// Shadow offsets end here (bank 63).
 pub const SHADOW_END: u32 = 0x1400;
-/// SEC_CONFIG[1]: the part is closed (bank 1 word 3).
+/// `SEC_CONFIG[1]`: the part is closed (bank 1 word 3).
 pub const SEC_CONFIG_CLOSED: u32 = 0x0200_0000;
 
 /// Shadow offset of `bank`, `word`.

@@ -17,7 +17,7 @@
 //! - SRK hash: bank 6 words 0..3, then bank 7 words 0..3 (0x580..0x5F0),
 //!   word `i` holding bytes `4i..4i+4` of the SHA-256 little-endian, the word
 //!   order of `SRK_1_2_3_4_fuse.bin` (NXP U-Boot `mx8m_secure_boot.txt`).
-//! - SEC_CONFIG[1], the "closed" bit HAB checks: bank 1 word 3, bit 25
+//! - `SEC_CONFIG[1]`, the "closed" bit HAB checks: bank 1 word 3, bit 25
 //!   (0x470; U-Boot `imx8m/soc.c` `imx_sec_config_fuse`, `hab.c`).
 #![no_std]
 
@@ -32,7 +32,7 @@ use tock_registers::registers::ReadOnly;
 pub const BANKS: u32 = 64;
 /// Words per bank.
 pub const WORDS_PER_BANK: u32 = 4;
-/// SEC_CONFIG[1] bit in bank 1 word 3.
+/// `SEC_CONFIG[1]` bit in bank 1 word 3.
 pub const SEC_CONFIG_CLOSED: u32 = 1 << 25;
 
 register_structs! {
@@ -134,7 +134,7 @@ impl<R: RegisterIo> Ocotp<R> {
         out
     }
 
-    /// Whether SEC_CONFIG[1] is burnt (the part is closed: HAB enforces).
+    /// Whether `SEC_CONFIG[1]` is burnt (the part is closed: HAB enforces).
     pub fn is_closed(&self) -> bool {
         self.word(1, 3) & SEC_CONFIG_CLOSED != 0
     }
