@@ -313,7 +313,7 @@ impl Gpt {
         let in_disk = h
             .entries_lba
             .checked_add(blocks)
-            .is_some_and(|end| h.entries_lba >= 2 && end <= n - 1);
+            .is_some_and(|end| h.entries_lba >= 2 && end < n);
         if !in_disk {
             return Err(GptFault::EntriesOutOfDisk {
                 lba: h.entries_lba,

@@ -109,7 +109,7 @@ pub fn check_range(
     if len == 0 {
         return Err(RangeError::Empty);
     }
-    if block_size == 0 || len % block_size != 0 {
+    if block_size == 0 || !len.is_multiple_of(block_size) {
         return Err(RangeError::Unaligned { len, block_size });
     }
     let count = u64::try_from(len / block_size).unwrap_or(u64::MAX);
