@@ -877,7 +877,7 @@ impl<R: RegisterIo, D: Dma, C: Clock> Usdhc<R, D, C> {
     /// use it in place (reads also need whole cache lines).
     fn direct_bus(&self, ptr: *const u8, len: usize, read: bool) -> Option<u32> {
         let align = if read { CACHE_LINE } else { 4 };
-        if ptr.addr() % align != 0 || (read && len % CACHE_LINE != 0) {
+        if !ptr.addr().is_multiple_of(align) || (read && !len.is_multiple_of(CACHE_LINE)) {
             return None;
         }
         let bus = self.dma.bus_addr(ptr, len)?;
@@ -984,12 +984,10 @@ impl<R: RegisterIo, D: Dma, C: Clock> Usdhc<R, D, C> {
                     self.dma.invalidate(ptr, len);
                 }
                 done?;
-                if read {
-                    if direct.is_none()
-                        && let Buf::Read(b) = buf
-                    {
-                        b.copy_from_slice(&self.mem.bounce[..len]);
-                    }
+                if direct.is_none()
+                    && let Buf::Read(b) = buf
+                {
+                    b.copy_from_slice(&self.mem.bounce[..len]);
                 }
             }
         }
@@ -1117,7 +1115,7 @@ impl<R: RegisterIo, D: Dma, C: Clock> Usdhc<R, D, C> {
             CardKind::Mmc if info.trim => (35, 36, 1),
             CardKind::Mmc => {
                 let g = u64::from(info.erase_group_blocks.max(1));
-                if lba % g != 0 || count % g != 0 {
+                if !lba.is_multiple_of(g) || !count.is_multiple_of(g) {
                     return Err(MmcError::EraseUnaligned {
                         group: info.erase_group_blocks,
                     });

@@ -223,7 +223,7 @@ fn large_transfer_is_split_into_commands_the_controller_can_do() {
     let log = f.take_log();
     let w: Vec<_> = log.iter().filter(|l| l.0 == 25).map(|l| l.1).collect();
     assert_eq!(w, [10, 138, 266]);
-    assert!(log.iter().any(|l| l.0 == 24 || l.0 == 17) == false);
+    assert!(!log.iter().any(|l| l.0 == 24 || l.0 == 17));
 }
 
 #[test]
