@@ -119,6 +119,28 @@ pub struct Faults {
     pub no_transfer_complete: bool,
     /// The card rejects every CMD6 switch (SWITCH_ERROR).
     pub reject_switch: bool,
+    /// The next response to this command index has a CRC error (once).
+    pub rsp_crc: Option<u8>,
+    /// RSTA never clears.
+    pub reset_stuck: bool,
+    /// SDSTB never sets.
+    pub clock_unstable: bool,
+    /// The command line stays inhibited.
+    pub lines_stuck: bool,
+    /// The next `n` ADMA transfers end in an ADMA error.
+    pub adma_errors: u32,
+    /// The next `n` auto-CMD12s fail.
+    pub auto12_errors: u32,
+    /// The next `n` data transfers end in a data end-bit error.
+    pub data_end_bit: u32,
+    /// R1 responses to this command carry these status bits.
+    pub r1_error: Option<(u8, u32)>,
+    /// Data commands are accepted but no data ever moves.
+    pub hang_data: bool,
+    /// The SD card echoes a wrong CMD8 check pattern.
+    pub cmd8_bad_echo: bool,
+    /// The SD card's CSD has an unknown structure version.
+    pub bad_csd: bool,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -202,6 +224,7 @@ struct Model {
     wtmk: u32,
     adma_addr: u32,
     adma_err: u32,
+    ac12_err: u32,
     busy_reads: u32,
     cmd_hung: bool,
     stream: Option<Stream>,
@@ -398,6 +421,7 @@ impl Fake {
             wtmk: 0,
             adma_addr: 0,
             adma_err: 0,
+            ac12_err: 0,
             busy_reads: 0,
             cmd_hung: false,
             stream: None,
@@ -567,6 +591,8 @@ const BRR: u32 = 1 << 5;
 const CTOE: u32 = 1 << 16;
 const DTOE: u32 = 1 << 20;
 const DCE: u32 = 1 << 21;
+const DEBE: u32 = 1 << 22;
+const AC12E: u32 = 1 << 24;
 const DMAE: u32 = 1 << 28;
 
 impl Model {
@@ -586,10 +612,10 @@ impl Model {
             o::DATA_BUFF => self.pio_read(),
             o::PRES_STATE => {
                 let mut v = 1 << 3; // SDSTB
-                if self.sys_ctrl & 0x5 != 0x5 {
+                if self.sys_ctrl & 0x5 != 0x5 || self.faults.clock_unstable {
                     v = 0;
                 }
-                if self.cmd_hung {
+                if self.cmd_hung || self.faults.lines_stuck {
                     v |= 1;
                 }
                 if self.busy_reads > 0 {
@@ -610,7 +636,9 @@ impl Model {
                 v
             }
             o::PROT_CTRL => self.prot_ctrl,
+            o::SYS_CTRL if self.faults.reset_stuck => self.sys_ctrl | 1 << 24,
             o::SYS_CTRL => self.sys_ctrl,
+            o::AUTOCMD12_ERR_STATUS => self.ac12_err,
             o::INT_STATUS => self.int_status,
             o::INT_STATUS_EN => self.int_en,
             o::WTMK_LVL => self.wtmk,
@@ -692,6 +720,16 @@ impl Model {
             Resp::None
         };
         let rsptyp = (xfr >> 16) & 3;
+        if self.faults.rsp_crc == Some(idx) {
+            self.faults.rsp_crc = None;
+            self.stream = None;
+            self.raise(1 << 17);
+            return;
+        }
+        let resp = match (resp, self.faults.r1_error) {
+            (Resp::R48(r), Some((c, bits))) if c == idx => Resp::R48(r | bits),
+            (r, _) => r,
+        };
         match (resp, rsptyp) {
             (Resp::None, 0) => self.raise(CC),
             (Resp::None, _) => {
@@ -718,7 +756,9 @@ impl Model {
             };
         }
         if data && self.stream.is_some() {
-            if self.mix & 1 != 0 {
+            if self.faults.hang_data {
+                self.stream = None;
+            } else if self.mix & 1 != 0 {
                 self.run_adma();
             } else {
                 self.pio_start();
@@ -733,6 +773,8 @@ impl Model {
         let program_polls = self.faults.program_polls;
         let stuck = self.faults.stuck_programming;
         let reject_switch = self.faults.reject_switch;
+        let bad_echo = self.faults.cmd8_bad_echo;
+        let bad_csd = self.faults.bad_csd;
         let Some(c) = self.card.as_mut() else {
             return Resp::None;
         };
@@ -784,13 +826,19 @@ impl Model {
                     Resp::R48(u32::from(c.rca) << 16 | State::Ident.code() << 9)
                 }
             }
-            (9, State::Stby) if arg >> 16 == u32::from(c.rca) => Resp::R136(csd(&c.spec)),
+            (9, State::Stby) if arg >> 16 == u32::from(c.rca) => {
+                let mut r = csd(&c.spec);
+                if bad_csd {
+                    r[3] |= 0xC0_0000; // CSD_STRUCTURE 3
+                }
+                Resp::R136(r)
+            }
             (7, State::Stby) if arg >> 16 == u32::from(c.rca) => {
                 let r = c.r1(0);
                 c.state = State::Tran;
                 r
             }
-            (8, State::Idle) if !mmc => Resp::R48(arg & 0xFFF),
+            (8, State::Idle) if !mmc => Resp::R48(if bad_echo { 0x155 } else { arg & 0xFFF }),
             (8, State::Tran) if mmc && data => {
                 stream = Some((false, Src::ExtCsd, 1, false));
                 let r = c.r1(0);
@@ -930,6 +978,10 @@ impl Model {
             self.faults.data_crc -= 1;
             return Err(DCE);
         }
+        if self.faults.data_end_bit > 0 {
+            self.faults.data_end_bit -= 1;
+            return Err(DEBE);
+        }
         let mut b = [0u8; 512];
         match s.src {
             Src::ExtCsd => b = c.ext,
@@ -946,6 +998,10 @@ impl Model {
         if self.faults.data_crc > 0 {
             self.faults.data_crc -= 1;
             return Err(DCE);
+        }
+        if self.faults.data_end_bit > 0 {
+            self.faults.data_end_bit -= 1;
+            return Err(DEBE);
         }
         let s = self.stream.as_mut().expect("stream");
         if let Some(n) = self.faults.write_fail_after
@@ -972,6 +1028,15 @@ impl Model {
         }
         if s.left == 0 {
             let s = self.stream.take().expect("stream");
+            self.cleaned.clear();
+            if s.multi && s.auto12 && self.faults.auto12_errors > 0 {
+                // The automatic CMD12 got no response: the card stays in
+                // its data state and no TC comes.
+                self.faults.auto12_errors -= 1;
+                self.ac12_err = 1;
+                self.raise(AC12E);
+                return;
+            }
             let c = self.card.as_mut().expect("card");
             if !s.multi || s.auto12 {
                 c.state = if s.write { State::Prg } else { State::Tran };
@@ -1080,6 +1145,11 @@ impl Model {
     }
 
     fn run_adma(&mut self) {
+        if self.faults.adma_errors > 0 {
+            self.faults.adma_errors -= 1;
+            self.adma_err = 1;
+            return self.fail_data(DMAE);
+        }
         let mut desc_bus = u64::from(self.adma_addr);
         let mut block = [0u8; 512];
         let mut fill = 0usize;

@@ -565,3 +565,181 @@ fn block_device_and_partition_view() {
     assert!(p.write_blocks(10, &data).is_err());
     assert_eq!(f.medium(0, 1009, 1), data);
 }
+
+#[test]
+fn host_timeouts() {
+    let (f, mut m) = setup(Some(CardSpec::emmc()), Config::IMX8MP_EVK_EMMC);
+    f.faults(|x| x.reset_stuck = true);
+    let e = m.init().unwrap_err();
+    assert_eq!(e, MmcError::HostTimeout(Wait::Reset));
+    assert_eq!(e.to_string(), "mmc: timeout waiting for controller reset");
+    f.faults(|x| {
+        x.reset_stuck = false;
+        x.clock_unstable = true;
+    });
+    assert_eq!(m.init(), Err(MmcError::HostTimeout(Wait::ClockStable)));
+}
+
+#[test]
+fn lines_never_free() {
+    let (f, mut m) = sd(8192);
+    f.faults(|x| x.lines_stuck = true);
+    let mut b = vec![0u8; 1024];
+    let e = m.read(0x40, &mut b).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "mmc: timeout waiting for command/data lines free (CMD18, lba 0x40)"
+    );
+    f.faults(|x| x.lines_stuck = false);
+    m.read(0x40, &mut b).unwrap();
+}
+
+#[test]
+fn response_crc_error() {
+    let (f, mut m) = setup(Some(CardSpec::sd(CardType::SdHc, 8192)), Config::QEMU_SD);
+    f.faults(|x| x.rsp_crc = Some(9));
+    let e = m.init().unwrap_err();
+    assert_eq!(
+        e,
+        MmcError::ResponseError {
+            status: 1 << 17,
+            at: At { cmd: 9, lba: None }
+        }
+    );
+    assert_eq!(
+        e.to_string(),
+        "mmc: bad response (status 0x00020000) (CMD9)"
+    );
+    // A CRC error on a data command's response is retried.
+    m.init().unwrap();
+    f.faults(|x| x.rsp_crc = Some(17));
+    let mut b = [0u8; 512];
+    m.read(1, &mut b).unwrap();
+    assert_eq!(m.retries(), 1);
+}
+
+#[test]
+fn card_status_errors_are_not_retried() {
+    let (f, mut m) = sd(8192);
+    f.faults(|x| x.r1_error = Some((24, 1 << 26)));
+    let e = m.write(3, &[0u8; 512]).unwrap_err();
+    assert_eq!(
+        e,
+        MmcError::CardStatus {
+            status: (4 << 9) | (1 << 8) | (1 << 26),
+            at: At {
+                cmd: 24,
+                lba: Some(3)
+            }
+        }
+    );
+    assert_eq!(
+        e.to_string(),
+        "mmc: card reported error status 0x04000900 (CMD24, lba 0x3)"
+    );
+    assert_eq!(m.retries(), 0);
+    f.faults(|x| x.r1_error = None);
+    m.write(3, &[0u8; 512]).unwrap();
+}
+
+#[test]
+fn pio_buffer_never_ready() {
+    let (f, mut m) = sd(8192);
+    m.set_transfer_mode(TransferMode::Pio);
+    f.faults(|x| x.hang_data = true);
+    let mut b = [0u8; 512];
+    assert_eq!(
+        m.read(2, &mut b),
+        Err(MmcError::Timeout {
+            wait: Wait::BufferReady,
+            at: At {
+                cmd: 17,
+                lba: Some(2)
+            }
+        })
+    );
+}
+
+#[test]
+fn adma_auto_cmd12_and_end_bit_errors() {
+    let (f, mut m) = sd(8192);
+    let buf = f.alloc(4 * BLOCK, 0, true, false);
+    f.faults(|x| x.adma_errors = 1);
+    m.read(0, buf).unwrap();
+    assert_eq!(m.retries(), 1);
+    f.faults(|x| x.adma_errors = 2);
+    let e = m.read(0, buf).unwrap_err();
+    assert_eq!(
+        e,
+        MmcError::Adma {
+            status: 1,
+            at: At {
+                cmd: 18,
+                lba: Some(0)
+            }
+        }
+    );
+    assert_eq!(
+        e.to_string(),
+        "mmc: ADMA error (status 0x1) (CMD18, lba 0x0)"
+    );
+
+    f.faults(|x| x.auto12_errors = 1);
+    m.write(8, buf).unwrap();
+    assert_eq!(m.retries(), 3);
+    f.faults(|x| x.auto12_errors = 2);
+    let e = m.write(8, buf).unwrap_err();
+    assert_eq!(
+        e,
+        MmcError::AutoCmd12 {
+            status: 1,
+            at: At {
+                cmd: 25,
+                lba: Some(8)
+            }
+        }
+    );
+    // The card was stopped by the recovery's CMD12 and works again.
+    m.read(8, buf).unwrap();
+
+    f.faults(|x| x.data_end_bit = 2);
+    assert_eq!(
+        m.read(8, buf),
+        Err(MmcError::DataEndBit(At {
+            cmd: 18,
+            lba: Some(8)
+        }))
+    );
+}
+
+#[test]
+fn bad_cards() {
+    let (f, mut m) = setup(Some(CardSpec::sd(CardType::SdHc, 8192)), Config::QEMU_SD);
+    f.faults(|x| x.cmd8_bad_echo = true);
+    assert_eq!(m.init(), Err(MmcError::Voltage));
+    f.faults(|x| {
+        x.cmd8_bad_echo = false;
+        x.bad_csd = true;
+    });
+    assert_eq!(m.init(), Err(MmcError::BadCard));
+}
+
+#[test]
+fn descriptor_table_out_of_reach() {
+    let fake = Fake::new(Some(CardSpec::sd(CardType::SdHc, 8192)));
+    let unmapped: &'static mut DmaMem = std::boxed::Box::leak(std::boxed::Box::new(DmaMem::new()));
+    let mut m = Usdhc::new(
+        fake.regs(),
+        fake.dma(),
+        Fake::clock(),
+        unmapped,
+        Config::QEMU_SD,
+    );
+    m.init().unwrap();
+    let buf = fake.alloc(BLOCK, 0, true, false);
+    assert_eq!(m.read(0, buf), Err(MmcError::DmaUnreachable));
+    // PIO does not need the table.
+    m.set_transfer_mode(TransferMode::Pio);
+    m.read(0, buf).unwrap();
+    assert_eq!(&buf[..], &fake.medium(0, 0, 1)[..]);
+}
