@@ -20,6 +20,7 @@ commands:
   clippy  clippy for host and target with -D warnings
   fmt [--check]  cargo fmt --all
   prereqs  check (and where possible install) what test/demo/bench need
+  elf2bin ELF BIN  convert any loader ELF into a raw arm64 Image (what build does)
 ";
 
 /// The board a loader image is built for.
@@ -134,6 +135,13 @@ pub enum Cmd {
     },
     /// `prereqs`.
     Prereqs,
+    /// `elf2bin ELF BIN`.
+    Elf2Bin {
+        /// Input ELF.
+        elf: PathBuf,
+        /// Output Image.
+        bin: PathBuf,
+    },
     /// `help`.
     Help,
 }
@@ -230,6 +238,13 @@ pub fn parse(args: &[String]) -> Result<Cmd, String> {
                 out: out.ok_or("fuses new: -o FILE is required")?,
             }))
         }
+        "elf2bin" => match (it.next(), it.next(), it.next()) {
+            (Some(elf), Some(bin), None) => Ok(Cmd::Elf2Bin {
+                elf: elf.into(),
+                bin: bin.into(),
+            }),
+            _ => Err("elf2bin: expected ELF BIN".into()),
+        },
         "fmt" => {
             let mut check = false;
             for a in it {
@@ -310,6 +325,14 @@ mod tests {
                 .contains("unknown command 'frobnicate'")
         );
         assert!(p("test extra").is_err());
+        assert!(p("elf2bin a").is_err());
+        assert_eq!(
+            p("elf2bin a b"),
+            Ok(Cmd::Elf2Bin {
+                elf: "a".into(),
+                bin: "b".into()
+            })
+        );
     }
 
     #[test]

@@ -3,7 +3,7 @@
 use crate::args::BuildOpts;
 use crate::{Result, cargo, image, run_cmd};
 use std::fs;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// The bare-metal target triple.
 pub const TARGET: &str = "aarch64-unknown-none";
@@ -62,4 +62,13 @@ pub fn build(opts: BuildOpts) -> Result<Outputs> {
     println!("{}: {} bytes", out.bin.display(), bin.len());
     println!("{}: {} bytes", out.elf.display(), elf.len());
     Ok(out)
+}
+
+/// Converts `elf` into the raw Image `bin` (the step [`build`] does).
+pub fn elf2bin(elf: &Path, bin: &Path) -> Result<()> {
+    let e = fs::read(elf).map_err(|e| format!("cannot read {}: {e}", elf.display()))?;
+    let img = image::elf_to_image(&e).map_err(|e| format!("{}: {e}", elf.display()))?;
+    fs::write(bin, &img).map_err(|e| format!("cannot write {}: {e}", bin.display()))?;
+    println!("{}: {} bytes", bin.display(), img.len());
+    Ok(())
 }

@@ -82,6 +82,7 @@ fn main() -> ExitCode {
         args::Cmd::Demo => run::demo(),
         args::Cmd::Clippy => testcmd::clippy_all(),
         args::Cmd::Fmt { check } => testcmd::fmt(check),
+        args::Cmd::Elf2Bin { elf, bin } => build::elf2bin(&elf, &bin),
         args::Cmd::Prereqs => prereq::ensure(prereq::Need::All).map(|_| ()),
     };
     match result {
