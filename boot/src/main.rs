@@ -1,3 +1,74 @@
-//! The loader
+//! The i.MX8M manufacturing-protection loader.
+//!
+//! Layers, from the bottom: `arch` (entry, exception vectors, MMU, caches,
+//! PSCI, timer), the board (`board` crate: addresses, emulation on QEMU), the
+//! drivers (`drivers/*`), and the console (`console`, `commands`). See
+//! `docs/architecture.md`.
+//!
+//! On the host this crate builds only its portable parts, for unit tests.
+#![cfg_attr(target_os = "none", no_std, no_main)]
 
-fn main() {}
+mod console;
+
+#[cfg(target_os = "none")]
+mod arch;
+#[cfg(target_os = "none")]
+mod commands;
+#[cfg(target_os = "none")]
+mod log;
+#[cfg(target_os = "none")]
+mod machine;
+
+/// Loader version, as `version` and the identity message report it.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The loader's name on the console.
+pub const NAME: &str = "imx-mfg-loader";
+
+#[cfg(not(target_os = "none"))]
+fn main() {
+    eprintln!("the loader runs on aarch64-unknown-none: build it with `cargo xtask build`");
+}
+
+/// The Rust entry, from `arch/entry.S`: MMU off, .bss zeroed, stacks set.
+#[cfg(target_os = "none")]
+#[unsafe(no_mangle)]
+extern "C" fn loader_main(dtb: u64) -> ! {
+    use board::{Current, Platform};
+    use core::fmt::Write;
+
+    Current::early_init();
+    arch::mmu::init(Current::memory_map());
+    let p = Current::take_peripherals().expect("peripherals are taken once, here");
+    let mut console = p.console;
+    console.init();
+    let first_byte = arch::cycles();
+    console.write_bytes(b"\r\n");
+    log::init(p.log);
+    defmt::info!("bench first_console_byte={=u64}", first_byte);
+    defmt::info!("{=str} {=str} on {=str}", NAME, VERSION, Current::ID);
+
+    let mut m = machine::Machine {
+        console,
+        clock: arch::timer::GenericTimer,
+        dtb,
+        typeahead: heapless::Deque::new(),
+    };
+    let (start, end) = m.dram();
+    let _ = write!(
+        m.console,
+        "{NAME} {VERSION} ({}{})\r\nBoard: {}\r\nDRAM:  {} MiB at 0x{start:x}\r\n",
+        Current::ID,
+        commands::production_tag(),
+        Current::NAME,
+        (end - start) >> 20
+    );
+    if let Some(e) = Current::security_hw_error() {
+        let _ = write!(
+            m.console,
+            "Fuses: {e}; CAAM and fuse commands are disabled\r\n"
+        );
+        defmt::warn!("security hardware unavailable");
+    }
+    console::shell::run(&mut m)
+}

@@ -15,7 +15,7 @@
 //! `tock-registers` fields.
 #![no_std]
 
-#[cfg(any(test, feature = "std"))]
+#[cfg(test)]
 extern crate std;
 
 mod clock;

@@ -69,7 +69,7 @@ impl MmioRegion {
 
     fn reg(&self, offset: usize) -> *mut u32 {
         assert!(
-            offset % 4 == 0 && offset + 4 <= self.len,
+            offset.is_multiple_of(4) && offset + 4 <= self.len,
             "register offset {offset:#x} outside window"
         );
         // `wrapping_byte_add` keeps this safe; the assert keeps it in bounds.

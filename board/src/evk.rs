@@ -1,0 +1,52 @@
+//! The real i.MX8M Plus EVK (LPDDR4, eMMC on uSDHC3, console on UART2).
+
+use crate::memory::{Kind, Region};
+use crate::trap::{TrapFrame, TrapOutcome};
+use crate::{Peripherals, Platform, cell::TakeOnce, soc};
+
+/// The i.MX8M Plus EVK.
+pub struct Evk;
+
+static TAKEN: TakeOnce = TakeOnce::new();
+
+/// AIPS1-3 (all the peripherals the loader uses, CAAM and OCOTP included),
+/// the GIC, and the first 2 GiB of DRAM (DMA masters here see 32 bits).
+static MAP: [Region; 3] = [
+    Region::new(0x3000_0000, 0x3100_0000, Kind::Device),
+    Region::new(0x3880_0000, 0x3900_0000, Kind::Device),
+    Region::new(
+        soc::DRAM_BASE,
+        soc::DRAM_BASE + Evk::DRAM_SIZE,
+        Kind::Normal,
+    ),
+];
+
+impl Platform for Evk {
+    const NAME: &'static str = "NXP i.MX8M Plus EVK";
+    const ID: &'static str = "imx8mp-evk";
+    const DRAM_SIZE: u64 = 2 << 30;
+
+    fn memory_map() -> &'static [Region] {
+        &MAP
+    }
+
+    fn early_init() {}
+
+    fn take_peripherals() -> Option<Peripherals> {
+        TAKEN
+            .take()
+            .then(|| crate::soc_peripherals(Self::CAAM_JOB_RING))
+    }
+
+    fn data_abort(_frame: &mut TrapFrame) -> TrapOutcome {
+        TrapOutcome::NotMine
+    }
+
+    fn is_emulated(_addr: u64) -> bool {
+        false
+    }
+
+    fn security_hw_error() -> Option<&'static str> {
+        None
+    }
+}

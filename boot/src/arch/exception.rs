@@ -1,0 +1,180 @@
+//! What happens on an exception: MMIO emulation (QEMU board), recoverable
+//! faults of the `md`/`mw` probes, and otherwise a crash report on the
+//! console and a clean stop.
+
+use super::layout;
+use board::trap::{TrapFrame, TrapOutcome, TrapRefusal};
+use board::{Current, Platform};
+use core::fmt::Write;
+use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+const EC_DATA_ABORT_SAME_EL: u64 = 0x25;
+/// Vector kinds from entry.S: 0..3 from code on SP_EL0 (the loader), 4..7 from
+/// the exception handler itself (SP_EL2).
+const KIND_SYNC_SP0: u64 = 0;
+
+unsafe extern "C" {
+    static probe_insns_start: u8;
+    static probe_insns_end: u8;
+    static probe_fault: u8;
+}
+
+/// The last fault a probe took: syndrome and, for refused emulated
+/// accesses, the reason.
+static PROBE_ESR: AtomicU64 = AtomicU64::new(0);
+static PROBE_REASON_PTR: AtomicUsize = AtomicUsize::new(0);
+static PROBE_REASON_LEN: AtomicUsize = AtomicUsize::new(0);
+
+/// Details of the last probe fault.
+pub struct ProbeFault {
+    /// Exception syndrome.
+    pub esr: u64,
+    /// Why an emulated access was refused, if it was one.
+    pub reason: Option<&'static str>,
+}
+
+/// The last probe fault (valid right after a probe returned 1).
+pub fn last_probe_fault() -> ProbeFault {
+    let ptr = PROBE_REASON_PTR.load(Ordering::Relaxed);
+    let len = PROBE_REASON_LEN.load(Ordering::Relaxed);
+    let reason = (ptr != 0).then(|| {
+        // SAFETY: ptr/len were stored together from a `&'static str` in
+        // `probe_fixup`, and are only ever set from such strings.
+        let bytes = unsafe { core::slice::from_raw_parts(ptr as *const u8, len) };
+        core::str::from_utf8(bytes).unwrap_or("?")
+    });
+    ProbeFault {
+        esr: PROBE_ESR.load(Ordering::Relaxed),
+        reason,
+    }
+}
+
+/// If the fault came from a probe instruction, makes the probe return 1.
+fn probe_fixup(frame: &mut TrapFrame, refusal: Option<TrapRefusal>) -> bool {
+    let start = core::ptr::addr_of!(probe_insns_start) as u64;
+    let end = core::ptr::addr_of!(probe_insns_end) as u64;
+    if !(start..end).contains(&frame.elr) {
+        return false;
+    }
+    PROBE_ESR.store(frame.esr, Ordering::Relaxed);
+    let (p, l) = refusal.map_or((0, 0), |r| (r.reason.as_ptr() as usize, r.reason.len()));
+    PROBE_REASON_PTR.store(p, Ordering::Relaxed);
+    PROBE_REASON_LEN.store(l, Ordering::Relaxed);
+    frame.elr = core::ptr::addr_of!(probe_fault) as u64;
+    true
+}
+
+#[unsafe(no_mangle)]
+extern "C" fn exception_entry(kind: u64, frame: &mut TrapFrame) {
+    let ec = (frame.esr >> 26) & 0x3f;
+    let mut refusal = None;
+    if kind == KIND_SYNC_SP0 && ec == EC_DATA_ABORT_SAME_EL {
+        match Current::data_abort(frame) {
+            TrapOutcome::Emulated => return,
+            TrapOutcome::NotMine => {}
+            TrapOutcome::Refused(r) => refusal = Some(r),
+        }
+        if probe_fixup(frame, refusal) {
+            return;
+        }
+    }
+    crash(kind, frame, refusal)
+}
+
+fn kind_name(kind: u64) -> &'static str {
+    let what = ["synchronous", "IRQ", "FIQ", "SError"][(kind & 3) as usize];
+    match kind >> 2 {
+        0 => what,
+        1 => match kind & 3 {
+            0 => "synchronous (inside the exception handler)",
+            _ => what,
+        },
+        _ => "from a lower EL",
+    }
+}
+
+fn ec_name(ec: u64) -> &'static str {
+    match ec {
+        0x00 => "unknown reason",
+        0x07 => "FP/SIMD access trapped",
+        0x0e => "illegal execution state",
+        0x15..=0x17 => "SVC/HVC/SMC",
+        0x18 => "system register access trapped",
+        0x20 | 0x21 => "instruction abort",
+        0x22 => "PC alignment fault",
+        0x24 | 0x25 => "data abort",
+        0x26 => "SP alignment fault",
+        0x2f => "SError",
+        0x3c => "BRK instruction",
+        _ => "other",
+    }
+}
+
+fn diagnose(frame: &TrapFrame) -> Option<&'static str> {
+    let far = frame.far;
+    let in_range = |a: u64, b: u64| (a..b).contains(&far);
+    if in_range(layout::stack_guard(), layout::stack_bottom()) {
+        Some("stack overflow (fault in the main stack's guard page)")
+    } else if in_range(layout::exc_stack_guard(), layout::exc_stack_bottom()) {
+        Some("exception stack overflow")
+    } else if in_range(layout::image_start(), layout::text_end()) && (frame.esr >> 6) & 1 == 1 {
+        Some("write to read-only .text")
+    } else {
+        None
+    }
+}
+
+/// Prints the crash report on the console and the log, then stops.
+fn crash(kind: u64, frame: &TrapFrame, refusal: Option<TrapRefusal>) -> ! {
+    // SAFETY: this path never returns to the shell that owns the console.
+    let mut con = unsafe { board::emergency_console() };
+    let ec = (frame.esr >> 26) & 0x3f;
+    let _ = write!(con, "\r\n*** EXCEPTION: {} ***\r\n", kind_name(kind));
+    let _ = write!(
+        con,
+        "ESR  = 0x{:08x}  EC 0x{:02x} ({})  ISS 0x{:07x}\r\nFAR  = 0x{:016x}\r\nELR  = 0x{:016x}  SPSR = 0x{:08x}\r\n",
+        frame.esr,
+        ec,
+        ec_name(ec),
+        frame.esr & 0x1ff_ffff,
+        frame.far,
+        frame.elr,
+        frame.spsr
+    );
+    for (i, x) in frame.x.iter().enumerate() {
+        let sep = if i % 4 == 3 || i == 30 { "\r\n" } else { "  " };
+        let _ = write!(con, "x{i:<2} = 0x{x:016x}{sep}");
+    }
+    let _ = write!(con, "sp  = 0x{:016x}\r\n", frame.sp);
+    if let Some(r) = refusal {
+        let _ = write!(
+            con,
+            "emulation refused the access at 0x{:x} (insn 0x{:08x}): {}\r\n",
+            r.addr, r.insn, r.reason
+        );
+    }
+    if let Some(d) = diagnose(frame) {
+        let _ = write!(con, "cause: {d}\r\n");
+    }
+    let _ = write!(con, "*** loader stopped ***\r\n");
+    defmt::error!(
+        "exception kind={=u64} esr={=u64:#x} far={=u64:#x} elr={=u64:#x}",
+        kind,
+        frame.esr,
+        frame.far,
+        frame.elr
+    );
+    super::psci::halt()
+}
+
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo) -> ! {
+    // SAFETY: a panic never returns to the shell that owns the console.
+    let mut con = unsafe { board::emergency_console() };
+    let _ = write!(
+        con,
+        "\r\n*** PANIC: {info} ***\r\n*** loader stopped ***\r\n"
+    );
+    defmt::error!("panic");
+    super::psci::halt()
+}

@@ -1,0 +1,85 @@
+//! The structured log: `defmt` frames (rzcobs) on the log UART (UART1; QEMU
+//! `-serial` #0), never mixed with console text. The host decodes them with
+//! `defmt-print -e loader.elf`. Timestamps are microseconds of the generic
+//! timer.
+
+use core::cell::UnsafeCell;
+use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use hal::{Clock, MmioRegion};
+use imx_uart::Uart;
+
+struct LogState {
+    uart: Option<Uart<MmioRegion>>,
+    encoder: defmt::Encoder,
+}
+
+struct LogCell(UnsafeCell<LogState>);
+
+// SAFETY: the state is only touched between `acquire` and `release`, and
+// `TAKEN` makes that section exclusive (single core; a logger re-entered from
+// an exception handler finds TAKEN set and drops the message).
+unsafe impl Sync for LogCell {}
+
+static TAKEN: AtomicBool = AtomicBool::new(false);
+/// Frames started while another was open (from an exception handler): dropped.
+static NESTED: AtomicU32 = AtomicU32::new(0);
+static STATE: LogCell = LogCell(UnsafeCell::new(LogState {
+    uart: None,
+    encoder: defmt::Encoder::new(),
+}));
+
+/// Hands the log UART to the logger. Call once, early.
+pub fn init(mut uart: Uart<MmioRegion>) {
+    uart.init();
+    if TAKEN.swap(true, Ordering::Acquire) {
+        return;
+    }
+    // SAFETY: TAKEN is held, so no log frame is being written.
+    unsafe { (*STATE.0.get()).uart = Some(uart) };
+    TAKEN.store(false, Ordering::Release);
+}
+
+#[defmt::global_logger]
+struct Logger;
+
+// SAFETY: acquire/release bracket every frame; TAKEN gives exclusivity.
+unsafe impl defmt::Logger for Logger {
+    fn acquire() {
+        if TAKEN.swap(true, Ordering::Acquire) {
+            NESTED.fetch_add(1, Ordering::Relaxed);
+        } else {
+            // SAFETY: we hold TAKEN.
+            let s = unsafe { &mut *STATE.0.get() };
+            if let Some(u) = s.uart.as_mut() {
+                s.encoder.start_frame(|b| u.write_bytes(b));
+            }
+        }
+    }
+
+    unsafe fn flush() {}
+
+    unsafe fn release() {
+        if NESTED.load(Ordering::Relaxed) > 0 {
+            NESTED.fetch_sub(1, Ordering::Relaxed);
+            return;
+        }
+        // SAFETY: we hold TAKEN (the outermost acquire took it).
+        let s = unsafe { &mut *STATE.0.get() };
+        if let Some(u) = s.uart.as_mut() {
+            s.encoder.end_frame(|b| u.write_bytes(b));
+        }
+        TAKEN.store(false, Ordering::Release);
+    }
+
+    unsafe fn write(bytes: &[u8]) {
+        if NESTED.load(Ordering::Relaxed) == 0 {
+            // SAFETY: we hold TAKEN (the outermost acquire took it).
+            let s = unsafe { &mut *STATE.0.get() };
+            if let Some(u) = s.uart.as_mut() {
+                s.encoder.write(bytes, |b| u.write_bytes(b));
+            }
+        }
+    }
+}
+
+defmt::timestamp!("{=u64:us}", crate::arch::timer::GenericTimer.micros());
