@@ -305,6 +305,7 @@ fn size_rows(opts: BuildOpts, out: &build::Outputs, rows: &mut Vec<Row>) -> Resu
         (".rodata", s.rodata),
         (".data", s.data),
         (".bss", s.bss),
+        ("stacks and other NOBITS", s.other_nobits),
     ] {
         rows.push(Row::new(&group, name, v as f64, "bytes"));
     }

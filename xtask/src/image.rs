@@ -172,38 +172,56 @@ pub fn check_header(img: &[u8]) -> Result<(), ImageError> {
 /// Bytes of the allocated sections of an ELF, by kind.
 #[derive(Clone, Copy, Default, PartialEq, Eq, Debug)]
 pub struct SectionSizes {
-    /// Executable sections.
+    /// `.text*` and other executable sections (e.g. `.vectors`).
     pub text: u64,
-    /// Read-only data.
+    /// `.rodata*` and other read-only data.
     pub rodata: u64,
-    /// Writable initialised data.
+    /// `.data*` and other writable initialised data.
     pub data: u64,
-    /// Zero-initialised (`NOBITS`) sections: `.bss`, stacks, page tables.
+    /// `.bss*` (zero-initialised, no file bytes).
     pub bss: u64,
+    /// Other no-bits sections: stacks, page tables.
+    pub other_nobits: u64,
 }
 
-/// Sums the allocated sections of `elf` by their flags (executable, read-only,
-/// writable, no-bits), so sections a linker script names differently
-/// (`.vectors`, `.stack`) are still counted in the right column.
+fn named(name: &[u8], base: &[u8]) -> bool {
+    name == base || (name.starts_with(base) && name.get(base.len()) == Some(&b'.'))
+}
+
+/// Sums the allocated sections of `elf`: the four standard names (and their
+/// `.name.*` variants) by name, since a linker script may merge writable
+/// input (e.g. `.got`) into `.rodata`; any other section by its flags.
 pub fn section_sizes(elf: &[u8]) -> Result<SectionSizes, ImageError> {
     let file = parse(elf)?;
     let e = file.endian();
+    let table = file.elf_section_table();
     let mut s = SectionSizes::default();
-    for sh in file.elf_section_table().iter() {
+    for sh in table.iter() {
         let flags = sh.sh_flags(e);
         if flags & u64::from(SHF_ALLOC) == 0 {
             continue;
         }
         let size = sh.sh_size(e);
-        if sh.sh_type(e) == SHT_NOBITS {
-            s.bss += size;
+        let name = table.section_name(e, sh).unwrap_or(b"");
+        let nobits = sh.sh_type(e) == SHT_NOBITS;
+        let slot = if named(name, b".text") {
+            &mut s.text
+        } else if named(name, b".rodata") {
+            &mut s.rodata
+        } else if named(name, b".data") {
+            &mut s.data
+        } else if named(name, b".bss") {
+            &mut s.bss
+        } else if nobits {
+            &mut s.other_nobits
         } else if flags & u64::from(SHF_EXECINSTR) != 0 {
-            s.text += size;
+            &mut s.text
         } else if flags & u64::from(SHF_WRITE) != 0 {
-            s.data += size;
+            &mut s.data
         } else {
-            s.rodata += size;
-        }
+            &mut s.rodata
+        };
+        *slot += size;
     }
     Ok(s)
 }
@@ -391,6 +409,14 @@ mod tests {
                 ..sec(".bss", SHT_NOBITS, WA, LOAD_ADDR + 0x3000, vec![])
             },
             sec(".comment", SHT_PROGBITS, 0, 0, vec![1, 2, 3]),
+            Sec {
+                nobits_size: 0x2000,
+                ..sec(".stack", SHT_NOBITS, WA, LOAD_ADDR + 0x4000, vec![])
+            },
+            // Other names are classified by their flags.
+            sec(".vectors", SHT_PROGBITS, AX, LOAD_ADDR + 0x6000, vec![1; 4]),
+            sec(".ro_extra", SHT_PROGBITS, A, LOAD_ADDR + 0x6100, vec![2; 2]),
+            sec(".databis", SHT_PROGBITS, WA, LOAD_ADDR + 0x6200, vec![3; 3]),
         ];
         let segs = [
             Seg {
@@ -431,10 +457,11 @@ mod tests {
         assert_eq!(
             s,
             SectionSizes {
-                text: 124,
-                rodata: 20,
-                data: 8,
-                bss: 0x800
+                text: 124 + 4,
+                rodata: 20 + 2,
+                data: 8 + 3,
+                bss: 0x800,
+                other_nobits: 0x2000,
             }
         );
     }

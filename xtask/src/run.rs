@@ -106,7 +106,7 @@ const DEMO: &[Step] = &[
     },
     Step {
         cmd: "bdinfo",
-        expect: &["0x40200000"],
+        expect: &["load addr   = 0x0000000040200000", "current el  = 2"],
     },
     Step {
         cmd: "mw.l 50000000 c0ffee42",
@@ -126,7 +126,18 @@ const DEMO: &[Step] = &[
 pub fn demo() -> Result<()> {
     prereq::ensure(Need::All)?;
     let out = build::build(BuildOpts::default())?;
-    let mut q = Qemu::boot(QemuOpts::new(&out.bin).elf(&out.elf))?;
+    // A closed virtual chip with a fixed identity (random OTPMK).
+    let dir = qemu_tests::target_dir().join("demo");
+    fs::create_dir_all(&dir)?;
+    let chip = crate::args::FusesNew {
+        uid: *b"demo-chip-000001",
+        srk_hash: [0x5a; 32],
+        otpmk: None,
+        open: false,
+        out: dir.join("chip.fuses"),
+    };
+    crate::fuses::new(&chip)?;
+    let mut q = Qemu::boot(QemuOpts::new(&out.bin).elf(&out.elf).fuses(&chip.out))?;
     let banner = q.wait_prompt()?;
     print!("{banner}=> ");
     for step in DEMO {
