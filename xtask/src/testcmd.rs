@@ -89,16 +89,21 @@ pub fn clippy_host() -> Result<()> {
 }
 
 /// Clippy for `aarch64-unknown-none`: the no_std crates, then the loader
-/// for each board (and the production EVK build).
+/// for each board (and the production EVK build). Runs every variant and
+/// reports all that failed.
 pub fn clippy_target() -> Result<()> {
     let mut skip: Vec<&str> = HOST_ONLY.to_vec();
     skip.push(LOADER);
-    run_cmd(
+    let mut failed = Vec::new();
+    if let Err(e) = run_cmd(
         cargo()
             .arg("clippy")
             .args(exclude_args(&skip))
             .args(["--target", TARGET, "--", "-D", "warnings"]),
-    )?;
+    ) {
+        eprintln!("xtask: {e}");
+        failed.push("no_std crates".to_string());
+    }
     let loader_builds = [
         BuildOpts {
             board: Board::Qemu,
@@ -114,7 +119,7 @@ pub fn clippy_target() -> Result<()> {
         },
     ];
     for b in loader_builds {
-        run_cmd(cargo().args([
+        let r = run_cmd(cargo().args([
             "clippy",
             "--release",
             "-p",
@@ -127,9 +132,17 @@ pub fn clippy_target() -> Result<()> {
             "--",
             "-D",
             "warnings",
-        ]))?;
+        ]));
+        if let Err(e) = r {
+            eprintln!("xtask: {e}");
+            failed.push(format!("loader {}", b.out_name()));
+        }
     }
-    Ok(())
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("clippy (target) failed for: {}", failed.join(", ")).into())
+    }
 }
 
 /// `cargo xtask clippy`.
