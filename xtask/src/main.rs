@@ -1,3 +1,95 @@
-//! The one build, run, test and bench entry point
+//! The one build, run, test and bench entry point: `cargo xtask <command>`.
+//!
+//! See [`args::USAGE`] for the commands.
 
-fn main() {}
+mod args;
+mod bench;
+mod build;
+mod fuses;
+mod image;
+mod prereq;
+mod run;
+mod testcmd;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+/// Error type of the xtask commands: a message for the user.
+pub type Error = Box<dyn std::error::Error + Send + Sync>;
+/// Result alias.
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// The workspace root.
+pub fn root() -> PathBuf {
+    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
+    here.parent().unwrap_or(here).to_path_buf()
+}
+
+/// The cargo binary running us (`CARGO`), or `cargo`.
+pub fn cargo() -> Command {
+    let mut c = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    c.current_dir(root());
+    c
+}
+
+/// Prints a command line the way a user would type it.
+pub fn show(cmd: &Command) -> String {
+    let mut s = cmd.get_program().to_string_lossy().into_owned();
+    for a in cmd.get_args() {
+        s.push(' ');
+        s.push_str(&a.to_string_lossy());
+    }
+    s
+}
+
+/// Runs a command, echoing it, and fails unless it exits 0.
+pub fn run_cmd(cmd: &mut Command) -> Result<()> {
+    eprintln!("$ {}", show(cmd));
+    let status = cmd
+        .status()
+        .map_err(|e| format!("cannot run {}: {e}", show(cmd)))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("`{}` failed ({status})", show(cmd)).into())
+    }
+}
+
+fn main() -> ExitCode {
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    let cmd = match args::parse(&argv) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("xtask: {e}\n\n{}", args::USAGE);
+            return ExitCode::from(2);
+        }
+    };
+    let result = match cmd {
+        args::Cmd::Help => {
+            print!("{}", args::USAGE);
+            Ok(())
+        }
+        args::Cmd::Build(opts) => build::build(opts).map(|_| ()),
+        args::Cmd::Qemu {
+            build,
+            fuses,
+            disk,
+            qemu_args,
+        } => run::interactive(build, fuses, disk, qemu_args),
+        args::Cmd::FusesNew(f) => fuses::new(&f),
+        args::Cmd::Test => testcmd::test(),
+        args::Cmd::Bench => bench::bench(),
+        args::Cmd::Demo => run::demo(),
+        args::Cmd::Clippy => testcmd::clippy_all(),
+        args::Cmd::Fmt { check } => testcmd::fmt(check),
+        args::Cmd::Elf2Bin { elf, bin } => build::elf2bin(&elf, &bin),
+        args::Cmd::Prereqs => prereq::ensure(prereq::Need::All).map(|_| ()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

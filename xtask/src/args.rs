@@ -1,0 +1,410 @@
+//! Command-line parsing for `cargo xtask`.
+
+use std::path::PathBuf;
+
+/// Usage text printed by `cargo xtask help` and on a usage error.
+pub const USAGE: &str = "\
+usage: cargo xtask <command> [options]
+
+commands:
+  build [--board qemu|imx8mp-evk] [--production]
+        build the loader; writes target/out/<board>[-production]/loader.{bin,elf}
+  qemu [--board B] [--production] [--fuses FILE] [--disk IMG] [-- QEMU ARGS]
+        build and boot on QEMU imx8mp-evk; console on this terminal (Ctrl-A X quits),
+        defmt log decoded into target/qemu-defmt.log
+  fuses new --uid HEX32 --srk-hash HEX64 [--otpmk HEX64] [--open] -o FILE
+        write a virtual chip's fuse file (random OTPMK unless given)
+  test  prerequisites, host tests, QEMU tests, clippy (host + target), fmt --check
+  bench instruction counts under -icount and image sizes; target/bench/bench.json
+  demo  boot on QEMU, run a short scripted session, power off
+  clippy  clippy for host and target with -D warnings
+  fmt [--check]  cargo fmt --all
+  prereqs  check (and where possible install) what test/demo/bench need
+  elf2bin ELF BIN  convert any loader ELF into a raw arm64 Image (what build does)
+";
+
+/// The board a loader image is built for.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Board {
+    /// QEMU `imx8mp-evk` with the emulated CAAM and OCOTP.
+    Qemu,
+    /// The real i.MX8M Plus EVK.
+    Imx8mpEvk,
+}
+
+impl Board {
+    /// The name used on the command line and in output paths.
+    pub fn name(self) -> &'static str {
+        match self {
+            Board::Qemu => "qemu",
+            Board::Imx8mpEvk => "imx8mp-evk",
+        }
+    }
+
+    /// The loader's cargo feature that selects this board.
+    pub fn feature(self) -> &'static str {
+        match self {
+            Board::Qemu => "board-qemu",
+            Board::Imx8mpEvk => "board-imx8mp-evk",
+        }
+    }
+
+    fn parse(s: &str) -> Result<Self, String> {
+        match s {
+            "qemu" => Ok(Board::Qemu),
+            "imx8mp-evk" | "evk" => Ok(Board::Imx8mpEvk),
+            _ => Err(format!("unknown board '{s}' (expected qemu or imx8mp-evk)")),
+        }
+    }
+}
+
+/// What to build.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct BuildOpts {
+    /// The board.
+    pub board: Board,
+    /// Production build (no debug-only commands such as `mfgprot pubk`).
+    pub production: bool,
+}
+
+impl Default for BuildOpts {
+    fn default() -> Self {
+        Self {
+            board: Board::Qemu,
+            production: false,
+        }
+    }
+}
+
+impl BuildOpts {
+    /// The output directory name: `<board>[-production]`.
+    pub fn out_name(&self) -> String {
+        if self.production {
+            format!("{}-production", self.board.name())
+        } else {
+            self.board.name().to_string()
+        }
+    }
+}
+
+/// Arguments of `fuses new`.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct FusesNew {
+    /// 128-bit UID, big-endian.
+    pub uid: [u8; 16],
+    /// SRK hash.
+    pub srk_hash: [u8; 32],
+    /// OTPMK; random when `None`.
+    pub otpmk: Option<[u8; 32]>,
+    /// Open (not closed) part.
+    pub open: bool,
+    /// Output file.
+    pub out: PathBuf,
+}
+
+/// A parsed `cargo xtask` command.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum Cmd {
+    /// `build`.
+    Build(BuildOpts),
+    /// `qemu`.
+    Qemu {
+        /// What to build and boot.
+        build: BuildOpts,
+        /// Fuse file to load.
+        fuses: Option<PathBuf>,
+        /// Disk image for USDHC3.
+        disk: Option<PathBuf>,
+        /// Extra QEMU arguments after `--`.
+        qemu_args: Vec<String>,
+    },
+    /// `fuses new`.
+    FusesNew(FusesNew),
+    /// `test`.
+    Test,
+    /// `bench`.
+    Bench,
+    /// `demo`.
+    Demo,
+    /// `clippy`.
+    Clippy,
+    /// `fmt [--check]`.
+    Fmt {
+        /// Only check.
+        check: bool,
+    },
+    /// `prereqs`.
+    Prereqs,
+    /// `elf2bin ELF BIN`.
+    Elf2Bin {
+        /// Input ELF.
+        elf: PathBuf,
+        /// Output Image.
+        bin: PathBuf,
+    },
+    /// `help`.
+    Help,
+}
+
+/// Parses hex (optionally `0x`-prefixed) into exactly `N` bytes.
+pub fn parse_hex<const N: usize>(what: &str, s: &str) -> Result<[u8; N], String> {
+    let h = s
+        .strip_prefix("0x")
+        .or_else(|| s.strip_prefix("0X"))
+        .unwrap_or(s);
+    if h.len() != 2 * N {
+        return Err(format!(
+            "{what}: expected {} hex digits, got {}",
+            2 * N,
+            h.len()
+        ));
+    }
+    // Checked first: from_str_radix alone would accept a leading '+'.
+    if !h.bytes().all(|c| c.is_ascii_hexdigit()) {
+        return Err(format!("{what}: not hex: '{s}'"));
+    }
+    let mut out = [0u8; N];
+    for (o, pair) in out.iter_mut().zip(h.as_bytes().chunks_exact(2)) {
+        let hi = char::from(pair[0]).to_digit(16).unwrap_or(0);
+        let lo = char::from(pair[1]).to_digit(16).unwrap_or(0);
+        *o = u8::try_from(hi * 16 + lo).map_err(|_| format!("{what}: not hex: '{s}'"))?;
+    }
+    Ok(out)
+}
+
+/// Parses the arguments after `cargo xtask`.
+pub fn parse(args: &[String]) -> Result<Cmd, String> {
+    let Some((cmd, rest)) = args.split_first() else {
+        return Ok(Cmd::Help);
+    };
+    let mut it = rest.iter();
+    let value = |it: &mut std::slice::Iter<'_, String>, opt: &str| -> Result<String, String> {
+        it.next()
+            .cloned()
+            .ok_or_else(|| format!("{opt} needs a value"))
+    };
+    match cmd.as_str() {
+        "build" | "qemu" => {
+            let mut build = BuildOpts::default();
+            let mut fuses = None;
+            let mut disk = None;
+            let mut qemu_args = Vec::new();
+            let is_qemu = cmd == "qemu";
+            while let Some(a) = it.next() {
+                match a.as_str() {
+                    "--board" => build.board = Board::parse(&value(&mut it, a)?)?,
+                    "--production" => build.production = true,
+                    "--fuses" if is_qemu => fuses = Some(PathBuf::from(value(&mut it, a)?)),
+                    "--disk" if is_qemu => disk = Some(PathBuf::from(value(&mut it, a)?)),
+                    "--" if is_qemu => {
+                        qemu_args.extend(it.by_ref().cloned());
+                    }
+                    _ => return Err(format!("{cmd}: unexpected argument '{a}'")),
+                }
+            }
+            if is_qemu {
+                Ok(Cmd::Qemu {
+                    build,
+                    fuses,
+                    disk,
+                    qemu_args,
+                })
+            } else {
+                Ok(Cmd::Build(build))
+            }
+        }
+        "fuses" => {
+            match it.next().map(String::as_str) {
+                Some("new") => {}
+                Some(other) => return Err(format!("fuses: unknown subcommand '{other}'")),
+                None => return Err("fuses: expected 'new'".into()),
+            }
+            let (mut uid, mut srk, mut otpmk, mut open, mut out) = (None, None, None, false, None);
+            while let Some(a) = it.next() {
+                match a.as_str() {
+                    "--uid" => uid = Some(parse_hex::<16>("--uid", &value(&mut it, a)?)?),
+                    "--srk-hash" => srk = Some(parse_hex::<32>("--srk-hash", &value(&mut it, a)?)?),
+                    "--otpmk" => otpmk = Some(parse_hex::<32>("--otpmk", &value(&mut it, a)?)?),
+                    "--open" => open = true,
+                    "-o" | "--output" => out = Some(PathBuf::from(value(&mut it, a)?)),
+                    _ => return Err(format!("fuses new: unexpected argument '{a}'")),
+                }
+            }
+            Ok(Cmd::FusesNew(FusesNew {
+                uid: uid.ok_or("fuses new: --uid is required")?,
+                srk_hash: srk.ok_or("fuses new: --srk-hash is required")?,
+                otpmk,
+                open,
+                out: out.ok_or("fuses new: -o FILE is required")?,
+            }))
+        }
+        "elf2bin" => match (it.next(), it.next(), it.next()) {
+            (Some(elf), Some(bin), None) => Ok(Cmd::Elf2Bin {
+                elf: elf.into(),
+                bin: bin.into(),
+            }),
+            _ => Err("elf2bin: expected ELF BIN".into()),
+        },
+        "fmt" => {
+            let mut check = false;
+            for a in it {
+                match a.as_str() {
+                    "--check" => check = true,
+                    _ => return Err(format!("fmt: unexpected argument '{a}'")),
+                }
+            }
+            Ok(Cmd::Fmt { check })
+        }
+        "test" | "bench" | "demo" | "clippy" | "prereqs" | "help" | "--help" | "-h" => {
+            if let Some(a) = it.next() {
+                return Err(format!("{cmd}: unexpected argument '{a}'"));
+            }
+            Ok(match cmd.as_str() {
+                "test" => Cmd::Test,
+                "bench" => Cmd::Bench,
+                "demo" => Cmd::Demo,
+                "clippy" => Cmd::Clippy,
+                "prereqs" => Cmd::Prereqs,
+                _ => Cmd::Help,
+            })
+        }
+        other => Err(format!("unknown command '{other}'")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(s: &str) -> Result<Cmd, String> {
+        let v: Vec<String> = s.split_whitespace().map(String::from).collect();
+        parse(&v)
+    }
+
+    #[test]
+    fn build_defaults_to_qemu() {
+        assert_eq!(p("build"), Ok(Cmd::Build(BuildOpts::default())));
+        assert_eq!(
+            p("build --board imx8mp-evk --production"),
+            Ok(Cmd::Build(BuildOpts {
+                board: Board::Imx8mpEvk,
+                production: true
+            }))
+        );
+        assert_eq!(
+            BuildOpts {
+                board: Board::Imx8mpEvk,
+                production: true
+            }
+            .out_name(),
+            "imx8mp-evk-production"
+        );
+        assert_eq!(BuildOpts::default().out_name(), "qemu");
+    }
+
+    #[test]
+    fn build_rejects_bad_input() {
+        assert!(
+            p("build --board rpi")
+                .unwrap_err()
+                .contains("unknown board 'rpi'")
+        );
+        assert!(
+            p("build --board")
+                .unwrap_err()
+                .contains("--board needs a value")
+        );
+        assert!(
+            p("build --disk x")
+                .unwrap_err()
+                .contains("unexpected argument '--disk'")
+        );
+        assert!(
+            p("frobnicate")
+                .unwrap_err()
+                .contains("unknown command 'frobnicate'")
+        );
+        assert!(p("test extra").is_err());
+        assert!(p("elf2bin a").is_err());
+        assert_eq!(
+            p("elf2bin a b"),
+            Ok(Cmd::Elf2Bin {
+                elf: "a".into(),
+                bin: "b".into()
+            })
+        );
+    }
+
+    #[test]
+    fn qemu_takes_fuses_disk_and_passthrough() {
+        assert_eq!(
+            p("qemu --fuses a.fuses --disk d.img -- -d unimp --board x"),
+            Ok(Cmd::Qemu {
+                build: BuildOpts::default(),
+                fuses: Some("a.fuses".into()),
+                disk: Some("d.img".into()),
+                qemu_args: vec!["-d".into(), "unimp".into(), "--board".into(), "x".into()],
+            })
+        );
+    }
+
+    #[test]
+    fn fuses_new_parses_hex() {
+        let uid = "00112233445566778899aabbccddeeff";
+        let srk = "0x".to_string() + &"ab".repeat(32);
+        let c = p(&format!(
+            "fuses new --uid {uid} --srk-hash {srk} --open -o chip.fuses"
+        ))
+        .unwrap();
+        let Cmd::FusesNew(f) = c else {
+            panic!("not fuses new: {c:?}")
+        };
+        assert_eq!(f.uid[0], 0x00);
+        assert_eq!(f.uid[15], 0xff);
+        assert_eq!(f.srk_hash, [0xab; 32]);
+        assert_eq!(f.otpmk, None);
+        assert!(f.open);
+        assert_eq!(f.out, PathBuf::from("chip.fuses"));
+    }
+
+    #[test]
+    fn fuses_new_rejects_bad_hex_and_missing_args() {
+        let srk = "ab".repeat(32);
+        assert!(
+            p(&format!("fuses new --uid 0011 --srk-hash {srk} -o f"))
+                .unwrap_err()
+                .contains("expected 32 hex digits, got 4")
+        );
+        assert!(
+            p(&format!(
+                "fuses new --uid {} --srk-hash {srk} -o f",
+                "zz".repeat(16)
+            ))
+            .unwrap_err()
+            .contains("not hex")
+        );
+        assert!(
+            p(&format!("fuses new --srk-hash {srk} -o f"))
+                .unwrap_err()
+                .contains("--uid is required")
+        );
+        assert!(
+            p(&format!(
+                "fuses new --uid {} --srk-hash {srk}",
+                "00".repeat(16)
+            ))
+            .unwrap_err()
+            .contains("-o FILE is required")
+        );
+        assert!(p("fuses old").is_err());
+    }
+
+    #[test]
+    fn hex_is_exact() {
+        assert_eq!(parse_hex::<2>("x", "0xBEef"), Ok([0xbe, 0xef]));
+        assert!(parse_hex::<2>("x", "beef00").is_err());
+        assert!(parse_hex::<2>("x", "+eef").is_err());
+        // Multi-byte UTF-8 must be refused, not panic on a char boundary.
+        assert!(parse_hex::<2>("x", "é00").is_err());
+    }
+}

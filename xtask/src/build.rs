@@ -1,0 +1,74 @@
+//! `cargo xtask build`: the loader for one board, as ELF and raw Image.
+
+use crate::args::BuildOpts;
+use crate::{Result, cargo, image, run_cmd};
+use std::fs;
+use std::path::{Path, PathBuf};
+
+/// The bare-metal target triple.
+pub const TARGET: &str = "aarch64-unknown-none";
+
+/// The files one build produced.
+#[derive(Clone, Debug)]
+pub struct Outputs {
+    /// The raw arm64 Image (`-kernel`).
+    pub bin: PathBuf,
+    /// The ELF (gdb, defmt-print).
+    pub elf: PathBuf,
+}
+
+/// `target/out/<board>[-production]`.
+pub fn out_dir(opts: BuildOpts) -> PathBuf {
+    qemu_tests::target_dir().join("out").join(opts.out_name())
+}
+
+/// The cargo features for a build.
+pub fn features(opts: BuildOpts) -> String {
+    let mut f = opts.board.feature().to_string();
+    if opts.production {
+        f.push_str(",production");
+    }
+    f
+}
+
+/// Builds the loader and writes `loader.bin` and `loader.elf` into
+/// [`out_dir`], printing their paths and sizes.
+pub fn build(opts: BuildOpts) -> Result<Outputs> {
+    run_cmd(cargo().args([
+        "build",
+        "--release",
+        "-p",
+        "loader",
+        "--target",
+        TARGET,
+        "--no-default-features",
+        "--features",
+        &features(opts),
+    ]))?;
+    let built = qemu_tests::target_dir()
+        .join(TARGET)
+        .join("release")
+        .join("loader");
+    let elf = fs::read(&built).map_err(|e| format!("cannot read {}: {e}", built.display()))?;
+    let bin = image::elf_to_image(&elf).map_err(|e| format!("{}: {e}", built.display()))?;
+    let dir = out_dir(opts);
+    fs::create_dir_all(&dir)?;
+    let out = Outputs {
+        bin: dir.join("loader.bin"),
+        elf: dir.join("loader.elf"),
+    };
+    fs::write(&out.elf, &elf)?;
+    fs::write(&out.bin, &bin)?;
+    println!("{}: {} bytes", out.bin.display(), bin.len());
+    println!("{}: {} bytes", out.elf.display(), elf.len());
+    Ok(out)
+}
+
+/// Converts `elf` into the raw Image `bin` (the step [`build`] does).
+pub fn elf2bin(elf: &Path, bin: &Path) -> Result<()> {
+    let e = fs::read(elf).map_err(|e| format!("cannot read {}: {e}", elf.display()))?;
+    let img = image::elf_to_image(&e).map_err(|e| format!("{}: {e}", elf.display()))?;
+    fs::write(bin, &img).map_err(|e| format!("cannot write {}: {e}", bin.display()))?;
+    println!("{}: {} bytes", bin.display(), img.len());
+    Ok(())
+}
