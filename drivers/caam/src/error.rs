@@ -86,6 +86,11 @@ pub enum CaamError {
     },
     /// RDSTA says RNG state handle 0 is not instantiated after init.
     RngNotInstantiated,
+    /// A raw descriptor that is empty or longer than the 16-word buffer.
+    BadDescriptorLength {
+        /// Its length in words.
+        words: usize,
+    },
 }
 
 /// A name for a DECO error code (Linux `error.c` `desc_error_list`).
@@ -219,6 +224,9 @@ impl core::fmt::Display for CaamError {
                 "manufacturing protection unavailable (SCFGR.MPCURVE = {curve}, need 3 = P-256)"
             ),
             Self::RngNotInstantiated => write!(f, "CAAM RNG state handle 0 not instantiated"),
+            Self::BadDescriptorLength { words } => {
+                write!(f, "raw descriptor of {words} words (1..=16 allowed)")
+            }
         }
     }
 }

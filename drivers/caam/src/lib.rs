@@ -617,10 +617,7 @@ impl<R: RegisterIo, D: Dma, C: Clock> Caam<R, D, C> {
     /// buffer; at most 16 words.
     pub fn run_raw_descriptor(&mut self, words: &[u32]) -> Result<(), CaamError> {
         if words.is_empty() || words.len() > self.mem.desc.0.len() {
-            return Err(CaamError::OutputTooSmall {
-                need: words.len(),
-                got: self.mem.desc.0.len(),
-            });
+            return Err(CaamError::BadDescriptorLength { words: words.len() });
         }
         self.run_job(words)
     }

@@ -450,6 +450,10 @@ fn malformed_descriptors_are_rejected_with_silicon_status() {
     for (words, want) in cases {
         assert_eq!(r.caam.run_raw_descriptor(words), want, "{words:08x?}");
     }
+    assert_eq!(
+        r.caam.run_raw_descriptor(&[0; 17]),
+        Err(CaamError::BadDescriptorLength { words: 17 })
+    );
 }
 
 #[test]
