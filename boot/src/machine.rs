@@ -1,13 +1,20 @@
 //! The loader's view of the machine: the drivers the console commands and
 //! the provisioning flow work with, built once at boot.
 
+use crate::arch::cache::IdentityDma;
 use crate::arch::timer::GenericTimer;
 use crate::arch::{layout, mmu};
 use crate::commands::CmdError;
 use board::{Current, Platform};
+use core::cell::UnsafeCell;
 use core::fmt;
+use core::sync::atomic::{AtomicBool, Ordering};
 use hal::MmioRegion;
 use imx_uart::Uart;
+use ocotp::Ocotp;
+
+/// The CAAM driver as the loader instantiates it.
+pub type LoaderCaam = caam::Caam<MmioRegion, IdentityDma, GenericTimer>;
 
 /// Everything commands may touch.
 pub struct Machine {
@@ -21,6 +28,42 @@ pub struct Machine {
     pub typeahead: heapless::Deque<u8, 256>,
     /// The kernel command line for the next boot.
     pub bootargs: heapless::String<512>,
+    /// The CAAM (absent when the security hardware is unavailable, e.g. no
+    /// fuse file under QEMU).
+    pub caam: Option<LoaderCaam>,
+    /// The fuses.
+    pub ocotp: Option<Ocotp<MmioRegion>>,
+}
+
+/// A buffer in `.bss` that is handed out once as `&'static mut` (DMA
+/// memory for the drivers).
+pub struct StaticBuf<T> {
+    buf: UnsafeCell<T>,
+    taken: AtomicBool,
+}
+
+// SAFETY: the buffer is reachable only through the single `&mut` that `take`
+// hands out once (guarded by `taken`).
+unsafe impl<T> Sync for StaticBuf<T> {}
+
+impl<T> StaticBuf<T> {
+    /// Wraps a value (use a `const` constructor so it lands in `.bss`).
+    pub const fn new(v: T) -> Self {
+        Self {
+            buf: UnsafeCell::new(v),
+            taken: AtomicBool::new(false),
+        }
+    }
+
+    /// The buffer, the first time only.
+    pub fn take(&'static self) -> Option<&'static mut T> {
+        if self.taken.swap(true, Ordering::AcqRel) {
+            return None;
+        }
+        // SAFETY: `taken` was false, so no other reference exists, and none
+        // will be handed out again.
+        Some(unsafe { &mut *self.buf.get() })
+    }
 }
 
 /// A checked range of DRAM outside the loader's own image: what commands
