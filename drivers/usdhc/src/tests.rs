@@ -743,3 +743,23 @@ fn descriptor_table_out_of_reach() {
     m.read(0, buf).unwrap();
     assert_eq!(&buf[..], &fake.medium(0, 0, 1)[..]);
 }
+
+#[test]
+fn card_removed_after_init() {
+    let (f, mut m) = sd(8192);
+    f.set_present(false);
+    let mut b = [0u8; 512];
+    assert_eq!(m.read(0, &mut b), Err(MmcError::NoCard));
+    assert!(f.take_log().is_empty(), "nothing sent to an empty slot");
+    assert_eq!(m.info(), None);
+    assert_eq!(m.write(0, &b), Err(MmcError::NotInitialized));
+    f.set_present(true);
+    m.init().unwrap();
+    m.read(0, &mut b).unwrap();
+    let (f, mut m) = sd(8192);
+    f.set_present(false);
+    assert_eq!(m.erase(0, 1), Err(MmcError::NoCard));
+    let (f, mut m) = sd(8192);
+    f.set_present(false);
+    assert_eq!(m.select_partition(Part::User), Err(MmcError::NoCard));
+}
