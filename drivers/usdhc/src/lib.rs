@@ -38,6 +38,7 @@ use card::ext_csd;
 use hal::{CACHE_LINE, Clock, Dma, RegisterIo};
 use regs::offsets as o;
 use regs::{CMD_XFR_TYP, INT_STATUS, MIX_CTRL, PRES_STATE, PROT_CTRL, SYS_CTRL, WTMK_LVL};
+use zeroize::Zeroize;
 
 /// Bytes per block (the only block length the driver uses).
 pub const BLOCK: usize = 512;
@@ -298,6 +299,11 @@ impl<R: RegisterIo, D: Dma, C: Clock> Usdhc<R, D, C> {
     /// Requests retried after an error since `new` (one retry per request).
     pub fn retries(&self) -> u32 {
         self.retries
+    }
+
+    #[cfg(test)]
+    fn bounce(&self) -> &[u8] {
+        &self.mem.bounce
     }
 
     // ---- Controller basics -------------------------------------------------
@@ -997,12 +1003,16 @@ impl<R: RegisterIo, D: Dma, C: Clock> Usdhc<R, D, C> {
                     // Also after a failure: the device may have written part of it.
                     self.dma.invalidate(ptr, len);
                 }
-                done?;
-                if direct.is_none()
-                    && let Buf::Read(b) = buf
-                {
-                    b.copy_from_slice(&self.mem.bounce[..len]);
+                if direct.is_none() {
+                    if done.is_ok()
+                        && let Buf::Read(b) = buf
+                    {
+                        b.copy_from_slice(&self.mem.bounce[..len]);
+                    }
+                    // The data may be secret: leave no copy behind.
+                    self.mem.bounce[..len].zeroize();
                 }
+                done?;
             }
         }
         self.regs.write(o::INT_STATUS, u32::MAX);

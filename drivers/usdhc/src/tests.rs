@@ -763,3 +763,16 @@ fn card_removed_after_init() {
     f.set_present(false);
     assert_eq!(m.select_partition(Part::User), Err(MmcError::NoCard));
 }
+
+#[test]
+fn bounce_buffer_is_scrubbed() {
+    let (f, mut m) = sd(8192);
+    let w = f.alloc(3 * BLOCK, 1, true, false);
+    w.fill(0xA5);
+    m.write(5, w).unwrap();
+    assert!(m.bounce().iter().all(|&b| b == 0));
+    let r = f.alloc(3 * BLOCK, 1, true, false);
+    m.read(5, r).unwrap();
+    assert!(r.iter().all(|&b| b == 0xA5));
+    assert!(m.bounce().iter().all(|&b| b == 0));
+}
