@@ -38,6 +38,7 @@ use card::ext_csd;
 use hal::{CACHE_LINE, Clock, Dma, RegisterIo};
 use regs::offsets as o;
 use regs::{CMD_XFR_TYP, INT_STATUS, MIX_CTRL, PRES_STATE, PROT_CTRL, SYS_CTRL, WTMK_LVL};
+use zeroize::Zeroize;
 
 /// Bytes per block (the only block length the driver uses).
 pub const BLOCK: usize = 512;
@@ -298,6 +299,11 @@ impl<R: RegisterIo, D: Dma, C: Clock> Usdhc<R, D, C> {
     /// Requests retried after an error since `new` (one retry per request).
     pub fn retries(&self) -> u32 {
         self.retries
+    }
+
+    #[cfg(test)]
+    fn bounce(&self) -> &[u8] {
+        &self.mem.bounce
     }
 
     // ---- Controller basics -------------------------------------------------
@@ -767,7 +773,7 @@ impl<R: RegisterIo, D: Dma, C: Clock> Usdhc<R, D, C> {
     /// Selects the eMMC user area or a boot partition (CMD6 on
     /// PARTITION_CONFIG). Block numbers and `num_blocks` then refer to it.
     pub fn select_partition(&mut self, part: Part) -> Result<(), MmcError> {
-        let card = self.card.as_ref().ok_or(MmcError::NotInitialized)?;
+        let card = self.ensure_card()?;
         if card.info.kind != CardKind::Mmc {
             return if part == Part::User {
                 Ok(())
@@ -812,9 +818,23 @@ impl<R: RegisterIo, D: Dma, C: Clock> Usdhc<R, D, C> {
             }))
     }
 
-    fn checked(&self, lba: u64, len: usize) -> Result<u64, MmcError> {
-        let card = self.card.as_ref().ok_or(MmcError::NotInitialized)?;
-        Ok(check_range(BLOCK, card.blocks, lba, len)?)
+    /// The initialised card is still in the slot (a removed card needs a
+    /// new `init`).
+    fn ensure_card(&mut self) -> Result<&CardState, MmcError> {
+        if self.card.is_none() {
+            return Err(MmcError::NotInitialized);
+        }
+        if !self.card_present() {
+            self.card = None;
+            return Err(MmcError::NoCard);
+        }
+        self.card.as_ref().ok_or(MmcError::NotInitialized)
+    }
+
+    /// Range check of a request against the selected partition.
+    fn checked(&mut self, lba: u64, len: usize) -> Result<u64, MmcError> {
+        let blocks = self.ensure_card()?.blocks;
+        Ok(check_range(BLOCK, blocks, lba, len)?)
     }
 
     /// Reads `buf.len() / 512` blocks from `lba` of the selected partition.
@@ -983,12 +1003,16 @@ impl<R: RegisterIo, D: Dma, C: Clock> Usdhc<R, D, C> {
                     // Also after a failure: the device may have written part of it.
                     self.dma.invalidate(ptr, len);
                 }
-                done?;
-                if direct.is_none()
-                    && let Buf::Read(b) = buf
-                {
-                    b.copy_from_slice(&self.mem.bounce[..len]);
+                if direct.is_none() {
+                    if done.is_ok()
+                        && let Buf::Read(b) = buf
+                    {
+                        b.copy_from_slice(&self.mem.bounce[..len]);
+                    }
+                    // The data may be secret: leave no copy behind.
+                    self.mem.bounce[..len].zeroize();
                 }
+                done?;
             }
         }
         self.regs.write(o::INT_STATUS, u32::MAX);
@@ -1060,14 +1084,13 @@ impl<R: RegisterIo, D: Dma, C: Clock> Usdhc<R, D, C> {
             let range = blk * BLOCK..(blk + 1) * BLOCK;
             match &mut buf {
                 Buf::Read(b) => {
-                    for w in b[range].chunks_exact_mut(4) {
-                        w.copy_from_slice(&self.regs.read(o::DATA_BUFF).to_le_bytes());
+                    for w in b[range].as_chunks_mut::<4>().0 {
+                        *w = self.regs.read(o::DATA_BUFF).to_le_bytes();
                     }
                 }
                 Buf::Write(b) => {
-                    for w in b[range].chunks_exact(4) {
-                        self.regs
-                            .write(o::DATA_BUFF, u32::from_le_bytes([w[0], w[1], w[2], w[3]]));
+                    for w in b[range].as_chunks::<4>().0 {
+                        self.regs.write(o::DATA_BUFF, u32::from_le_bytes(*w));
                     }
                 }
             }

@@ -743,3 +743,36 @@ fn descriptor_table_out_of_reach() {
     m.read(0, buf).unwrap();
     assert_eq!(&buf[..], &fake.medium(0, 0, 1)[..]);
 }
+
+#[test]
+fn card_removed_after_init() {
+    let (f, mut m) = sd(8192);
+    f.set_present(false);
+    let mut b = [0u8; 512];
+    assert_eq!(m.read(0, &mut b), Err(MmcError::NoCard));
+    assert!(f.take_log().is_empty(), "nothing sent to an empty slot");
+    assert_eq!(m.info(), None);
+    assert_eq!(m.write(0, &b), Err(MmcError::NotInitialized));
+    f.set_present(true);
+    m.init().unwrap();
+    m.read(0, &mut b).unwrap();
+    let (f, mut m) = sd(8192);
+    f.set_present(false);
+    assert_eq!(m.erase(0, 1), Err(MmcError::NoCard));
+    let (f, mut m) = sd(8192);
+    f.set_present(false);
+    assert_eq!(m.select_partition(Part::User), Err(MmcError::NoCard));
+}
+
+#[test]
+fn bounce_buffer_is_scrubbed() {
+    let (f, mut m) = sd(8192);
+    let w = f.alloc(3 * BLOCK, 1, true, false);
+    w.fill(0xA5);
+    m.write(5, w).unwrap();
+    assert!(m.bounce().iter().all(|&b| b == 0));
+    let r = f.alloc(3 * BLOCK, 1, true, false);
+    m.read(5, r).unwrap();
+    assert!(r.iter().all(|&b| b == 0xA5));
+    assert!(m.bounce().iter().all(|&b| b == 0));
+}
