@@ -16,6 +16,9 @@ use ocotp::Ocotp;
 /// The CAAM driver as the loader instantiates it.
 pub type LoaderCaam = caam::Caam<MmioRegion, IdentityDma, GenericTimer>;
 
+/// The eMMC driver as the loader instantiates it.
+pub type LoaderMmc = usdhc::Usdhc<MmioRegion, IdentityDma, GenericTimer>;
+
 /// Everything commands may touch.
 pub struct Machine {
     /// The console.
@@ -33,6 +36,8 @@ pub struct Machine {
     pub caam: Option<LoaderCaam>,
     /// The fuses.
     pub ocotp: Option<Ocotp<MmioRegion>>,
+    /// The eMMC (an SD card stands in on QEMU).
+    pub mmc: LoaderMmc,
 }
 
 /// A buffer in `.bss` that is handed out once as `&'static mut` (DMA

@@ -4,6 +4,7 @@
 
 mod boot;
 mod mem;
+pub mod mmc;
 mod security;
 mod sys;
 
@@ -100,6 +101,7 @@ pub static COMMANDS: &[Command] = &[
     sys::HELP,
     mem::MD,
     security::MFGPROT,
+    mmc::MMC,
     mem::MW,
     sys::POWEROFF,
     sys::RESET,
