@@ -89,6 +89,11 @@ pub trait Platform {
     const DRAM_SIZE: u64;
     /// The CAAM job ring the loader uses (JR0 is HAB's, OP-TEE takes JR2).
     const CAAM_JOB_RING: u8 = 1;
+    /// The board's DRAM banks `(base, size)`, as Linux must be told in
+    /// `/memory` (the loader itself maps only `DRAM_SIZE` from the first).
+    const DRAM_BANKS: &'static [(u64, u64)];
+    /// The kernel command line until the user sets another.
+    const DEFAULT_BOOTARGS: &'static str = "console=ttymxc1,115200 earlycon";
 
     /// Device and memory regions to map. Anything not listed is a hole and
     /// faults. The loader's own image is mapped W^X on top of DRAM.

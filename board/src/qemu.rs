@@ -12,9 +12,11 @@
 
 use crate::cell::{InitOnce, TakeOnce};
 use crate::memory::{Kind, Region};
-use crate::trap::{TrapFrame, TrapOutcome};
+use crate::trap::{TrapFrame, TrapOutcome, TrapRefusal};
 use crate::{Peripherals, Platform, soc};
+use core::cell::UnsafeCell;
 use imx_emu::fusefile::{FUSE_FILE_LEN, FuseFile, FuseFileError};
+use imx_emu::{BusError, BusMemory, Emulator, RegFile};
 
 /// The QEMU `imx8mp-evk` machine (run with `-m 1G`).
 pub struct Qemu;
@@ -25,6 +27,76 @@ pub const FUSE_PAGE: u64 = 0x4010_0000;
 
 static TAKEN: TakeOnce = TakeOnce::new();
 static FUSES: InitOnce<Result<FuseFile, FuseFileError>> = InitOnce::new();
+static EMU: EmuCell = EmuCell(UnsafeCell::new(None));
+
+/// The emulated CAAM/OCOTP of this virtual chip.
+struct EmuCell(UnsafeCell<Option<Emulator<GuestRam>>>);
+
+// SAFETY: single core. The emulator is created in `early_init`, before the
+// MMU is on and before any exception can use it, and afterwards touched only
+// from the data-abort handler, which runs with exceptions masked and never
+// re-enters itself (a fault inside it goes to the crash path).
+unsafe impl Sync for EmuCell {}
+
+/// The emulated CAAM's DMA view: guest DRAM, identity-mapped.
+struct GuestRam;
+
+impl GuestRam {
+    fn check(addr: u64, len: usize) -> Result<*mut u8, BusError> {
+        let err = BusError { addr, len };
+        let end = addr.checked_add(len as u64).ok_or(err)?;
+        let dram = soc::DRAM_BASE..=soc::DRAM_BASE + Qemu::DRAM_SIZE;
+        let fuse = FUSE_PAGE..FUSE_PAGE + 0x1000;
+        if !dram.contains(&addr) || !dram.contains(&end) || (addr < fuse.end && fuse.start < end) {
+            return Err(err);
+        }
+        Ok(addr as *mut u8)
+    }
+}
+
+impl BusMemory for GuestRam {
+    fn read(&mut self, addr: u64, buf: &mut [u8]) -> Result<(), BusError> {
+        let src = Self::check(addr, buf.len())?;
+        // SAFETY: `check` put the range inside mapped DRAM (the fuse page,
+        // the only unmapped DRAM page outside the loader image, excluded).
+        // The CPU that would race with this "DMA" is stopped in the trap.
+        unsafe { core::ptr::copy_nonoverlapping(src, buf.as_mut_ptr(), buf.len()) };
+        Ok(())
+    }
+
+    fn write(&mut self, addr: u64, data: &[u8]) -> Result<(), BusError> {
+        let dst = Self::check(addr, data.len())?;
+        // SAFETY: as in `read`; like a DMA master, the model writes memory
+        // the driver handed it, while the driver is stopped in the trap.
+        unsafe { core::ptr::copy_nonoverlapping(data.as_ptr(), dst, data.len()) };
+        Ok(())
+    }
+}
+
+/// X0..X30 of the trapped context.
+struct Regs<'a>(&'a mut [u64; 31]);
+
+impl RegFile for Regs<'_> {
+    fn get(&self, n: u8) -> u64 {
+        self.0[usize::from(n)]
+    }
+    fn set(&mut self, n: u8, v: u64) {
+        self.0[usize::from(n)] = v;
+    }
+}
+
+/// The virtual counter, to make each boot's emulated RNG stream differ.
+fn counter() -> u64 {
+    #[cfg(target_arch = "aarch64")]
+    {
+        let v: u64;
+        // SAFETY: reading CNTPCT_EL0 has no side effects.
+        unsafe { core::arch::asm!("mrs {}, cntpct_el0", out(reg) v, options(nomem, nostack)) };
+        v
+    }
+    #[cfg(not(target_arch = "aarch64"))]
+    0
+}
 
 /// Like the EVK, minus the emulated pages (OCOTP and CAAM) and the fuse page.
 static MAP: [Region; 6] = [
@@ -70,6 +142,7 @@ impl Platform for Qemu {
     const NAME: &'static str = "NXP i.MX8M Plus EVK (QEMU imx8mp-evk, emulated CAAM/OCOTP)";
     const ID: &'static str = "qemu";
     const DRAM_SIZE: u64 = 1 << 30;
+    const DRAM_BANKS: &'static [(u64, u64)] = &[(soc::DRAM_BASE, Self::DRAM_SIZE)];
 
     fn memory_map() -> &'static [Region] {
         &MAP
@@ -90,6 +163,12 @@ impl Platform for Qemu {
             unsafe { page.wrapping_add(i).write_volatile(0) };
         }
         raw.fill(0);
+        if let Ok(f) = &parsed {
+            let mut emu = Emulator::new(f.clone(), GuestRam);
+            emu.reseed(&counter().to_le_bytes());
+            // SAFETY: see `EmuCell`: nothing else can see the cell yet.
+            unsafe { *EMU.0.get() = Some(emu) };
+        }
         // early_init runs once, so the cell is empty.
         let _ = FUSES.set(parsed);
     }
@@ -104,11 +183,21 @@ impl Platform for Qemu {
         if !emulated_window(frame.far) {
             return TrapOutcome::NotMine;
         }
-        crate::trap::TrapOutcome::Refused(crate::trap::TrapRefusal {
-            addr: frame.far,
-            insn: 0,
-            reason: "CAAM/OCOTP emulation is not built into this loader yet",
-        })
+        // SAFETY: ELR points at the faulting load/store in the loader's
+        // mapped, executable .text; reading an instruction word is harmless.
+        let insn = unsafe { (frame.elr as *const u32).read_volatile() };
+        // SAFETY: see `EmuCell`: we are the data-abort handler.
+        let Some(emu) = (unsafe { &mut *EMU.0.get() }).as_mut() else {
+            let why = Self::security_hw_error().unwrap_or("no emulator");
+            return TrapOutcome::Refused(TrapRefusal::new(frame.far, insn, format_args!("{why}")));
+        };
+        match imx_emu::emulate(insn, frame.far, &mut Regs(&mut frame.x), emu) {
+            Ok(()) => {
+                frame.elr += 4;
+                TrapOutcome::Emulated
+            }
+            Err(e) => TrapOutcome::Refused(TrapRefusal::new(frame.far, insn, format_args!("{e}"))),
+        }
     }
 
     fn is_emulated(addr: u64) -> bool {

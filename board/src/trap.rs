@@ -38,21 +38,68 @@ pub enum TrapOutcome {
     Refused(TrapRefusal),
 }
 
-/// A refused emulated access, kept small and `Copy` for the fault path.
+/// A refused emulated access, `Copy` (no allocation) for the fault path.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TrapRefusal {
     /// The faulting address.
     pub addr: u64,
     /// The instruction word at ELR.
     pub insn: u32,
-    /// Why.
-    pub reason: &'static str,
+    msg: [u8; REFUSAL_LEN],
+    len: usize,
+}
+
+const REFUSAL_LEN: usize = 232;
+
+impl TrapRefusal {
+    /// A refusal with the message `why` (truncated to 232 bytes).
+    pub fn new(addr: u64, insn: u32, why: core::fmt::Arguments<'_>) -> Self {
+        struct Buf([u8; REFUSAL_LEN], usize);
+        impl core::fmt::Write for Buf {
+            fn write_str(&mut self, s: &str) -> core::fmt::Result {
+                for &b in s.as_bytes() {
+                    if self.1 < REFUSAL_LEN {
+                        self.0[self.1] = b;
+                        self.1 += 1;
+                    }
+                }
+                Ok(())
+            }
+        }
+        let mut b = Buf([0; REFUSAL_LEN], 0);
+        let _ = core::fmt::write(&mut b, why);
+        Self {
+            addr,
+            insn,
+            msg: b.0,
+            len: b.1,
+        }
+    }
+
+    /// Why the access was refused.
+    pub fn reason(&self) -> &str {
+        let mut n = self.len;
+        // Never cut a UTF-8 sequence in half.
+        while core::str::from_utf8(&self.msg[..n]).is_err() {
+            n -= 1;
+        }
+        core::str::from_utf8(&self.msg[..n]).unwrap_or("")
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use core::mem::{offset_of, size_of};
+
+    #[test]
+    fn refusal_keeps_and_truncates_its_message() {
+        let r = TrapRefusal::new(1, 2, format_args!("CAAM offset {:#x}", 0x10));
+        assert_eq!(r.reason(), "CAAM offset 0x10");
+        let long = "é".repeat(100);
+        let r = TrapRefusal::new(1, 2, format_args!("{long}"));
+        assert_eq!(r.reason().len(), 232);
+    }
 
     #[test]
     fn frame_layout_matches_entry_s() {

@@ -1,11 +1,20 @@
 //! The loader's view of the machine: the drivers the console commands and
 //! the provisioning flow work with, built once at boot.
 
+use crate::arch::cache::IdentityDma;
 use crate::arch::timer::GenericTimer;
+use crate::arch::{layout, mmu};
+use crate::commands::CmdError;
 use board::{Current, Platform};
+use core::cell::UnsafeCell;
 use core::fmt;
+use core::sync::atomic::{AtomicBool, Ordering};
 use hal::MmioRegion;
 use imx_uart::Uart;
+use ocotp::Ocotp;
+
+/// The CAAM driver as the loader instantiates it.
+pub type LoaderCaam = caam::Caam<MmioRegion, IdentityDma, GenericTimer>;
 
 /// Everything commands may touch.
 pub struct Machine {
@@ -17,6 +26,78 @@ pub struct Machine {
     pub dtb: u64,
     /// Console input read ahead while looking for Ctrl-C.
     pub typeahead: heapless::Deque<u8, 256>,
+    /// The kernel command line for the next boot.
+    pub bootargs: heapless::String<512>,
+    /// The CAAM (absent when the security hardware is unavailable, e.g. no
+    /// fuse file under QEMU).
+    pub caam: Option<LoaderCaam>,
+    /// The fuses.
+    pub ocotp: Option<Ocotp<MmioRegion>>,
+}
+
+/// A buffer in `.bss` that is handed out once as `&'static mut` (DMA
+/// memory for the drivers).
+pub struct StaticBuf<T> {
+    buf: UnsafeCell<T>,
+    taken: AtomicBool,
+}
+
+// SAFETY: the buffer is reachable only through the single `&mut` that `take`
+// hands out once (guarded by `taken`).
+unsafe impl<T> Sync for StaticBuf<T> {}
+
+impl<T> StaticBuf<T> {
+    /// Wraps a value (use a `const` constructor so it lands in `.bss`).
+    pub const fn new(v: T) -> Self {
+        Self {
+            buf: UnsafeCell::new(v),
+            taken: AtomicBool::new(false),
+        }
+    }
+
+    /// The buffer, the first time only.
+    pub fn take(&'static self) -> Option<&'static mut T> {
+        if self.taken.swap(true, Ordering::AcqRel) {
+            return None;
+        }
+        // SAFETY: `taken` was false, so no other reference exists, and none
+        // will be handed out again.
+        Some(unsafe { &mut *self.buf.get() })
+    }
+}
+
+/// A checked range of DRAM outside the loader's own image: what commands
+/// may read and write when the user names an address.
+#[derive(Clone, Copy, Debug)]
+pub struct RamRange {
+    /// First byte.
+    pub addr: u64,
+    /// Length in bytes.
+    pub len: u64,
+}
+
+impl RamRange {
+    /// One past the last byte.
+    pub fn end(&self) -> u64 {
+        self.addr + self.len
+    }
+
+    /// Whether the two ranges share a byte.
+    pub fn overlaps(&self, o: &RamRange) -> bool {
+        self.addr < o.end() && o.addr < self.end()
+    }
+
+    /// The range as a slice.
+    ///
+    /// # Safety
+    /// No other reference to any byte of the range may be live while the
+    /// returned one is (the loader keeps none: its own data is outside every
+    /// `RamRange`).
+    pub unsafe fn slice_mut(&self) -> &'static mut [u8] {
+        // SAFETY: `Machine::ram` checked that the range is mapped read/write
+        // DRAM outside the loader image; exclusivity is the caller's promise.
+        unsafe { core::slice::from_raw_parts_mut(self.addr as *mut u8, self.len as usize) }
+    }
 }
 
 impl Machine {
@@ -44,6 +125,42 @@ impl Machine {
         self.typeahead
             .pop_front()
             .or_else(|| self.console.try_read_byte())
+    }
+
+    /// Checks that `[addr, addr + len)` is mapped read/write DRAM that does
+    /// not overlap the loader's own image, and returns it.
+    pub fn ram(&self, addr: u64, len: u64) -> Result<RamRange, CmdError> {
+        let (start, end) = self.dram();
+        let r_end = addr
+            .checked_add(len)
+            .filter(|&e| addr >= start && e <= end)
+            .ok_or_else(|| {
+                CmdError::msg(format_args!(
+                    "range 0x{addr:x}+0x{len:x} is outside RAM (0x{start:x}..0x{end:x})"
+                ))
+            })?;
+        let image = RamRange {
+            addr: layout::image_start(),
+            len: layout::image_end() - layout::image_start(),
+        };
+        let r = RamRange { addr, len };
+        if r.overlaps(&image) {
+            return Err(CmdError::msg(format_args!(
+                "range 0x{addr:x}+0x{len:x} overlaps the loader (0x{:x}..0x{:x})",
+                image.addr,
+                image.end()
+            )));
+        }
+        let mut page = addr & !0xfff;
+        while page < r_end {
+            if mmu::lookup(page) != mmu::Perm::ReadWrite {
+                return Err(CmdError::msg(format_args!(
+                    "address 0x{page:x} is not usable RAM"
+                )));
+            }
+            page += 0x1000;
+        }
+        Ok(r)
     }
 
     /// DRAM as mapped: `[start, end)`.

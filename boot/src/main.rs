@@ -7,8 +7,11 @@
 //!
 //! On the host this crate builds only its portable parts, for unit tests.
 #![cfg_attr(target_os = "none", no_std, no_main)]
+// Command errors carry their whole message (about 256 bytes) by value.
+#![allow(clippy::result_large_err)]
 
 mod console;
+mod linux;
 
 #[cfg(target_os = "none")]
 mod arch;
@@ -53,7 +56,11 @@ extern "C" fn loader_main(dtb: u64) -> ! {
         clock: arch::timer::GenericTimer,
         dtb,
         typeahead: heapless::Deque::new(),
+        bootargs: heapless::String::new(),
+        caam: None,
+        ocotp: None,
     };
+    let _ = m.bootargs.push_str(Current::DEFAULT_BOOTARGS);
     let (start, end) = m.dram();
     let _ = write!(
         m.console,
@@ -63,12 +70,65 @@ extern "C" fn loader_main(dtb: u64) -> ! {
         Current::NAME,
         (end - start) >> 20
     );
-    if let Some(e) = Current::security_hw_error() {
-        let _ = write!(
-            m.console,
-            "Fuses: {e}; CAAM and fuse commands are disabled\r\n"
-        );
-        defmt::warn!("security hardware unavailable");
+    match Current::security_hw_error() {
+        Some(e) => {
+            let _ = write!(
+                m.console,
+                "Fuses: {e}; CAAM and fuse commands are disabled\r\n"
+            );
+            defmt::warn!("security hardware unavailable");
+        }
+        None => start_security(&mut m, p.caam_ctrl, p.caam_jr, p.ocotp),
     }
     console::shell::run(&mut m)
+}
+
+/// Brings up the CAAM (job ring, RNG) and the fuse reader.
+#[cfg(target_os = "none")]
+fn start_security(
+    m: &mut machine::Machine,
+    ctrl: hal::MmioRegion,
+    jr: hal::MmioRegion,
+    fuses: hal::MmioRegion,
+) {
+    use board::{Current, Platform};
+    use core::fmt::Write;
+    static CAAM_DMA: machine::StaticBuf<caam::DmaMem> =
+        machine::StaticBuf::new(caam::DmaMem::new());
+
+    let dram = board::soc::DRAM_BASE;
+    // CAAM pointers are 32-bit on i.MX8M: DMA buffers must sit below 4 GiB.
+    let dma = arch::cache::IdentityDma {
+        start: dram,
+        end: (dram + Current::DRAM_SIZE).min(1 << 32),
+    };
+    let mem = CAAM_DMA
+        .take()
+        .expect("CAAM DMA memory is taken once, here");
+    let mut c = caam::Caam::new(
+        ctrl,
+        jr,
+        Current::CAAM_JOB_RING,
+        dma,
+        arch::timer::GenericTimer,
+        mem,
+    );
+    let start = arch::cycles();
+    match c.init() {
+        Ok(()) => {
+            let i = c.info();
+            let _ = write!(
+                m.console,
+                "CAAM:  era {}, job ring {}, RNG ready, security state {}\r\n",
+                i.era, i.ring, i.security
+            );
+            defmt::info!("caam: init took {=u64} cycles", arch::cycles() - start);
+        }
+        Err(e) => {
+            let _ = write!(m.console, "CAAM:  init failed: {e}\r\n");
+            defmt::error!("caam: init failed");
+        }
+    }
+    m.caam = Some(c);
+    m.ocotp = Some(ocotp::Ocotp::new(fuses));
 }

@@ -224,3 +224,41 @@ probe_ok:
 probe_fault:
     mov     x0, #1
     ret
+
+// Enters Linux: x0 = kernel entry, x1 = DTB, x2..x3 = loader RW range to scrub.
+// The caller cleaned and invalidated the D-cache over the kernel, DTB,
+// initramfs and the scrub range. Here: interrupts masked, MMU and caches off,
+// the loader's data, .bss and stacks zeroed (secrets included), every other
+// register cleared, then x0 = DTB, x1-x3 = 0 as the arm64 boot protocol asks.
+.section .text.linux, "ax"
+.global linux_enter
+linux_enter:
+    msr     daifset, #0xf
+    mov     x19, x0
+    mov     x20, x1
+    mrs     x4, sctlr_el2
+    bic     x4, x4, #1                      // M
+    bic     x4, x4, #(1 << 2)               // C
+    bic     x4, x4, #(1 << 12)              // I
+    msr     sctlr_el2, x4
+    isb
+    ic      iallu
+    tlbi    alle2
+    dsb     sy
+    isb
+1:  cmp     x2, x3
+    b.hs    2f
+    stp     xzr, xzr, [x2], #16
+    b       1b
+2:  dsb     sy
+    msr     cntvoff_el2, xzr
+    msr     spsel, #1                       // off SP_EL0, so it can be cleared
+    msr     sp_el0, xzr
+    .irp r, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
+    movi    v\r\().2d, #0
+    .endr
+    mov     x0, x20
+    .irp r, 1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,20,21,22,23,24,25,26,27,28,29,30
+    mov     x\r, xzr
+    .endr
+    br      x19

@@ -5,8 +5,9 @@
 use super::layout;
 use board::trap::{TrapFrame, TrapOutcome, TrapRefusal};
 use board::{Current, Platform};
+use core::cell::UnsafeCell;
 use core::fmt::Write;
-use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicU64, Ordering};
 
 const EC_DATA_ABORT_SAME_EL: u64 = 0x25;
 /// Vector kinds from entry.S: 0..3 from code on SP_EL0 (the loader), 4..7 from
@@ -22,30 +23,30 @@ unsafe extern "C" {
 /// The last fault a probe took: syndrome and, for refused emulated
 /// accesses, the reason.
 static PROBE_ESR: AtomicU64 = AtomicU64::new(0);
-static PROBE_REASON_PTR: AtomicUsize = AtomicUsize::new(0);
-static PROBE_REASON_LEN: AtomicUsize = AtomicUsize::new(0);
+static PROBE_REFUSAL: RefusalCell = RefusalCell(UnsafeCell::new(None));
+
+struct RefusalCell(UnsafeCell<Option<TrapRefusal>>);
+
+// SAFETY: written only by the exception handler while the probe that
+// faulted is stopped, and read by that probe's caller after it returned;
+// single core, so the two never overlap.
+unsafe impl Sync for RefusalCell {}
 
 /// Details of the last probe fault.
 pub struct ProbeFault {
     /// Exception syndrome.
     pub esr: u64,
     /// Why an emulated access was refused, if it was one.
-    pub reason: Option<&'static str>,
+    pub refusal: Option<TrapRefusal>,
 }
 
 /// The last probe fault (valid right after a probe returned 1).
 pub fn last_probe_fault() -> ProbeFault {
-    let ptr = PROBE_REASON_PTR.load(Ordering::Relaxed);
-    let len = PROBE_REASON_LEN.load(Ordering::Relaxed);
-    let reason = (ptr != 0).then(|| {
-        // SAFETY: ptr/len were stored together from a `&'static str` in
-        // `probe_fixup`, and are only ever set from such strings.
-        let bytes = unsafe { core::slice::from_raw_parts(ptr as *const u8, len) };
-        core::str::from_utf8(bytes).unwrap_or("?")
-    });
+    // SAFETY: see `RefusalCell`: no fault is being handled now.
+    let refusal = unsafe { *PROBE_REFUSAL.0.get() };
     ProbeFault {
         esr: PROBE_ESR.load(Ordering::Relaxed),
-        reason,
+        refusal,
     }
 }
 
@@ -57,9 +58,8 @@ fn probe_fixup(frame: &mut TrapFrame, refusal: Option<TrapRefusal>) -> bool {
         return false;
     }
     PROBE_ESR.store(frame.esr, Ordering::Relaxed);
-    let (p, l) = refusal.map_or((0, 0), |r| (r.reason.as_ptr() as usize, r.reason.len()));
-    PROBE_REASON_PTR.store(p, Ordering::Relaxed);
-    PROBE_REASON_LEN.store(l, Ordering::Relaxed);
+    // SAFETY: see `RefusalCell`: we are the exception handler.
+    unsafe { *PROBE_REFUSAL.0.get() = refusal };
     frame.elr = core::ptr::addr_of!(probe_fault) as u64;
     true
 }
@@ -150,7 +150,9 @@ fn crash(kind: u64, frame: &TrapFrame, refusal: Option<TrapRefusal>) -> ! {
         let _ = write!(
             con,
             "emulation refused the access at 0x{:x} (insn 0x{:08x}): {}\r\n",
-            r.addr, r.insn, r.reason
+            r.addr,
+            r.insn,
+            r.reason()
         );
     }
     if let Some(d) = diagnose(frame) {

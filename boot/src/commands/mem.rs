@@ -64,10 +64,8 @@ fn check_range(addr: u64, len: u64, width: usize) -> Result<(), CmdError> {
 
 fn fault_error(op: &str, addr: u64) -> CmdError {
     let f = exception::last_probe_fault();
-    match f.reason {
-        Some(r) => CmdError::msg(format_args!(
-            "{op} 0x{addr:x} refused by the emulated device: {r}"
-        )),
+    match f.refusal {
+        Some(r) => CmdError::msg(format_args!("{op} 0x{addr:x} refused: {}", r.reason())),
         None => {
             let dfsc = f.esr & 0x3f;
             let kind = match dfsc {

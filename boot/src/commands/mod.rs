@@ -2,7 +2,9 @@
 //! arguments and reports errors through [`CmdError`]; nothing it refuses
 //! changes state.
 
+mod boot;
 mod mem;
+mod security;
 mod sys;
 
 pub use sys::production_tag;
@@ -25,7 +27,8 @@ pub struct Command {
     pub run: fn(&mut Machine, &[&str]) -> Result<(), CmdError>,
 }
 
-/// Why a command failed. Printed as `CMD: message`.
+/// Why a command failed. Printed as `CMD: message`. It lives on the stack
+/// for one command; its size (about 256 bytes) buys whole messages.
 #[derive(Debug)]
 pub enum CmdError {
     /// Too few arguments (usage is printed).
@@ -35,7 +38,7 @@ pub enum CmdError {
     /// An argument is not a number.
     BadNumber(heapless::String<24>),
     /// Any other refusal, with its message.
-    Msg(heapless::String<112>),
+    Msg(heapless::String<240>),
 }
 
 impl CmdError {
@@ -88,9 +91,15 @@ impl fmt::Display for CmdError {
 /// Every command, in `help` order.
 pub static COMMANDS: &[Command] = &[
     sys::BDINFO,
+    security::BLOB,
+    boot::BOOTARGS,
+    boot::BOOTI,
+    security::CAAM,
     sys::ECHO,
+    security::FUSE,
     sys::HELP,
     mem::MD,
+    security::MFGPROT,
     mem::MW,
     sys::POWEROFF,
     sys::RESET,

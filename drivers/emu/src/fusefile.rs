@@ -13,14 +13,17 @@
 //! | 8 | 2 | format version, 1 |
 //! | 10 | 2 | flags: bit 0 = open part (not closed); other bits 0 |
 //! | 12 | 4 | reserved, 0 |
-//! | 16 | 16 | 128-bit unique ID, as OCOTP words 0..3 little-endian (see below) |
+//! | 16 | 16 | 128-bit unique ID, big-endian (see below) |
 //! | 32 | 32 | SRK hash (SHA-256 of the SRK table), as burnt in banks 6 and 7 |
 //! | 64 | 32 | OTPMK: the chip's master key (blob keys derive from it) |
 //! | 96 | 32 | MP family secret: with the SRK hash and security state it makes the MP key |
 //! | 128 | 4 | CRC-32 (IEEE) of bytes 0..128 |
 //!
 //! The UID bytes are the UID as a 128-bit big-endian number, i.e. the hex the
-//! user types with `--uid`.
+//! user types with `--uid`. The emulated OCOTP serves it as i.MX8MP does:
+//! bytes 12..16 (big-endian word) at bank 0 word 2 (0x420), bytes 8..12 at
+//! bank 0 word 3 (0x430), bytes 4..8 at 0xE00 and bytes 0..4 at 0xE10 (see
+//! [`crate::ocotp`]), so Linux's `%016llX%016llX` serial prints the same hex.
 
 use crc::{CRC_32_ISO_HDLC, Crc};
 

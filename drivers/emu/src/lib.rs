@@ -1,8 +1,25 @@
 //! Emulated CAAM and OCOTP for the QEMU board, the virtual-chip fuse file,
 //! and the A64 load/store decoder that MMIO traps go through.
+//!
+//! - [`mod@decode`] / [`trap`]: the EL2 data-abort path. [`trap::emulate`] decodes
+//!   the faulting instruction and performs it against an [`MmioDevice`].
+//! - [`Emulator`]: the device behind the traps, serving the CAAM window
+//!   `0x3090_0000..0x3094_0000` and the OCOTP window
+//!   `0x3035_0000..0x3036_0000` from a [`fusefile::FuseFile`].
 #![no_std]
 
 #[cfg(test)]
 extern crate std;
 
+pub mod caam;
+mod crypto;
+pub mod decode;
+mod emulator;
 pub mod fusefile;
+pub mod ocotp;
+pub mod trap;
+
+pub use caam::{BusError, BusMemory};
+pub use decode::{DecodeError, MemInsn, decode};
+pub use emulator::{CAAM_BASE, CAAM_SIZE, Emulator};
+pub use trap::{EmuError, MmioDevice, RegFile, TrapError, emulate};

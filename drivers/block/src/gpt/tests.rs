@@ -1,0 +1,455 @@
+//! GPT reader tests on images built here (and, when `sgdisk` is installed,
+//! on images built by sgdisk).
+
+use super::*;
+use crate::{MemDisk, RangeError};
+use std::string::{String, ToString};
+use std::vec;
+use std::vec::Vec;
+
+const BS: usize = 512;
+
+struct Part<'a> {
+    name: &'a str,
+    type_guid: Guid,
+    unique: Guid,
+    first: u64,
+    last: u64,
+    attrs: u64,
+}
+
+fn put32(img: &mut [u8], at: usize, v: u32) {
+    img[at..at + 4].copy_from_slice(&v.to_le_bytes());
+}
+fn put64(img: &mut [u8], at: usize, v: u64) {
+    img[at..at + 8].copy_from_slice(&v.to_le_bytes());
+}
+fn off(lba: u64) -> usize {
+    usize::try_from(lba).unwrap() * BS
+}
+
+/// Recomputes the CRC of the header at `lba` (after a test edited it).
+fn fix_header_crc(img: &mut [u8], lba: u64) {
+    let h = off(lba);
+    let size = usize::try_from(le32(img, h + 12)).unwrap().min(BS);
+    put32(img, h + 16, 0);
+    let crc = CRC32.checksum(&img[h..h + size]);
+    put32(img, h + 16, crc);
+}
+
+/// Recomputes the entries CRC in the header at `lba`, then the header CRC.
+fn fix_entries_crc(img: &mut [u8], lba: u64) {
+    let h = off(lba);
+    let entries = off(le64(img, h + 72));
+    let len = usize::try_from(le32(img, h + 80) * le32(img, h + 84)).unwrap();
+    let crc = CRC32.checksum(&img[entries..entries + len]);
+    put32(img, h + 88, crc);
+    fix_header_crc(img, lba);
+}
+
+/// A small, honest GPT writer: pMBR, 128 entries of 128 bytes, primary at
+/// LBA 1 (entries at 2), backup header in the last block with its entries
+/// in the 32 blocks before.
+fn make_disk(blocks: u64, parts: &[Part<'_>]) -> Vec<u8> {
+    let mut img = vec![0u8; off(blocks)];
+    // Protective MBR.
+    let e = 446;
+    img[e + 1..e + 4].copy_from_slice(&[0x00, 0x02, 0x00]);
+    img[e + 4] = 0xEE;
+    img[e + 5..e + 8].copy_from_slice(&[0xFF, 0xFF, 0xFF]);
+    put32(&mut img, e + 8, 1);
+    put32(
+        &mut img,
+        e + 12,
+        u32::try_from(blocks - 1).unwrap_or(u32::MAX),
+    );
+    img[510] = 0x55;
+    img[511] = 0xAA;
+    // Entries.
+    let mut entries = vec![0u8; 128 * 128];
+    for (i, p) in parts.iter().enumerate() {
+        let e = &mut entries[i * 128..(i + 1) * 128];
+        e[..16].copy_from_slice(&p.type_guid.0);
+        e[16..32].copy_from_slice(&p.unique.0);
+        e[32..40].copy_from_slice(&p.first.to_le_bytes());
+        e[40..48].copy_from_slice(&p.last.to_le_bytes());
+        e[48..56].copy_from_slice(&p.attrs.to_le_bytes());
+        for (j, u) in p.name.encode_utf16().enumerate() {
+            e[56 + 2 * j..58 + 2 * j].copy_from_slice(&u.to_le_bytes());
+        }
+    }
+    let entries_crc = CRC32.checksum(&entries);
+    let last = blocks - 1;
+    let backup_entries = last - 32;
+    img[off(2)..off(34)].copy_from_slice(&entries);
+    img[off(backup_entries)..off(last)].copy_from_slice(&entries);
+    let disk_guid = Guid::parse("11223344-5566-7788-99aa-bbccddeeff00").unwrap();
+    for (my, alt, ent) in [(1, last, 2), (last, 1, backup_entries)] {
+        let h = off(my);
+        img[h..h + 8].copy_from_slice(SIGNATURE);
+        put32(&mut img, h + 8, 0x0001_0000);
+        put32(&mut img, h + 12, 92);
+        put64(&mut img, h + 24, my);
+        put64(&mut img, h + 32, alt);
+        put64(&mut img, h + 40, 34);
+        put64(&mut img, h + 48, last - 33);
+        img[h + 56..h + 72].copy_from_slice(&disk_guid.0);
+        put64(&mut img, h + 72, ent);
+        put32(&mut img, h + 80, 128);
+        put32(&mut img, h + 84, 128);
+        put32(&mut img, h + 88, entries_crc);
+        fix_header_crc(&mut img, my);
+    }
+    img
+}
+
+fn two_parts() -> Vec<u8> {
+    make_disk(
+        2048,
+        &[
+            Part {
+                name: "boot",
+                type_guid: Guid::EFI_SYSTEM,
+                unique: Guid::parse("aaaaaaaa-bbbb-cccc-dddd-000000000001").unwrap(),
+                first: 34,
+                last: 1033,
+                attrs: 0,
+            },
+            Part {
+                name: "mfg-secrets\u{e9}",
+                type_guid: Guid::LINUX_FS,
+                unique: Guid::parse("aaaaaaaa-bbbb-cccc-dddd-000000000002").unwrap(),
+                first: 1034,
+                last: 2014,
+                attrs: 1 << 60,
+            },
+        ],
+    )
+}
+
+fn read(img: &mut [u8]) -> Result<Gpt, GptError<RangeError>> {
+    Gpt::read(&mut MemDisk::new(img, BS))
+}
+
+fn check_two_parts(g: &Gpt) {
+    let p = g.partitions();
+    assert_eq!(p.len(), 2);
+    assert_eq!((p[0].index, p[0].first_lba, p[0].last_lba), (1, 34, 1033));
+    assert_eq!(p[0].display_name().to_string(), "boot");
+    assert_eq!(p[0].type_guid, Guid::EFI_SYSTEM);
+    assert_eq!(
+        p[0].unique_guid.to_string(),
+        "aaaaaaaa-bbbb-cccc-dddd-000000000001"
+    );
+    assert_eq!(
+        (p[1].index, p[1].first_lba, p[1].num_blocks()),
+        (2, 1034, 981)
+    );
+    assert!(p[1].name_is("mfg-secrets\u{e9}"));
+    assert_eq!(p[1].attributes, 1 << 60);
+    assert_eq!(
+        g.disk_guid.to_string(),
+        "11223344-5566-7788-99aa-bbccddeeff00"
+    );
+    assert_eq!((g.first_usable, g.last_usable), (34, 2014));
+    assert_eq!((g.entry_slots, g.entry_size), (128, 128));
+}
+
+#[test]
+fn reads_primary_table() {
+    let mut img = two_parts();
+    let g = read(&mut img).unwrap();
+    assert_eq!(g.source, Source::Primary);
+    assert_eq!((g.header_lba, g.alternate_lba), (1, 2047));
+    check_two_parts(&g);
+}
+
+#[test]
+fn finds_partitions_by_name_and_type_and_opens_them() {
+    let mut img = two_parts();
+    let g = read(&mut img).unwrap();
+    assert_eq!(g.find_by_name("boot").unwrap().index, 1);
+    assert_eq!(g.find_by_name("mfg-secrets\u{e9}").unwrap().index, 2);
+    assert!(g.find_by_name("boo").is_none());
+    assert!(g.find_by_name("mfg-secrets").is_none());
+    assert_eq!(g.find_by_type(&Guid::LINUX_FS).unwrap().index, 2);
+    assert!(
+        g.find_by_type(&Guid::parse("00000000-0000-0000-0000-000000000001").unwrap())
+            .is_none()
+    );
+    let part = g.find_by_name("mfg-secrets\u{e9}").unwrap().clone();
+    let mut disk = MemDisk::new(&mut img, BS);
+    let mut view = Gpt::open(&mut disk, &part).unwrap();
+    view.write_blocks(0, &[0x5A; 512]).unwrap();
+    assert!(view.write_blocks(981, &[0x5A; 512]).is_err());
+    assert_eq!(img[off(1034)], 0x5A);
+    assert_eq!(img[off(1035)], 0);
+}
+
+#[test]
+fn corrupt_primary_header_falls_back_to_backup() {
+    let mut img = two_parts();
+    img[off(1) + 60] ^= 0xFF; // disk GUID byte: header CRC now wrong
+    let g = read(&mut img).unwrap();
+    match g.source {
+        Source::Backup {
+            primary: GptFault::HeaderCrc { stored, computed },
+        } => assert_ne!(stored, computed),
+        s => panic!("unexpected source {s:?}"),
+    }
+    assert_eq!((g.header_lba, g.alternate_lba), (2047, 1));
+    check_two_parts(&g);
+}
+
+#[test]
+fn corrupt_primary_entries_fall_back_to_backup() {
+    let mut img = two_parts();
+    img[off(2) + 56] = b'X'; // first entry's name
+    let g = read(&mut img).unwrap();
+    assert!(matches!(
+        g.source,
+        Source::Backup {
+            primary: GptFault::EntriesCrc { .. }
+        }
+    ));
+    check_two_parts(&g);
+}
+
+#[test]
+fn zeroed_primary_reports_signature() {
+    let mut img = two_parts();
+    img[off(1)..off(2)].fill(0);
+    let g = read(&mut img).unwrap();
+    assert_eq!(
+        g.source,
+        Source::Backup {
+            primary: GptFault::BadSignature
+        }
+    );
+}
+
+#[test]
+fn both_bad_is_a_clear_error() {
+    let mut img = two_parts();
+    img[off(1) + 60] ^= 1;
+    img[off(2047 - 32) + 60] ^= 1; // backup entries
+    let e = read(&mut img).unwrap_err();
+    assert!(matches!(
+        e,
+        GptError::BothBad {
+            primary: GptFault::HeaderCrc { .. },
+            backup: GptFault::EntriesCrc { .. }
+        }
+    ));
+    let msg = e.to_string();
+    assert!(
+        msg.starts_with("gpt: primary table invalid (header CRC mismatch (stored 0x"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("backup table invalid (partition entries CRC mismatch"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn missing_protective_mbr() {
+    let mut img = two_parts();
+    img[446 + 4] = 0x83;
+    assert_eq!(read(&mut img).unwrap_err(), GptError::NoProtectiveMbr);
+    let mut img = two_parts();
+    img[511] = 0;
+    assert_eq!(read(&mut img).unwrap_err(), GptError::NoProtectiveMbr);
+}
+
+/// Applies `edit` to both headers (CRCs fixed up) and returns the faults.
+fn both_edited(edit: impl Fn(&mut [u8], usize)) -> (GptFault, GptFault) {
+    let mut img = two_parts();
+    for lba in [1, 2047] {
+        edit(&mut img, off(lba));
+        fix_header_crc(&mut img, lba);
+    }
+    match read(&mut img).unwrap_err() {
+        GptError::BothBad { primary, backup } => (primary, backup),
+        e => panic!("unexpected {e:?}"),
+    }
+}
+
+#[test]
+fn bad_sizes_and_counts() {
+    assert_eq!(
+        both_edited(|img, h| put32(img, h + 12, 600)).0,
+        GptFault::BadHeaderSize(600)
+    );
+    assert_eq!(
+        both_edited(|img, h| put32(img, h + 12, 91)).0,
+        GptFault::BadHeaderSize(91)
+    );
+    assert_eq!(
+        both_edited(|img, h| put32(img, h + 84, 100)).0,
+        GptFault::BadEntrySize(100)
+    );
+    assert_eq!(
+        both_edited(|img, h| put32(img, h + 84, 1024)).0,
+        GptFault::BadEntrySize(1024)
+    );
+    assert_eq!(
+        both_edited(|img, h| put32(img, h + 80, 129)).0,
+        GptFault::BadEntryCount(129)
+    );
+    assert_eq!(
+        both_edited(|img, h| put32(img, h + 80, 0)).1,
+        GptFault::BadEntryCount(0)
+    );
+    assert_eq!(
+        both_edited(|img, h| put64(img, h + 48, 5000)).0,
+        GptFault::BadUsableRange {
+            first: 34,
+            last: 5000
+        }
+    );
+    assert_eq!(
+        both_edited(|img, h| put64(img, h + 72, 2040)).0,
+        GptFault::EntriesOutOfDisk {
+            lba: 2040,
+            blocks: 32
+        }
+    );
+    assert_eq!(
+        both_edited(|img, h| put64(img, h + 24, 7)),
+        (
+            GptFault::WrongLba {
+                expected: 1,
+                found: 7
+            },
+            GptFault::WrongLba {
+                expected: 2047,
+                found: 7
+            }
+        )
+    );
+}
+
+#[test]
+fn fewer_entry_slots_with_matching_crc_are_accepted() {
+    let mut img = two_parts();
+    for lba in [1, 2047] {
+        put32(&mut img, off(lba) + 80, 4);
+        fix_entries_crc(&mut img, lba);
+    }
+    let g = read(&mut img).unwrap();
+    assert_eq!(g.source, Source::Primary);
+    assert_eq!(g.entry_slots, 4);
+    check_two_parts_names(&g);
+}
+
+fn check_two_parts_names(g: &Gpt) {
+    let names: Vec<String> = g
+        .partitions()
+        .iter()
+        .map(|p| p.display_name().to_string())
+        .collect();
+    assert_eq!(names, ["boot", "mfg-secrets\u{e9}"]);
+}
+
+#[test]
+fn entry_outside_usable_range_is_rejected() {
+    let mut img = two_parts();
+    for lba in [1, 2047] {
+        let ent = off(le64(&img, off(lba) + 72));
+        put64(&mut img, ent + 128 + 40, 2030); // entry 2 last LBA
+        fix_entries_crc(&mut img, lba);
+    }
+    let e = read(&mut img).unwrap_err();
+    assert_eq!(
+        e,
+        GptError::BothBad {
+            primary: GptFault::BadEntry { index: 2 },
+            backup: GptFault::BadEntry { index: 2 }
+        }
+    );
+}
+
+#[test]
+fn full_table_of_128_entries() {
+    let names: Vec<String> = (0..128).map(|i| std::format!("p{i}")).collect();
+    let parts: Vec<Part<'_>> = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| Part {
+            name: n,
+            type_guid: Guid::LINUX_FS,
+            unique: Guid::ZERO,
+            first: 34 + u64::try_from(i).unwrap() * 4,
+            last: 37 + u64::try_from(i).unwrap() * 4,
+            attrs: 0,
+        })
+        .collect();
+    let mut img = make_disk(1024, &parts);
+    let g = read(&mut img).unwrap();
+    assert_eq!(g.partitions().len(), 128);
+    assert_eq!(g.find_by_name("p127").unwrap().first_lba, 34 + 127 * 4);
+}
+
+#[test]
+fn tiny_and_odd_devices() {
+    let mut img = vec![0u8; 5 * BS];
+    assert_eq!(read(&mut img).unwrap_err(), GptError::TooSmall(5));
+    let mut img = vec![0u8; 16 * 520];
+    assert_eq!(
+        Gpt::read(&mut MemDisk::new(&mut img, 520)).unwrap_err(),
+        GptError::BlockSize(520)
+    );
+}
+
+/// Cross-check against sgdisk (Debian package `gdisk`) when it is installed.
+#[test]
+fn matches_sgdisk_when_available() {
+    use std::process::Command;
+    if Command::new("sgdisk").arg("--version").output().is_err() {
+        std::eprintln!("sgdisk not installed: cross-check skipped");
+        return;
+    }
+    let dir = std::env::temp_dir().join(std::format!("gpt-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("disk.img");
+    std::fs::write(&path, vec![0u8; 4 << 20]).unwrap();
+    let out = Command::new("sgdisk")
+        .arg("-U")
+        .arg("01234567-89ab-cdef-0011-223344556677")
+        .args(["-n", "1:2048:+1M", "-c", "1:loader", "-t", "1:EF00"])
+        .args(["-u", "1:aabbccdd-eeff-0011-2233-445566778899"])
+        .args(["-n", "2:0:+512K", "-c", "2:secrets", "-t", "2:8300"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let mut img = std::fs::read(&path).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    let g = read(&mut img).unwrap();
+    assert_eq!(g.source, Source::Primary);
+    assert_eq!(
+        g.disk_guid.to_string(),
+        "01234567-89ab-cdef-0011-223344556677"
+    );
+    let l = g.find_by_name("loader").unwrap();
+    assert_eq!((l.index, l.first_lba, l.last_lba), (1, 2048, 4095));
+    assert_eq!(l.type_guid, Guid::EFI_SYSTEM);
+    assert_eq!(
+        l.unique_guid.to_string(),
+        "aabbccdd-eeff-0011-2233-445566778899"
+    );
+    let s = g.find_by_name("secrets").unwrap();
+    assert_eq!((s.index, s.first_lba, s.last_lba), (2, 4096, 5119));
+    assert_eq!(s.type_guid, Guid::LINUX_FS);
+    // Destroy sgdisk's primary header: its backup must carry the same table.
+    img[off(1)..off(2)].fill(0xFF);
+    let b = read(&mut img).unwrap();
+    assert_eq!(
+        b.source,
+        Source::Backup {
+            primary: GptFault::BadSignature
+        }
+    );
+    assert_eq!(b.partitions(), g.partitions());
+}

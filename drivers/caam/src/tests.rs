@@ -1,0 +1,489 @@
+//! The driver against the `imx-emu` model.
+//!
+//! The fake DMA models a non-coherent cache: the CPU's `DmaMem` and the
+//! device-visible "RAM" (an arena at bus address 0x4000_0000) are separate
+//! copies, `clean` copies CPU -> RAM and `invalidate` RAM -> CPU. A missing
+//! cache operation in the driver therefore shows up as wrong data.
+
+use super::*;
+use core::cell::{Cell, RefCell};
+use imx_emu::fusefile::{DEFAULT_FAMILY_SECRET, FuseFile};
+use imx_emu::{BusError, BusMemory, Emulator, MmioDevice};
+use p256::ecdsa::signature::hazmat::PrehashVerifier;
+use p256::ecdsa::{Signature, VerifyingKey};
+use sha2::{Digest, Sha256};
+use std::boxed::Box;
+use std::rc::Rc;
+use std::vec;
+use std::vec::Vec;
+
+const BUS_BASE: u64 = 0x4000_0000;
+const CAAM: u64 = 0x3090_0000;
+const JR1: u64 = CAAM + 0x2000;
+
+type Arena = Rc<RefCell<Vec<u8>>>;
+
+struct ArenaBus(Arena);
+
+impl BusMemory for ArenaBus {
+    fn read(&mut self, addr: u64, buf: &mut [u8]) -> Result<(), BusError> {
+        let a = self.0.borrow();
+        let err = BusError {
+            addr,
+            len: buf.len(),
+        };
+        let off = usize::try_from(addr.checked_sub(BUS_BASE).ok_or(err)?).map_err(|_| err)?;
+        let src = a.get(off..off + buf.len()).ok_or(err)?;
+        buf.copy_from_slice(src);
+        Ok(())
+    }
+    fn write(&mut self, addr: u64, data: &[u8]) -> Result<(), BusError> {
+        let mut a = self.0.borrow_mut();
+        let err = BusError {
+            addr,
+            len: data.len(),
+        };
+        let off = usize::try_from(addr.checked_sub(BUS_BASE).ok_or(err)?).map_err(|_| err)?;
+        a.get_mut(off..off + data.len())
+            .ok_or(err)?
+            .copy_from_slice(data);
+        Ok(())
+    }
+}
+
+type Emu = Emulator<ArenaBus>;
+
+struct Regs {
+    emu: Rc<RefCell<Emu>>,
+    base: u64,
+}
+
+impl RegisterIo for Regs {
+    fn read(&self, offset: usize) -> u32 {
+        let v = self
+            .emu
+            .borrow_mut()
+            .read(self.base + offset as u64, 4)
+            .unwrap_or_else(|e| panic!("driver read refused: {e}"));
+        u32::try_from(v).unwrap()
+    }
+    fn write(&self, offset: usize, value: u32) {
+        self.emu
+            .borrow_mut()
+            .write(self.base + offset as u64, 4, u64::from(value))
+            .unwrap_or_else(|e| panic!("driver write refused: {e}"));
+    }
+}
+
+struct FakeDma {
+    cpu_base: usize,
+    len: usize,
+    arena: Arena,
+}
+
+impl FakeDma {
+    fn range(&self, ptr: *const u8, len: usize) -> usize {
+        let p = ptr as usize;
+        assert!(
+            p >= self.cpu_base && p + len <= self.cpu_base + self.len,
+            "DMA range outside DmaMem"
+        );
+        p - self.cpu_base
+    }
+}
+
+impl Dma for FakeDma {
+    fn bus_addr(&self, ptr: *const u8, len: usize) -> Option<u64> {
+        Some(BUS_BASE + self.range(ptr, len) as u64)
+    }
+    fn clean(&self, ptr: *const u8, len: usize) {
+        let off = self.range(ptr, len);
+        // SAFETY: `range` checked that [ptr, ptr+len) lies inside the live,
+        // leaked `DmaMem`; the driver is not writing it during this call.
+        let src = unsafe { core::slice::from_raw_parts(ptr, len) };
+        self.arena.borrow_mut()[off..off + len].copy_from_slice(src);
+    }
+    fn invalidate(&self, ptr: *const u8, len: usize) {
+        let off = self.range(ptr, len);
+        // SAFETY: `range` checked the bounds inside the leaked `DmaMem`, and
+        // the driver passes pointers derived from `&mut` for buffers it hands
+        // to the device for writing; no reference to them is live here.
+        let dst = unsafe { core::slice::from_raw_parts_mut(ptr.cast_mut(), len) };
+        dst.copy_from_slice(&self.arena.borrow()[off..off + len]);
+    }
+}
+
+struct FakeClock(Cell<u64>);
+
+impl Clock for FakeClock {
+    fn ticks(&self) -> u64 {
+        let t = self.0.get();
+        self.0.set(t + 1);
+        t
+    }
+    fn frequency(&self) -> u64 {
+        1_000_000
+    }
+}
+
+type Driver = Caam<Regs, FakeDma, FakeClock>;
+
+struct Rig {
+    emu: Rc<RefCell<Emu>>,
+    caam: Driver,
+}
+
+fn chip(uid: u8, srk: u8, otpmk: u8, open: bool) -> FuseFile {
+    FuseFile {
+        uid: [uid; 16],
+        srk_hash: [srk; 32],
+        otpmk: [otpmk; 32],
+        family_secret: DEFAULT_FAMILY_SECRET,
+        open,
+    }
+}
+
+fn rig(f: FuseFile) -> Rig {
+    let mem: &'static mut DmaMem = Box::leak(Box::new(DmaMem::new()));
+    let len = core::mem::size_of::<DmaMem>();
+    let arena: Arena = Rc::new(RefCell::new(vec![0u8; len]));
+    let emu = Rc::new(RefCell::new(Emulator::new(f, ArenaBus(arena.clone()))));
+    let dma = FakeDma {
+        cpu_base: core::ptr::from_mut(mem) as usize,
+        len,
+        arena,
+    };
+    let caam = Caam::new(
+        Regs {
+            emu: emu.clone(),
+            base: CAAM,
+        },
+        Regs {
+            emu: emu.clone(),
+            base: JR1,
+        },
+        1,
+        dma,
+        FakeClock(Cell::new(0)),
+        mem,
+    );
+    Rig { emu, caam }
+}
+
+fn ready(f: FuseFile) -> Rig {
+    let mut r = rig(f);
+    r.caam.init().unwrap();
+    r
+}
+
+fn emu_read(r: &Rig, addr: u64) -> u32 {
+    u32::try_from(r.emu.borrow_mut().read(addr, 4).unwrap()).unwrap()
+}
+
+#[test]
+fn init_instantiates_the_rng_and_info_reports_the_chip() {
+    let mut r = rig(chip(1, 0x22, 0x33, false));
+    let before = r.caam.info();
+    assert!(!before.rng_sh0 && !before.initialised);
+    r.caam.init().unwrap();
+    let i = r.caam.info();
+    assert_eq!(i.era, 9);
+    assert_eq!(i.ip_id, 0x0A16);
+    assert_eq!(i.major_rev, 4);
+    assert_eq!(i.job_rings, 3);
+    assert_eq!(i.ring, 1);
+    assert!(i.initialised && i.rng_sh0 && !i.rng_sh1 && i.secure_keys);
+    assert_eq!(i.security, SecurityState::Secure);
+    assert_eq!(i.mp_curve, 3);
+    assert!(!i.mpmr_locked);
+    // SCFGR.RDBENABLE set after instantiation, as U-Boot and Linux do.
+    assert_ne!(emu_read(&r, CAAM + 0xC) & (1 << 10), 0);
+    // The TRNG left program mode with raw sampling and the programmed delay.
+    assert_eq!(emu_read(&r, CAAM + 0x600) & 0x1_0003, 1);
+    assert_eq!(emu_read(&r, CAAM + 0x610), (3200 << 16) | 512);
+    // Ring registers: 32-bit pointers into the arena, 4 entries.
+    assert_eq!(emu_read(&r, JR1), 0);
+    assert!(emu_read(&r, JR1 + 4) >= 0x4000_0000);
+    assert_eq!(emu_read(&r, JR1 + 0xC), 4);
+    assert_eq!(emu_read(&r, JR1 + 0x54) & 1, 1, "interrupt masked");
+    // A second init finds the RNG instantiated and just resets the ring.
+    r.caam.init().unwrap();
+    assert!(r.caam.info().rng_sh0);
+    let open = rig(chip(1, 0x22, 0x33, true));
+    assert_eq!(open.caam.info().security, SecurityState::NonSecure);
+}
+
+#[test]
+fn operations_before_init_are_refused() {
+    let mut r = rig(chip(1, 2, 3, false));
+    assert_eq!(r.caam.mp_public_key(), Err(CaamError::NotInitialised));
+    let mut b = [0u8; 8];
+    assert_eq!(r.caam.rng_fill(&mut b), Err(CaamError::NotInitialised));
+}
+
+#[test]
+fn mp_public_key_is_stable_and_oem_specific() {
+    let base = chip(1, 0x22, 0x33, false);
+    let a = ready(base.clone()).caam.mp_public_key().unwrap();
+    let mut r = ready(base.clone());
+    assert_eq!(r.caam.mp_public_key().unwrap(), a, "same chip, new boot");
+    assert_eq!(r.caam.mp_public_key().unwrap(), a, "same boot, again");
+    // Another chip of the same OEM: other UID and OTPMK, same SRK hash.
+    let sibling = chip(9, 0x22, 0x99, false);
+    assert_eq!(ready(sibling).caam.mp_public_key().unwrap(), a);
+    // Another OEM (SRK hash) and an open part differ.
+    let other_oem = chip(1, 0x23, 0x33, false);
+    assert_ne!(ready(other_oem).caam.mp_public_key().unwrap(), a);
+    let open = chip(1, 0x22, 0x33, true);
+    assert_ne!(ready(open).caam.mp_public_key().unwrap(), a);
+    // It is a valid uncompressed P-256 point.
+    let mut sec1 = [4u8; 65];
+    sec1[1..].copy_from_slice(&a);
+    VerifyingKey::from_sec1_bytes(&sec1).unwrap();
+}
+
+fn verify(pubkey: &[u8; 64], mpmr: &[u8; 32], msg: &[u8], s: &MpSignature) {
+    let mut h = Sha256::new();
+    h.update(mpmr);
+    h.update(msg);
+    let digest: [u8; 32] = h.finalize().into();
+    assert_eq!(s.mes_rep, digest, "message representative");
+    let mut sec1 = [4u8; 65];
+    sec1[1..].copy_from_slice(pubkey);
+    let vk = VerifyingKey::from_sec1_bytes(&sec1).unwrap();
+    let mut rs = [0u8; 64];
+    rs[..32].copy_from_slice(&s.c);
+    rs[32..].copy_from_slice(&s.d);
+    let sig = Signature::from_slice(&rs).unwrap();
+    vk.verify_prehash(&digest, &sig).unwrap();
+}
+
+#[test]
+fn mp_sign_verifies_independently_over_mpmr_and_message() {
+    let mut r = ready(chip(1, 0x22, 0x33, false));
+    let pk = r.caam.mp_public_key().unwrap();
+    // Unlocked, all-zero MPMR first (as U-Boot leaves it).
+    let msg = [0xFF, 0xFF, 0xFF, 0xFF];
+    let s = r.caam.mp_sign(&msg).unwrap();
+    verify(&pk, &[0; 32], &msg, &s);
+
+    let mut mpmr = [0u8; 32];
+    mpmr[..30].copy_from_slice(b"value to fill the MPMR content");
+    r.caam.mpmr_write_and_lock(&mpmr).unwrap();
+    assert_eq!(r.caam.mpmr_read(), mpmr);
+    assert!(r.caam.info().mpmr_locked);
+    // Silicon's readback byte order: word 0 = 'v','a','l','u' reversed.
+    assert_eq!(emu_read(&r, CAAM + 0x380), u32::from_be_bytes(*b"valu"));
+    assert_eq!(
+        r.caam.mpmr_write_and_lock(&[1; 32]),
+        Err(CaamError::MpmrLocked)
+    );
+    assert_eq!(r.caam.mpmr_read(), mpmr, "lock holds");
+
+    let long: Vec<u8> = (0..4096u32).map(|i| (i * 7) as u8).collect();
+    for m in [&b"55DABA11"[..], &long[..]] {
+        let s = r.caam.mp_sign(m).unwrap();
+        verify(&pk, &mpmr, m, &s);
+    }
+    // A sibling chip's signature verifies with the same public key.
+    let mut sib = ready(chip(5, 0x22, 0x77, false));
+    sib.caam.mpmr_write_and_lock(&mpmr).unwrap();
+    let s = sib.caam.mp_sign(b"hello").unwrap();
+    verify(&pk, &mpmr, b"hello", &s);
+}
+
+#[test]
+fn mp_sign_limits() {
+    let mut r = ready(chip(1, 2, 3, false));
+    assert_eq!(r.caam.mp_sign(&[]), Err(CaamError::EmptyMessage));
+    assert_eq!(
+        r.caam.mp_sign(&[0; 4097]),
+        Err(CaamError::MessageTooLong { len: 4097 })
+    );
+}
+
+#[test]
+fn blob_round_trips_at_every_size() {
+    let mut r = ready(chip(1, 2, 3, false));
+    let km = *b"CAAM_KEY_TYPE_V1";
+    for len in [0usize, 1, 15, 64, 4096, MAX_BLOB_PAYLOAD] {
+        let plain: Vec<u8> = (0..len).map(|i| (i * 13 + 5) as u8).collect();
+        let mut blob = vec![0u8; len + 48];
+        assert_eq!(r.caam.blob_encap(&km, &plain, &mut blob).unwrap(), len + 48);
+        if len >= 16 {
+            assert_ne!(&blob[32..32 + len], &plain[..], "payload is encrypted");
+        }
+        let mut back = vec![0u8; len];
+        assert_eq!(r.caam.blob_decap(&km, &blob, &mut back).unwrap(), len);
+        assert_eq!(back, plain, "len {len}");
+    }
+    // A fresh blob key each time: two blobs of one payload differ.
+    let (mut b1, mut b2) = ([0u8; 80], [0u8; 80]);
+    r.caam.blob_encap(&km, &[7; 32], &mut b1).unwrap();
+    r.caam.blob_encap(&km, &[7; 32], &mut b2).unwrap();
+    assert_ne!(b1, b2);
+    // The plaintext left no trace in the device-visible bounce buffer.
+    let arena = r.emu.borrow_mut().mem().0.clone();
+    let a = arena.borrow();
+    assert!(
+        !a.windows(32).any(|w| w == [7u8; 32]),
+        "plaintext left in RAM"
+    );
+}
+
+#[test]
+fn blob_decap_fails_with_icv_on_any_mismatch_and_zeroes_output() {
+    let chip_a = chip(1, 2, 3, false);
+    let mut r = ready(chip_a.clone());
+    let km = [0x11u8; 16];
+    let plain = [0x5Au8; 100];
+    let mut blob = [0u8; 148];
+    r.caam.blob_encap(&km, &plain, &mut blob).unwrap();
+
+    let mut out = [0xAAu8; 100];
+    assert_eq!(
+        r.caam.blob_decap(&[0x12; 16], &blob, &mut out),
+        Err(CaamError::BlobMacMismatch),
+        "other key modifier"
+    );
+    assert_eq!(out, [0; 100]);
+    for pos in [0, 31, 32, 100, 131, 132, 147] {
+        let mut bad = blob;
+        bad[pos] ^= 1;
+        out = [0xAA; 100];
+        assert_eq!(
+            r.caam.blob_decap(&km, &bad, &mut out),
+            Err(CaamError::BlobMacMismatch),
+            "flip at {pos}"
+        );
+        assert_eq!(out, [0; 100]);
+    }
+    // Another chip (other OTPMK), even of the same OEM.
+    let mut other = ready(chip(9, 2, 4, false));
+    assert_eq!(
+        other.caam.blob_decap(&km, &blob, &mut out),
+        Err(CaamError::BlobMacMismatch)
+    );
+    // The same chip after a "reboot" opens it.
+    let mut again = ready(chip_a);
+    assert_eq!(again.caam.blob_decap(&km, &blob, &mut out), Ok(100));
+    assert_eq!(out, plain);
+    // Argument checks.
+    assert_eq!(
+        r.caam.blob_decap(&km, &blob[..47], &mut out),
+        Err(CaamError::BlobTooShort { len: 47 })
+    );
+    assert_eq!(
+        r.caam.blob_encap(&km, &plain, &mut [0u8; 147]),
+        Err(CaamError::OutputTooSmall {
+            need: 148,
+            got: 147
+        })
+    );
+    assert_eq!(
+        r.caam
+            .blob_encap(&km, &vec![0; MAX_BLOB_PAYLOAD + 1], &mut []),
+        Err(CaamError::PayloadTooLarge {
+            len: MAX_BLOB_PAYLOAD + 1
+        })
+    );
+}
+
+#[test]
+fn rng_fill_gives_fresh_bytes() {
+    let mut r = ready(chip(1, 2, 3, false));
+    let (mut a, mut b) = ([0u8; 300], [0u8; 300]);
+    r.caam.rng_fill(&mut a).unwrap();
+    r.caam.rng_fill(&mut b).unwrap();
+    assert_ne!(a, b);
+    assert!(a.iter().filter(|&&x| x == 0).count() < 10);
+}
+
+#[test]
+fn malformed_descriptors_are_rejected_with_silicon_status() {
+    let mut r = ready(chip(1, 2, 3, false));
+    let out = r.caam.scratch_bus_addr().unwrap();
+    let deco = |index, code| Err(CaamError::Deco { index, code });
+    let cases: [(&[u32], Result<(), CaamError>); 12] = [
+        // Length 0 in the header.
+        (&[0xB080_0000], deco(0, 0x13)),
+        // Length beyond the 64-word descriptor buffer.
+        (&[0xB080_0041], deco(0, 0x13)),
+        // ONE bit clear.
+        (&[0xB000_0001], deco(0, 0x13)),
+        // Start index 5 beyond length 4.
+        (&[0xB085_0004, 0x0006_0000, out, 0x8614_0000], deco(0, 0x13)),
+        // DNR set.
+        (&[0xB180_0001], deco(0, 0x80)),
+        // Unknown protocol id 0x99.
+        (&[0xB080_0002, 0x8799_0000], deco(1, 0x81)),
+        // MP public key with curve P-384 in the PDB.
+        (&[0xB083_0004, 0x0008_0000, out, 0x8614_0000], deco(3, 0x82)),
+        // MP public key with a one-word PDB.
+        (&[0xB082_0003, 0x0006_0000, 0x8614_0000], deco(2, 0x82)),
+        // MP public key to a pointer outside RAM.
+        (
+            &[0xB083_0004, 0x0006_0000, 0x9000_0000, 0x8614_0000],
+            deco(3, 0x16),
+        ),
+        // Command type 0x19 does not exist.
+        (&[0xB080_0002, 0xC800_0000], deco(1, 0x04)),
+        // Blob decap of a 10-byte "blob" (shorter than 48).
+        (
+            &[
+                0xB080_000A,
+                0x0400_0010,
+                out,
+                0xF040_0000,
+                out,
+                10,
+                0xF840_0000,
+                out + 64,
+                0,
+                0x860D_0000,
+            ],
+            deco(9, 0x10),
+        ),
+        // A well-formed job still succeeds.
+        (&[0xB083_0004, 0x0006_0000, out, 0x8614_0000], Ok(())),
+    ];
+    for (words, want) in cases {
+        assert_eq!(r.caam.run_raw_descriptor(words), want, "{words:08x?}");
+    }
+    assert_eq!(
+        r.caam.run_raw_descriptor(&[0; 17]),
+        Err(CaamError::BadDescriptorLength { words: 17 })
+    );
+}
+
+#[test]
+fn a_job_that_never_completes_times_out_and_needs_init() {
+    let mut r = ready(chip(1, 2, 3, false));
+    let pk = r.caam.mp_public_key().unwrap();
+    r.emu.borrow_mut().set_stalled(true);
+    assert_eq!(
+        r.caam.mp_public_key(),
+        Err(CaamError::Timeout {
+            what: "job completion"
+        })
+    );
+    assert_eq!(r.caam.mp_public_key(), Err(CaamError::NotInitialised));
+    r.emu.borrow_mut().set_stalled(false);
+    r.caam.init().unwrap();
+    assert_eq!(r.caam.mp_public_key(), Ok(pk));
+}
+
+#[test]
+fn ring_indices_wrap_around() {
+    let mut r = ready(chip(1, 2, 3, false));
+    for _ in 0..(3 * RING_ENTRIES + 1) {
+        r.caam.mp_public_key().unwrap();
+    }
+    // IRRIR / ORWIR are byte offsets.
+    let irrir = emu_read(&r, JR1 + 0x5C);
+    let orwir = emu_read(&r, JR1 + 0x64);
+    // init's RNG job + 13 jobs = 14 jobs: index 14 % 4 = 2.
+    assert_eq!(irrir, 2 * 4);
+    assert_eq!(orwir, 2 * 8);
+    assert_eq!(emu_read(&r, JR1 + 0x3C), 0, "ORSFR drained");
+}

@@ -1,0 +1,175 @@
+//! `mfgtool bench` (hidden): verify-id and ledger register throughput on one
+//! core against `openssl speed ecdsap256`, and sealing a 1 MiB bundle.
+
+use std::time::{Duration, Instant};
+
+use mfg_formats::identity::{IdRecord, IdentityMessage, SOC_IMX8MP, SecurityState};
+use p256::ecdsa::{Signature, SigningKey, signature::Signer};
+use serde_json::json;
+
+use crate::error::{Fail, Result};
+
+/// A fixed test key (the bench never touches a real MP key).
+pub fn test_key() -> SigningKey {
+    SigningKey::from_slice(&[0x3c; 32]).unwrap_or_else(|_| unreachable!("constant scalar is valid"))
+}
+
+/// The 64-byte X||Y of a signing key.
+pub fn pubkey_of(k: &SigningKey) -> [u8; 64] {
+    let p = k.verifying_key().to_sec1_point(false);
+    let mut o = [0u8; 64];
+    o.copy_from_slice(&p.as_bytes()[1..65]);
+    o
+}
+
+/// A signed record for UID `i` (as the device would make it).
+pub fn signed_record(k: &SigningKey, i: u64, srk: [u8; 32]) -> IdRecord {
+    let mut uid = [0u8; 16];
+    uid[8..].copy_from_slice(&i.to_be_bytes());
+    let mut m = IdentityMessage {
+        soc: SOC_IMX8MP,
+        uid,
+        srk_hash: srk,
+        security_state: SecurityState::Closed,
+        boot_counter: 1,
+        loader_version: [0; 16],
+        bundle_id: Some(1),
+        station_nonce: None,
+    };
+    m.set_loader_version("0.1.0");
+    let mut r = IdRecord {
+        message: m,
+        mpmr: [0; 32],
+        mes_rep: [0; 32],
+        c: [0; 32],
+        d: [0; 32],
+    };
+    r.mes_rep = r.digest();
+    let sig: Signature = k.sign(&r.signed_bytes());
+    let b = sig.to_bytes();
+    r.c.copy_from_slice(&b[..32]);
+    r.d.copy_from_slice(&b[32..]);
+    r
+}
+
+fn openssl_verify_rate(seconds: f64) -> Option<f64> {
+    let secs = format!("{}", seconds.ceil().max(1.0) as u64);
+    let out = std::process::Command::new("openssl")
+        .args(["speed", "-seconds", &secs, "ecdsap256"])
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    // " 256 bits ecdsa (nistp256)   0.0000s   0.0001s  46000.0  15000.0"
+    let line = text
+        .lines()
+        .find(|l| l.contains("ecdsa (nistp256)") && l.contains('s'))?;
+    line.split_whitespace().last()?.parse().ok()
+}
+
+/// Runs every measurement and prints a table (or JSON).
+pub fn run(seconds: f64, json_out: bool) -> Result<()> {
+    let key = test_key();
+    let pk = pubkey_of(&key);
+    let srk = [0x5a; 32];
+    let recs: Vec<IdRecord> = (0..1000).map(|i| signed_record(&key, i, srk)).collect();
+    let v = crate::verify::Verifier::new(&pk);
+    // verify-id: parse + digest + signature check, one core.
+    let raw: Vec<_> = recs.iter().map(|r| r.to_bytes()).collect();
+    let t = Instant::now();
+    let mut n = 0u64;
+    while t.elapsed() < Duration::from_secs_f64(seconds) {
+        for b in &raw {
+            let r = IdRecord::parse(b).map_err(Fail::from)?;
+            v.verify(&r)?;
+            n += 1;
+        }
+    }
+    let verify_rate = n as f64 / t.elapsed().as_secs_f64();
+    let openssl = openssl_verify_rate(seconds);
+
+    // ledger register: 10 batches of 1000 fresh records, each batch one
+    // durable transaction (WAL, synchronous=FULL).
+    let dir = std::env::temp_dir().join(format!("mfgtool-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| Fail::io("bench dir", e))?;
+    let db = dir.join("ledger.sqlite");
+    let _ = std::fs::remove_file(&db);
+    let batches: Vec<Vec<IdRecord>> = (0..10u64)
+        .map(|b| {
+            (0..1000u64)
+                .map(|i| signed_record(&key, 1_000_000 + b * 1000 + i, srk))
+                .collect()
+        })
+        .collect();
+    let mut c = crate::ledger::open_db(&db)?;
+    crate::ledger::init(&mut c, &pk, &srk, None, false)?;
+    let t = Instant::now();
+    let mut accepted = 0;
+    for b in &batches {
+        accepted += crate::ledger::register(&mut c, b, "bench", "lot-1")?
+            .iter()
+            .filter(|d| d.accepted)
+            .count();
+    }
+    let ledger_rate = accepted as f64 / t.elapsed().as_secs_f64();
+    drop(c);
+    let _ = std::fs::remove_dir_all(&dir);
+    if accepted != 10_000 {
+        return Err(Fail::new(
+            1,
+            format!("bench: only {accepted} of 10000 records accepted"),
+        ));
+    }
+
+    // seal: 16 secrets of 64 KiB = 1 MiB.
+    let data: Vec<zeroize::Zeroizing<Vec<u8>>> = (0..16)
+        .map(|i| zeroize::Zeroizing::new(vec![i as u8; 65536]))
+        .collect();
+    let loaded: Vec<crate::seal::Loaded> = data
+        .iter()
+        .enumerate()
+        .map(|(i, d)| crate::seal::Loaded {
+            name: format!("s{i}"),
+            kind: mfg_formats::SecretType::Opaque,
+            key_modifier: None,
+            data: d.clone(),
+        })
+        .collect();
+    let t = Instant::now();
+    let mut seals = 0u32;
+    while t.elapsed() < Duration::from_secs_f64(seconds / 4.0) || seals == 0 {
+        crate::seal::seal_secrets(&loaded, "bench", 1, &pk)?;
+        seals += 1;
+    }
+    let seal_ms = t.elapsed().as_secs_f64() * 1000.0 / f64::from(seals);
+
+    let ratio = openssl.map(|o| verify_rate / o);
+    let v = json!({
+        "verify_id_per_s": verify_rate.round(),
+        "openssl_ecdsap256_verify_per_s": openssl,
+        "verify_ratio_vs_openssl": ratio.map(|r| (r * 1000.0).round() / 1000.0),
+        "ledger_register_per_s": ledger_rate.round(),
+        "ledger_batch": 1000,
+        "seal_1mib_ms": (seal_ms * 100.0).round() / 100.0,
+    });
+    if json_out {
+        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+    } else {
+        println!(
+            "{:<40}{:>12.0}",
+            "verify-id records/s (1 core)", verify_rate
+        );
+        match openssl {
+            Some(o) => {
+                println!("{:<40}{:>12.0}", "openssl speed ecdsap256 verify/s", o);
+                println!("{:<40}{:>12.2}", "ratio (goal >= 0.50)", verify_rate / o);
+            }
+            None => println!("{:<40}{:>12}", "openssl speed ecdsap256 verify/s", "n/a"),
+        }
+        println!(
+            "{:<40}{:>12.0}",
+            "ledger register records/s (batch 1000)", ledger_rate
+        );
+        println!("{:<40}{:>12.2}", "seal 1 MiB bundle (ms)", seal_ms);
+    }
+    Ok(())
+}

@@ -1,0 +1,3 @@
+pub fn render() -> crate::error::Result<String> {
+    Ok(String::new())
+}
