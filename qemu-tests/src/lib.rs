@@ -686,6 +686,32 @@ pub fn strip_echo(s: &str) -> &str {
     }
 }
 
+/// A closed virtual chip with the default MP family secret and a fixed
+/// OTPMK derived from `uid` (tests want reproducible chips).
+pub fn chip(uid: [u8; 16], srk_hash: [u8; 32]) -> imx_emu::fusefile::FuseFile {
+    let mut otpmk = [0u8; 32];
+    for (i, b) in otpmk.iter_mut().enumerate() {
+        *b = uid[i % 16] ^ 0xa5 ^ u8::try_from(i).unwrap_or(0);
+    }
+    imx_emu::fusefile::FuseFile {
+        uid,
+        srk_hash,
+        otpmk,
+        family_secret: imx_emu::fusefile::DEFAULT_FAMILY_SECRET,
+        open: false,
+    }
+}
+
+/// Writes raw fuse-file bytes to a fresh file under the system temp
+/// directory and returns its path (`name` keeps parallel tests apart).
+pub fn write_fuse_file(name: &str, bytes: &[u8]) -> io::Result<PathBuf> {
+    let dir = std::env::temp_dir().join(format!("qt-fuses-{}", std::process::id()));
+    fs::create_dir_all(&dir)?;
+    let path = dir.join(format!("{name}.fuses"));
+    fs::write(&path, bytes)?;
+    Ok(path)
+}
+
 /// Parses `bench NAME=N` lines out of a decoded `defmt` log.
 pub fn bench_marks(log: &str) -> Vec<(String, u64)> {
     let mut out = Vec::new();
