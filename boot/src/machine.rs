@@ -23,8 +23,6 @@ pub type LoaderMmc = usdhc::Usdhc<MmioRegion, IdentityDma, GenericTimer>;
 pub struct Machine {
     /// The console.
     pub console: Uart<MmioRegion>,
-    /// The generic timer.
-    pub clock: GenericTimer,
     /// What TF-A/QEMU passed in x0 (the DTB address, or 0).
     pub dtb: u64,
     /// Console input read ahead while looking for Ctrl-C.
@@ -61,6 +59,9 @@ impl<T> StaticBuf<T> {
     }
 
     /// The buffer, the first time only.
+    // A shared `&'static self` yields the one `&mut`: that is the point of
+    // the `taken` guard.
+    #[allow(clippy::mut_from_ref)]
     pub fn take(&'static self) -> Option<&'static mut T> {
         if self.taken.swap(true, Ordering::AcqRel) {
             return None;

@@ -30,6 +30,7 @@ pub struct Command {
 
 /// Why a command failed. Printed as `CMD: message`. It lives on the stack
 /// for one command; its size (about 256 bytes) buys whole messages.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum CmdError {
     /// Too few arguments (usage is printed).
