@@ -23,7 +23,11 @@ fn py(args: &[&str]) -> (i32, String, String) {
         !err.contains("No module named 'cryptography'"),
         "the interop tests need Python's cryptography package (pip install cryptography)"
     );
-    (o.status.code().unwrap_or(-1), String::from_utf8_lossy(&o.stdout).into_owned(), err)
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        err,
+    )
 }
 
 #[test]
@@ -37,22 +41,45 @@ fn python_seals_mfgtool_opens() {
     fs::write(&b, [0x30, 0x03, 0x02, 0x01, 0x09]).unwrap();
     let out = d.path().join("py.bundle");
     let (c, _, err) = py(&[
-        "seal", "--pubkey", &pk, "--product", "widget-9000", "--bundle-id", "77", "--out", s(&out),
-        "--secret", &format!("wifi-key:raw:{}", s(&a)),
-        "--secret", &format!("dev.der:der:{}:{}", s(&b), "aa".repeat(16)),
+        "seal",
+        "--pubkey",
+        &pk,
+        "--product",
+        "widget-9000",
+        "--bundle-id",
+        "77",
+        "--out",
+        s(&out),
+        "--secret",
+        &format!("wifi-key:raw:{}", s(&a)),
+        "--secret",
+        &format!("dev.der:der:{}:{}", s(&b), "aa".repeat(16)),
     ]);
     assert_eq!(c, 0, "{err}");
-    let j: serde_json::Value =
-        serde_json::from_str(&ok(&["open", "--json", "--reveal", "--mp-pubkey", &pk, s(&out)])).unwrap();
+    let j: serde_json::Value = serde_json::from_str(&ok(&[
+        "open",
+        "--json",
+        "--reveal",
+        "--mp-pubkey",
+        &pk,
+        s(&out),
+    ]))
+    .unwrap();
     assert_eq!(j["product"], "widget-9000");
     assert_eq!(j["bundle_id"], 77);
     assert_eq!(j["secrets"][0]["name"], "wifi-key");
-    assert_eq!(j["secrets"][0]["content_hex"], hex::encode(fs::read(&a).unwrap()));
+    assert_eq!(
+        j["secrets"][0]["content_hex"],
+        hex::encode(fs::read(&a).unwrap())
+    );
     assert_eq!(j["secrets"][0]["key_modifier_given"], false);
     assert_eq!(j["secrets"][1]["type"], "der");
     assert_eq!(j["secrets"][1]["key_modifier"], "aa".repeat(16));
     // And the tag binds: another key fails in mfgtool.
-    assert_eq!(run(&["open", "--mp-pubkey", &pubhex(&key(0x62)), s(&out)]).0, 3);
+    assert_eq!(
+        run(&["open", "--mp-pubkey", &pubhex(&key(0x62)), s(&out)]).0,
+        3
+    );
 }
 
 #[test]
@@ -69,7 +96,19 @@ fn mfgtool_seals_python_opens() {
     )
     .unwrap();
     let out = d.path().join("rs.bundle");
-    ok(&["seal", "--mp-pubkey", &pk, "--secrets", s(&m), "--product", "gadget", "--bundle-id", "3", "-o", s(&out)]);
+    ok(&[
+        "seal",
+        "--mp-pubkey",
+        &pk,
+        "--secrets",
+        s(&m),
+        "--product",
+        "gadget",
+        "--bundle-id",
+        "3",
+        "-o",
+        s(&out),
+    ]);
     let (c, stdout, err) = py(&["open", "--pubkey", &pk, s(&out)]);
     assert_eq!(c, 0, "{err}");
     let j: serde_json::Value = serde_json::from_str(&stdout).unwrap();
@@ -77,7 +116,10 @@ fn mfgtool_seals_python_opens() {
     assert_eq!(j["bundle_id"], 3);
     assert_eq!(j["secrets"][0]["content_hex"], hex::encode(b"first secret"));
     assert_eq!(j["secrets"][1]["size"], 3000);
-    assert_eq!(j["secrets"][1]["key_modifier"], "0102030405060708090a0b0c0d0e0f10");
+    assert_eq!(
+        j["secrets"][1]["key_modifier"],
+        "0102030405060708090a0b0c0d0e0f10"
+    );
     // Python refuses the wrong key and a changed byte too.
     assert_eq!(py(&["open", "--pubkey", &pubhex(&key(0x64)), s(&out)]).0, 3);
     let mut t = fs::read(&out).unwrap();
@@ -100,5 +142,8 @@ fn python_verifies_id_record_console_line() {
     assert_eq!(j["soc"], 0x8a50);
     assert_eq!(j["security_state"], 2);
     assert_eq!(j["bundle_id"], 7);
-    assert_eq!(py(&["verify-id", "--pubkey", &pubhex(&key(0x66)), s(&f)]).0, 3);
+    assert_eq!(
+        py(&["verify-id", "--pubkey", &pubhex(&key(0x66)), s(&f)]).0,
+        3
+    );
 }
