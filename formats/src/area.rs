@@ -152,6 +152,17 @@ impl JournalRecord {
         boot_counter: 0,
     };
 
+    /// The record that follows this one: same fields, sequence + 1, last
+    /// error cleared. The caller then sets what changes and writes it to
+    /// [`next_journal_copy`].
+    pub fn successor(&self) -> Self {
+        Self {
+            sequence: self.sequence.saturating_add(1),
+            last_error: 0,
+            ..*self
+        }
+    }
+
     /// Serialises into a full 512-byte block (bytes 64.. zero).
     pub fn to_block(&self) -> [u8; BLOCK] {
         let mut b = [0u8; BLOCK];

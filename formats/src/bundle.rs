@@ -435,6 +435,19 @@ pub fn open_in_place<'a>(
     }
 }
 
+/// Like [`open_in_place`], but first refuses (before any key derivation or
+/// decryption) a bundle whose header names another product than `product`.
+pub fn open_for_product<'a>(
+    buf: &'a mut [u8],
+    mp_pubkey: &[u8; 64],
+    product: &str,
+) -> Result<BundleView<'a>, FormatError> {
+    if BundleHeader::parse(buf)?.product() != product {
+        return Err(FormatError::WrongProduct);
+    }
+    open_in_place(buf, mp_pubkey)
+}
+
 /// One secret to seal.
 #[derive(Clone, Copy, Debug)]
 pub struct SecretSpec<'a> {

@@ -677,6 +677,20 @@ fn image_is_valid_gpt_and_inspect_decodes_it() {
         pout.contains("mfg-data") && pout.contains("mfg-bundle") && pout.contains("initrd"),
         "{pout}"
     );
+    // sgdisk reads our type GUIDs back in their textual form.
+    for (i, def) in mfg_formats::partitions::ALL[..2].iter().enumerate() {
+        let info = std::process::Command::new("sgdisk")
+            .arg(format!("-i{}", i + 1))
+            .arg(&img)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&info.stdout);
+        assert!(text.contains(&def.type_guid.to_string()), "{text}");
+        assert!(
+            text.contains(&format!("Partition name: '{}'", def.name)),
+            "{text}"
+        );
+    }
     // Kernel bytes landed in the kernel partition.
     let raw = fs::read(&img).unwrap();
     let kstart = parts[2]["first_lba"].as_u64().unwrap() as usize * 512;
