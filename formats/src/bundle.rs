@@ -415,7 +415,8 @@ pub fn open_in_place<'a>(
     let (ct, tag) = rest.split_at_mut(header.ciphertext_len);
     let tag = Tag::try_from(&*tag).map_err(|_| FormatError::Truncated { what: "bundle" })?;
     let key = derive_bundle_key(mp_pubkey, &header);
-    let cipher = Aes256Gcm::new(&(*key).into());
+    let cipher = Aes256Gcm::new_from_slice(key.as_slice())
+        .map_err(|_| FormatError::BadLength { what: "bundle key" })?;
     let nonce = Nonce::from(header.nonce);
     cipher
         .decrypt_inout_detached(&nonce, aad, ct.into(), &tag)
@@ -572,7 +573,8 @@ pub fn seal(
     let (pt, tag_out) = rest.split_at_mut(pt_len);
     write_secret_list(pt, secrets)?;
     let key = derive_bundle_key(mp_pubkey, &header);
-    let cipher = Aes256Gcm::new(&(*key).into());
+    let cipher = Aes256Gcm::new_from_slice(key.as_slice())
+        .map_err(|_| FormatError::BadLength { what: "bundle key" })?;
     let nonce = Nonce::from(header.nonce);
     let tag = cipher
         .encrypt_inout_detached(&nonce, aad, pt.into())
