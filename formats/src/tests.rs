@@ -411,6 +411,46 @@ fn blob_table_round_trip_and_checks() {
 }
 
 #[test]
+fn blob_planner_follows_the_layout_rule_and_fits_64_max_secrets() {
+    let mut p = BlobPlanner::new();
+    assert_eq!(p.place(16).unwrap(), (16384, 64));
+    assert_eq!(p.place(600).unwrap(), (16384 + 512, 648));
+    assert_eq!(p.place(1).unwrap(), (16384 + 512 + 1024, 49));
+    assert!(p.place(0).is_err());
+    let mut p = BlobPlanner::new();
+    let mut es = Vec::new();
+    for i in 0..64 {
+        let (off, len) = p.place(MAX_SECRET_LEN).unwrap();
+        es.push(
+            BlobEntry::new(
+                &std::format!("s{i}"),
+                SecretType::Raw,
+                [0; 16],
+                true,
+                off,
+                len,
+                0,
+            )
+            .unwrap(),
+        );
+    }
+    let mut buf = [0u8; TABLE_MAX_LEN];
+    assert!(write_blob_table(&mut buf, &es).is_ok());
+    assert!(
+        p.place(MAX_SECRET_LEN).is_ok(),
+        "room left after 64 maximal blobs"
+    );
+    assert_eq!(
+        error_code::for_format_error(FormatError::AuthenticationFailed),
+        error_code::BUNDLE_AUTH
+    );
+    assert_eq!(
+        error_code::name(error_code::WRONG_PRODUCT),
+        "bundle for another product"
+    );
+}
+
+#[test]
 fn bundle_partition_header() {
     let b = sealed(&[vec![1u8; 10]]);
     let h = BundlePartitionHeader::for_bundle(&b).unwrap();
