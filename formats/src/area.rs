@@ -466,7 +466,13 @@ impl BlobPlanner {
             });
         }
         self.prev_end = Some(off + len);
-        Ok((off as u32, len as u32))
+        let off = u32::try_from(off).map_err(|_| FormatError::BadLength {
+            what: "blob offset",
+        })?;
+        let len = u32::try_from(len).map_err(|_| FormatError::BadLength {
+            what: "blob length",
+        })?;
+        Ok((off, len))
     }
 }
 
@@ -501,7 +507,10 @@ pub fn write_blob_table(
         let mut w = Wr::new(out);
         w.put(&TABLE_MAGIC)?;
         w.u16(VERSION)?;
-        w.u16(entries.len() as u16)?;
+        w.u16(
+            u16::try_from(entries.len())
+                .map_err(|_| FormatError::BadLength { what: "blob count" })?,
+        )?;
         w.u32(0)?;
         w.u32(0)?;
         for e in entries {
@@ -623,13 +632,14 @@ pub struct BundlePartitionHeader {
 impl BundlePartitionHeader {
     /// Header for `bundle`.
     pub fn for_bundle(bundle: &[u8]) -> Result<Self, FormatError> {
-        if bundle.len() > MAX_BUNDLE_LEN {
-            return Err(FormatError::BadLength {
+        let bundle_len = u32::try_from(bundle.len())
+            .ok()
+            .filter(|&n| n as usize <= MAX_BUNDLE_LEN)
+            .ok_or(FormatError::BadLength {
                 what: "bundle partition length",
-            });
-        }
+            })?;
         Ok(Self {
-            bundle_len: bundle.len() as u32,
+            bundle_len,
             bundle_crc: crc32(bundle),
         })
     }

@@ -513,7 +513,11 @@ pub fn write_secret_list(out: &mut [u8], secrets: &[SecretSpec<'_>]) -> Result<u
     let mut w = Wr::new(out);
     w.put(&LIST_MAGIC)?;
     w.u16(VERSION)?;
-    w.u16(secrets.len() as u16)?;
+    w.u16(
+        u16::try_from(secrets.len()).map_err(|_| FormatError::BadLength {
+            what: "secret count",
+        })?,
+    )?;
     for s in secrets {
         w.padded(s.name.as_bytes(), MAX_NAME_LEN)?;
         w.u8(s.kind.code())?;
@@ -523,7 +527,11 @@ pub fn write_secret_list(out: &mut [u8], secrets: &[SecretSpec<'_>]) -> Result<u
             0
         })?;
         w.u16(0)?;
-        w.u32(s.data.len() as u32)?;
+        w.u32(
+            u32::try_from(s.data.len()).map_err(|_| FormatError::BadLength {
+                what: "secret length",
+            })?,
+        )?;
         let km = s
             .key_modifier
             .unwrap_or_else(|| derive_key_modifier(s.name.as_bytes()));
