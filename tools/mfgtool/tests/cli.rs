@@ -825,3 +825,14 @@ fn image_refuses_bad_sizes_and_bundles() {
     assert_eq!(j["bundle"]["present"], false);
     assert_eq!(j["partitions"].as_array().unwrap().len(), 4);
 }
+
+#[test]
+fn bench_hook_reports_every_measurement() {
+    let out = ok(&["bench", "--seconds", "0.05", "--records", "20", "--json"]);
+    let j: serde_json::Value = serde_json::from_str(&out).unwrap();
+    for k in ["verify_id_per_s", "ledger_register_per_s", "seal_1mib_ms"] {
+        assert!(j[k].as_f64().unwrap() > 0.0, "{k}: {out}");
+    }
+    assert_eq!(j["ledger_batch"], 20);
+    assert!(j.get("openssl_ecdsap256_verify_per_s").is_some());
+}
