@@ -14,11 +14,14 @@
 
 mod console;
 mod linux;
+mod scrub;
 
 #[cfg(target_os = "none")]
 mod arch;
 #[cfg(target_os = "none")]
 mod commands;
+#[cfg(target_os = "none")]
+mod flow;
 #[cfg(target_os = "none")]
 mod log;
 #[cfg(target_os = "none")]

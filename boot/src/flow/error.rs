@@ -1,0 +1,85 @@
+//! Why the provisioning flow stopped.
+
+use caam::CaamError;
+use core::fmt;
+use mfg_formats::FormatError;
+use mfg_formats::area::error_code;
+use usdhc::MmcError;
+
+/// One error enum for the flow. Each maps to a journal code.
+#[derive(Debug)]
+pub enum FlowError {
+    /// The eMMC could not be read or written.
+    Mmc(MmcError),
+    /// The GPT could not be read (message kept as text).
+    Gpt(heapless::String<96>),
+    /// A partition the flow needs is missing or too small.
+    Partition(&'static str),
+    /// Data read back differs from what was written.
+    ReadBack(&'static str),
+    /// The security hardware is unavailable (no fuse file under QEMU).
+    NoSecurityHw(&'static str),
+    /// A fuse could not be read.
+    Fuses,
+    /// The CAAM failed a job.
+    Caam(CaamError),
+    /// A production build refuses an open (non-closed) part.
+    OpenPart,
+    /// The sealed bundle was refused.
+    Bundle(FormatError),
+    /// A provisioning-area structure is malformed.
+    Area(FormatError),
+    /// A blob did not decapsulate back to its secret after writing.
+    BlobVerify(heapless::String<32>),
+}
+
+impl FlowError {
+    /// The journal's `last_error` code.
+    pub fn code(&self) -> u16 {
+        match self {
+            Self::Mmc(_) | Self::Gpt(_) | Self::Partition(_) | Self::ReadBack(_) => error_code::EMMC,
+            Self::NoSecurityHw(_) | Self::Fuses => error_code::FUSE_READ,
+            Self::Caam(_) => error_code::CAAM,
+            Self::OpenPart => error_code::OPEN_PART,
+            Self::Bundle(e) => error_code::for_format_error(*e),
+            Self::Area(_) => error_code::BUNDLE_MALFORMED,
+            Self::BlobVerify(_) => error_code::BLOB_VERIFY,
+        }
+    }
+
+    /// Whether a journal entry can record this refusal (not when the eMMC
+    /// itself is what failed, or there is no provisioning area).
+    pub fn journal_worthy(&self) -> bool {
+        !matches!(self, Self::Mmc(_) | Self::Gpt(_) | Self::Partition(_))
+    }
+}
+
+impl fmt::Display for FlowError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Mmc(e) => write!(f, "{e}"),
+            Self::Gpt(e) => write!(f, "GPT: {e}"),
+            Self::Partition(p) => write!(f, "{p}"),
+            Self::ReadBack(what) => write!(f, "read-back of the {what} differs from what was written"),
+            Self::NoSecurityHw(e) => write!(f, "security hardware unavailable: {e}"),
+            Self::Fuses => write!(f, "fuse read failed"),
+            Self::Caam(e) => write!(f, "CAAM: {e}"),
+            Self::OpenPart => write!(f, "open (non-closed) part: a production loader refuses to provision it"),
+            Self::Bundle(e) => write!(f, "bundle refused: {e}"),
+            Self::Area(e) => write!(f, "provisioning area: {e}"),
+            Self::BlobVerify(n) => write!(f, "blob '{n}' did not decapsulate to its secret after writing"),
+        }
+    }
+}
+
+impl From<MmcError> for FlowError {
+    fn from(e: MmcError) -> Self {
+        Self::Mmc(e)
+    }
+}
+
+impl From<CaamError> for FlowError {
+    fn from(e: CaamError) -> Self {
+        Self::Caam(e)
+    }
+}
