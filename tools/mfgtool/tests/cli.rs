@@ -781,6 +781,21 @@ fn image_is_valid_gpt_and_inspect_decodes_it() {
         human.contains("state: done") && human.contains("bundle: none") && human.contains("BAD"),
         "{human}"
     );
+    let j: serde_json::Value =
+        serde_json::from_str(&ok(&["inspect", "--json", "--mp-pubkey", &pk, s(&img)])).unwrap();
+    assert_eq!(j["id_record"]["signature"], "ok");
+    let j: serde_json::Value = serde_json::from_str(&ok(&[
+        "inspect",
+        "--json",
+        "--mp-pubkey",
+        &pubhex(&key(0x52)),
+        s(&img),
+    ]))
+    .unwrap();
+    assert_eq!(
+        j["id_record"]["signature"],
+        "ID record signature verification failed"
+    );
     // verify-id reads the record from the disk image.
     let out = ok(&["verify-id", "--mp-pubkey", &pk, s(&img)]);
     assert!(out.contains("00000000000000000000000000000abc"));
