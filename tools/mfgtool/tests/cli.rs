@@ -831,6 +831,10 @@ fn image_refuses_bad_sizes_and_bundles() {
     assert_eq!(c, 2);
     assert!(err.contains("too small"), "{err}");
     assert_eq!(run(&["image", "-o", s(&img), "--size", "lots"]).0, 2);
+    for tiny in ["0", "1", "1K", "512"] {
+        let (c, _, err) = run(&["image", "-o", s(&img), "--size", tiny]);
+        assert_eq!(c, 2, "{tiny}: {err}");
+    }
     let junk = p(d.path(), "junk.bin");
     fs::write(&junk, b"not a bundle").unwrap();
     assert_eq!(run(&["image", "-o", s(&img), "--bundle", s(&junk)]).0, 5);
