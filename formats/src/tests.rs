@@ -664,15 +664,15 @@ mod power_cut {
         }
         fn write(&mut self, lba: u64, data: &[u8; 512]) -> Result<(), Cut> {
             self.writes += 1;
-            if let Some((k, torn)) = self.cut_at {
-                if self.writes == k {
-                    if torn {
-                        let mut b = self.read(lba);
-                        b[..32].copy_from_slice(&data[..32]);
-                        self.blocks.insert(lba, b);
-                    }
-                    return Err(Cut);
+            if let Some((k, torn)) = self.cut_at
+                && self.writes == k
+            {
+                if torn {
+                    let mut b = self.read(lba);
+                    b[..32].copy_from_slice(&data[..32]);
+                    self.blocks.insert(lba, b);
                 }
+                return Err(Cut);
             }
             self.blocks.insert(lba, *data);
             Ok(())
