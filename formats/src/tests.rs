@@ -639,3 +639,190 @@ proptest! {
         prop_assert_eq!(JournalRecord::parse(&j.to_block()), Ok(j));
     }
 }
+
+/// A model of the loader's write sequence over the documented layout: for
+/// every power cut (after write k, or tearing write k in half), resuming
+/// from the journal ends `done` with the right table, and the bundle is
+/// never erased before a `secrets-blobbed` journal record is durable.
+mod power_cut {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    #[derive(Clone, Default)]
+    struct Disk {
+        blocks: BTreeMap<u64, [u8; 512]>,
+        bundle_present: bool,
+        writes: usize,
+        cut_at: Option<(usize, bool)>,
+    }
+
+    struct Cut;
+
+    impl Disk {
+        fn read(&self, lba: u64) -> [u8; 512] {
+            self.blocks.get(&lba).copied().unwrap_or([0; 512])
+        }
+        fn write(&mut self, lba: u64, data: &[u8; 512]) -> Result<(), Cut> {
+            self.writes += 1;
+            if let Some((k, torn)) = self.cut_at
+                && self.writes == k
+            {
+                if torn {
+                    let mut b = self.read(lba);
+                    b[..32].copy_from_slice(&data[..32]);
+                    self.blocks.insert(lba, b);
+                }
+                return Err(Cut);
+            }
+            self.blocks.insert(lba, *data);
+            Ok(())
+        }
+        fn erase_bundle(&mut self) -> Result<(), Cut> {
+            let j = self.journal();
+            assert!(
+                j.is_some_and(|(r, _)| r.state >= ProvState::SecretsBlobbed),
+                "bundle erased before blobs durable"
+            );
+            self.writes += 1;
+            if self.cut_at.is_some_and(|(k, _)| k == self.writes) {
+                return Err(Cut);
+            }
+            self.bundle_present = false;
+            Ok(())
+        }
+        fn journal(&self) -> Option<(JournalRecord, usize)> {
+            select_journal(&self.read(0), &self.read(1))
+        }
+        fn put_journal(&mut self, r: &JournalRecord) -> Result<(), Cut> {
+            let copy = next_journal_copy(self.journal().map(|(_, c)| c));
+            self.write(JOURNAL_LBA[copy], &r.to_block())
+        }
+    }
+
+    const SECRETS: [usize; 3] = [16, 700, 40];
+
+    /// The flow, resuming from whatever the journal says.
+    fn flow(d: &mut Disk) -> Result<(), Cut> {
+        let cur = d.journal().map(|(r, _)| r).unwrap_or(JournalRecord::BLANK);
+        let mut j = cur;
+        if j.state == ProvState::Blank {
+            if !d.bundle_present {
+                return Ok(());
+            }
+            let slot = match cur.id_slot {
+                Some(0) => 1,
+                _ => 0,
+            };
+            d.write(ID_SLOT_LBA[slot], &record().to_block())?;
+            j = cur.successor();
+            j.state = ProvState::IdSigned;
+            j.id_slot = Some(slot as u8);
+            j.bundle_id = Some(7);
+            d.put_journal(&j)?;
+        }
+        if j.state == ProvState::IdSigned {
+            let mut p = BlobPlanner::new();
+            let mut es = Vec::new();
+            for (i, &n) in SECRETS.iter().enumerate() {
+                let (off, len) = p.place(n).unwrap();
+                let blob = vec![i as u8 + 1; len as usize];
+                for (k, chunk) in blob.chunks(512).enumerate() {
+                    let mut b = [0u8; 512];
+                    b[..chunk.len()].copy_from_slice(chunk);
+                    d.write(u64::from(off) / 512 + k as u64, &b)?;
+                }
+                es.push(
+                    BlobEntry::new(
+                        &std::format!("s{i}"),
+                        SecretType::Raw,
+                        [0; 16],
+                        true,
+                        off,
+                        len,
+                        crc32(&blob),
+                    )
+                    .unwrap(),
+                );
+            }
+            let mut tb = [0u8; 16 * 512];
+            let (n, crc) = write_blob_table(&mut tb, &es).unwrap();
+            for k in 0..n.div_ceil(512) {
+                d.write(
+                    BLOB_TABLE_LBA + k as u64,
+                    tb[k * 512..(k + 1) * 512].try_into().unwrap(),
+                )?;
+            }
+            let mut next = j.successor();
+            next.state = ProvState::SecretsBlobbed;
+            next.blob_count = SECRETS.len() as u16;
+            next.table_crc = crc;
+            d.put_journal(&next)?;
+            j = next;
+        }
+        if j.state == ProvState::SecretsBlobbed {
+            if d.bundle_present {
+                d.erase_bundle()?;
+            }
+            let mut next = j.successor();
+            next.state = ProvState::Done;
+            d.put_journal(&next)?;
+        }
+        Ok(())
+    }
+
+    fn check_done(d: &Disk) {
+        let (j, _) = d.journal().expect("journal");
+        assert_eq!(j.state, ProvState::Done);
+        assert!(!d.bundle_present);
+        let mut tb = std::vec::Vec::new();
+        for k in 0..BLOB_TABLE_BLOCKS {
+            tb.extend_from_slice(&d.read(BLOB_TABLE_LBA + k));
+        }
+        let t = BlobTable::parse(&tb).unwrap();
+        assert_eq!(t.crc(), j.table_crc);
+        for e in t.iter() {
+            let mut blob = std::vec::Vec::new();
+            for k in 0..(e.length as u64).div_ceil(512) {
+                blob.extend_from_slice(&d.read(u64::from(e.offset) / 512 + k));
+            }
+            assert_eq!(crc32(&blob[..e.length as usize]), e.crc, "{}", e.name());
+        }
+        let slot = j.id_slot.unwrap();
+        assert_eq!(
+            IdRecord::parse(&d.read(ID_SLOT_LBA[usize::from(slot)])).unwrap(),
+            record()
+        );
+    }
+
+    #[test]
+    fn every_cut_point_resumes_to_done_exactly_once() {
+        let mut clean = Disk {
+            bundle_present: true,
+            ..Disk::default()
+        };
+        assert!(flow(&mut clean).is_ok());
+        check_done(&clean);
+        let total = clean.writes;
+        assert!(total > 8);
+        for k in 1..=total {
+            for torn in [false, true] {
+                let mut d = Disk {
+                    bundle_present: true,
+                    cut_at: Some((k, torn)),
+                    ..Disk::default()
+                };
+                assert!(flow(&mut d).is_err(), "cut {k} not reached");
+                d.cut_at = None;
+                assert!(flow(&mut d).is_ok());
+                check_done(&d);
+                // A provisioned device boots straight through: no writes.
+                let before = d.writes;
+                assert!(flow(&mut d).is_ok());
+                assert_eq!(
+                    d.writes, before,
+                    "writes on an already provisioned device (cut {k})"
+                );
+            }
+        }
+    }
+}

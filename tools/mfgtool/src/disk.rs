@@ -80,7 +80,7 @@ pub fn build_image<'a>(path: &Path, spec: &ImageSpec<'a>) -> Result<Vec<gpt::Par
 }
 
 /// Decodes the provisioning area and bundle partition of a disk image.
-pub fn inspect(path: &Path) -> Result<serde_json::Value> {
+pub fn inspect(path: &Path, mp_pubkey: Option<&[u8; 64]>) -> Result<serde_json::Value> {
     let disk = Disk::open(path)?;
     let data = disk.find(partitions::MFG_DATA.name)?;
     let j: Vec<Vec<u8>> = area::JOURNAL_LBA
@@ -126,7 +126,17 @@ pub fn inspect(path: &Path) -> Result<serde_json::Value> {
                     BLOCK,
                 )?;
                 out["id_record"] = match IdRecord::parse(&b) {
-                    Ok(rec) => crate::verify::describe(&rec),
+                    Ok(rec) => {
+                        let mut v = crate::verify::describe(&rec);
+                        if let Some(k) = mp_pubkey {
+                            v["signature"] =
+                                json!(match crate::verify::Verifier::new(k).verify(&rec) {
+                                    Ok(()) => "ok".to_string(),
+                                    Err(e) => e.msg,
+                                });
+                        }
+                        v
+                    }
                     Err(e) => json!({"error": e.to_string()}),
                 };
             }
@@ -225,6 +235,9 @@ pub fn print_inspect(v: &serde_json::Value) {
         if let Some(e) = r.get("error") {
             println!("ID record: invalid ({})", e.as_str().unwrap_or(""));
         } else {
+            if let Some(sig) = r.get("signature") {
+                println!("ID record signature: {}", sig.as_str().unwrap_or(""));
+            }
             println!(
                 "ID record: uid {} srk {} state {} loader {} bundle {}",
                 r["uid"].as_str().unwrap_or(""),

@@ -91,6 +91,11 @@ pub fn write_image(path: &Path, size: u64, parts: &[NewPart<'_>]) -> Result<Vec<
         )));
     }
     let total = size / SECTOR;
+    if total < 2 * ALIGN {
+        return Err(Fail::usage(format!(
+            "--size {size}: too small (at least 2 MiB)"
+        )));
+    }
     let first_usable = 2 + ENTRY_SECTORS;
     let last_usable = total - 1 - ENTRY_SECTORS - 1;
     let mut entries = vec![0u8; (ENTRIES * ENTRY_SIZE) as usize];

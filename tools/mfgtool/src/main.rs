@@ -134,6 +134,9 @@ enum Cmd {
     Inspect {
         /// Disk image.
         image: PathBuf,
+        /// Also verify the ID record's signature with this MP public key.
+        #[arg(long)]
+        mp_pubkey: Option<String>,
         /// JSON output.
         #[arg(long)]
         json: bool,
@@ -517,8 +520,13 @@ fn run(cli: Cli) -> Result<u8> {
                 }
             }
         }
-        Cmd::Inspect { image, json } => {
-            let v = disk::inspect(&image)?;
+        Cmd::Inspect {
+            image,
+            mp_pubkey,
+            json,
+        } => {
+            let key = mp_pubkey.as_deref().map(keys::load_pubkey).transpose()?;
+            let v = disk::inspect(&image, key.as_ref())?;
             if json {
                 print_json(&v)?;
             } else {

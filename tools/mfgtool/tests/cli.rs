@@ -781,6 +781,21 @@ fn image_is_valid_gpt_and_inspect_decodes_it() {
         human.contains("state: done") && human.contains("bundle: none") && human.contains("BAD"),
         "{human}"
     );
+    let j: serde_json::Value =
+        serde_json::from_str(&ok(&["inspect", "--json", "--mp-pubkey", &pk, s(&img)])).unwrap();
+    assert_eq!(j["id_record"]["signature"], "ok");
+    let j: serde_json::Value = serde_json::from_str(&ok(&[
+        "inspect",
+        "--json",
+        "--mp-pubkey",
+        &pubhex(&key(0x52)),
+        s(&img),
+    ]))
+    .unwrap();
+    assert_eq!(
+        j["id_record"]["signature"],
+        "ID record signature verification failed"
+    );
     // verify-id reads the record from the disk image.
     let out = ok(&["verify-id", "--mp-pubkey", &pk, s(&img)]);
     assert!(out.contains("00000000000000000000000000000abc"));
@@ -816,6 +831,10 @@ fn image_refuses_bad_sizes_and_bundles() {
     assert_eq!(c, 2);
     assert!(err.contains("too small"), "{err}");
     assert_eq!(run(&["image", "-o", s(&img), "--size", "lots"]).0, 2);
+    for tiny in ["0", "1", "1K", "512"] {
+        let (c, _, err) = run(&["image", "-o", s(&img), "--size", tiny]);
+        assert_eq!(c, 2, "{tiny}: {err}");
+    }
     let junk = p(d.path(), "junk.bin");
     fs::write(&junk, b"not a bundle").unwrap();
     assert_eq!(run(&["image", "-o", s(&img), "--bundle", s(&junk)]).0, 5);
