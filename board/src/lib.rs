@@ -96,6 +96,8 @@ pub trait Platform {
     const MMC: usdhc::Config;
     /// U-Boot's device number for the eMMC (`mmc dev 2` on the EVK).
     const MMC_DEV: u8 = 2;
+    /// Whether the provisioning flow runs automatically at boot.
+    const AUTO_PROVISION: bool = true;
     /// The kernel command line until the user sets another.
     const DEFAULT_BOOTARGS: &'static str = "console=ttymxc1,115200 earlycon";
 
@@ -116,6 +118,12 @@ pub trait Platform {
 
     /// Whether `addr` is served by emulation behind the MMU (for `md`/`mw`).
     fn is_emulated(addr: u64) -> bool;
+
+    /// Test plan: stop the machine right after this many eMMC writes of the
+    /// provisioning flow (QEMU tests of power cuts; never on silicon).
+    fn power_cut_after_write() -> Option<u32> {
+        None
+    }
 
     /// Why the CAAM/fuse commands cannot run, if they cannot (QEMU: missing
     /// or corrupt fuse file).

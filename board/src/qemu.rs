@@ -15,7 +15,7 @@ use crate::memory::{Kind, Region};
 use crate::trap::{TrapFrame, TrapOutcome, TrapRefusal};
 use crate::{Peripherals, Platform, soc};
 use core::cell::UnsafeCell;
-use imx_emu::fusefile::{FUSE_FILE_LEN, FuseFile, FuseFileError};
+use imx_emu::fusefile::{FUSE_FILE_LEN, FuseFile, FuseFileError, TEST_PLAN_LEN, TestPlan};
 use imx_emu::{BusError, BusMemory, Emulator, RegFile};
 
 /// The QEMU `imx8mp-evk` machine (run with `-m 1G`).
@@ -27,6 +27,7 @@ pub const FUSE_PAGE: u64 = 0x4010_0000;
 
 static TAKEN: TakeOnce = TakeOnce::new();
 static FUSES: InitOnce<Result<FuseFile, FuseFileError>> = InitOnce::new();
+static PLAN: InitOnce<TestPlan> = InitOnce::new();
 static EMU: EmuCell = EmuCell(UnsafeCell::new(None));
 
 /// The emulated CAAM/OCOTP of this virtual chip.
@@ -150,7 +151,7 @@ impl Platform for Qemu {
     }
 
     fn early_init() {
-        let mut raw = [0u8; FUSE_FILE_LEN];
+        let mut raw = [0u8; FUSE_FILE_LEN + TEST_PLAN_LEN];
         let page = FUSE_PAGE as *mut u8;
         for (i, b) in raw.iter_mut().enumerate() {
             // SAFETY: the MMU is off (early_init contract), FUSE_PAGE is DRAM
@@ -158,7 +159,8 @@ impl Platform for Qemu {
             *b = unsafe { page.wrapping_add(i).read_volatile() };
         }
         let parsed = FuseFile::parse(&raw);
-        for i in 0..FUSE_FILE_LEN {
+        let _ = PLAN.set(TestPlan::parse(&raw[FUSE_FILE_LEN..]).unwrap_or_default());
+        for i in 0..raw.len() {
             // SAFETY: as above; scrubbing the OTPMK and family secret from DRAM
             // that a later OS could read.
             unsafe { page.wrapping_add(i).write_volatile(0) };
@@ -203,6 +205,10 @@ impl Platform for Qemu {
 
     fn is_emulated(addr: u64) -> bool {
         emulated_window(addr)
+    }
+
+    fn power_cut_after_write() -> Option<u32> {
+        PLAN.get().and_then(|p| p.cut_after_write)
     }
 
     fn security_hw_error() -> Option<&'static str> {

@@ -36,6 +36,9 @@ pub struct Machine {
     pub ocotp: Option<Ocotp<MmioRegion>>,
     /// The eMMC (an SD card stands in on QEMU).
     pub mmc: LoaderMmc,
+    /// eMMC writes the provisioning flow issued this boot (power-cut plans
+    /// count them across runs).
+    pub flow_writes: u32,
 }
 
 /// A buffer in `.bss` that is handed out once as `&'static mut` (DMA

@@ -64,6 +64,7 @@ extern "C" fn loader_main(dtb: u64) -> ! {
         caam: None,
         ocotp: None,
         mmc: start_mmc(p.usdhc),
+        flow_writes: 0,
     };
     let _ = m.bootargs.push_str(Current::DEFAULT_BOOTARGS);
     let (start, end) = m.dram();
@@ -85,6 +86,12 @@ extern "C" fn loader_main(dtb: u64) -> ! {
             defmt::warn!("security hardware unavailable");
         }
         None => start_security(&mut m, p.caam_ctrl, p.caam_jr, p.ocotp),
+    }
+    if Current::AUTO_PROVISION && m.mmc.info().is_some() {
+        // Errors were printed and journaled; the console comes up regardless.
+        if let Err(e) = commands::provision::run(&mut m) {
+            let _ = write!(m.console, "provision: {e}\r\n");
+        }
     }
     console::shell::run(&mut m)
 }

@@ -64,12 +64,26 @@ fn probe_fixup(frame: &mut TrapFrame, refusal: Option<TrapRefusal>) -> bool {
     true
 }
 
+/// Cycles spent emulating trapped device accesses (QEMU's CAAM/OCOTP).
+static EMULATION_CYCLES: AtomicU64 = AtomicU64::new(0);
+
+/// Total cycles spent in emulated accesses since boot, from handler entry
+/// to return (the vector's register save/restore is not included).
+pub fn emulation_cycles() -> u64 {
+    EMULATION_CYCLES.load(Ordering::Relaxed)
+}
+
 #[unsafe(no_mangle)]
 extern "C" fn exception_entry(kind: u64, frame: &mut TrapFrame) {
     let ec = (frame.esr >> 26) & 0x3f;
     let mut refusal = None;
     if kind == KIND_SYNC_SP0 && ec == EC_DATA_ABORT_SAME_EL {
-        match Current::data_abort(frame) {
+        let t = super::cycles();
+        let outcome = Current::data_abort(frame);
+        if outcome == TrapOutcome::Emulated {
+            EMULATION_CYCLES.fetch_add(super::cycles() - t, Ordering::Relaxed);
+        }
+        match outcome {
             TrapOutcome::Emulated => return,
             TrapOutcome::NotMine => {}
             TrapOutcome::Refused(r) => refusal = Some(r),

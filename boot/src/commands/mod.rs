@@ -5,6 +5,7 @@
 mod boot;
 mod mem;
 pub mod mmc;
+pub mod provision;
 mod security;
 mod sys;
 
@@ -105,6 +106,7 @@ pub static COMMANDS: &[Command] = &[
     mmc::MMC,
     mem::MW,
     sys::POWEROFF,
+    provision::PROVISION,
     sys::RESET,
     sys::VERSION,
 ];

@@ -39,11 +39,14 @@ impl Layout {
             FlowError::Gpt(s)
         })?;
         let part = |name: &'static str| {
-            gpt.find_by_name(name)
-                .map(|p| Part { first: p.first_lba, blocks: p.num_blocks() })
+            gpt.find_by_name(name).map(|p| Part {
+                first: p.first_lba,
+                blocks: p.num_blocks(),
+            })
         };
         let data = part(MFG_DATA.name).ok_or(FlowError::Partition("no 'mfg-data' partition"))?;
-        let bundle = part(MFG_BUNDLE.name).ok_or(FlowError::Partition("no 'mfg-bundle' partition"))?;
+        let bundle =
+            part(MFG_BUNDLE.name).ok_or(FlowError::Partition("no 'mfg-bundle' partition"))?;
         if data.blocks < MFG_DATA_BYTES / BLOCK as u64 {
             return Err(FlowError::Partition("'mfg-data' is smaller than 8 MiB"));
         }
@@ -91,7 +94,11 @@ impl Disk<'_> {
         r?;
         *self.writes += 1;
         if self.cut_after == Some(*self.writes) {
-            crate::machine::outln!(self.m, "*** power cut (test plan) after eMMC write {} ***", *self.writes);
+            crate::machine::outln!(
+                self.m,
+                "*** power cut (test plan) after eMMC write {} ***",
+                *self.writes
+            );
             self.m.console.flush();
             defmt::warn!("flow: power cut injected after write {=u32}", *self.writes);
             crate::arch::psci::system_off();
@@ -101,7 +108,13 @@ impl Disk<'_> {
     }
 
     /// Writes, then reads back and compares, block by block.
-    pub fn write_verified(&mut self, p: Part, lba: u64, buf: &[u8], what: &'static str) -> Result<(), FlowError> {
+    pub fn write_verified(
+        &mut self,
+        p: Part,
+        lba: u64,
+        buf: &[u8],
+        what: &'static str,
+    ) -> Result<(), FlowError> {
         self.write(p, lba, buf)?;
         let mut back = [0u8; BLOCK];
         for (i, chunk) in buf.chunks(BLOCK).enumerate() {

@@ -37,7 +37,9 @@ impl FlowError {
     /// The journal's `last_error` code.
     pub fn code(&self) -> u16 {
         match self {
-            Self::Mmc(_) | Self::Gpt(_) | Self::Partition(_) | Self::ReadBack(_) => error_code::EMMC,
+            Self::Mmc(_) | Self::Gpt(_) | Self::Partition(_) | Self::ReadBack(_) => {
+                error_code::EMMC
+            }
             Self::NoSecurityHw(_) | Self::Fuses => error_code::FUSE_READ,
             Self::Caam(_) => error_code::CAAM,
             Self::OpenPart => error_code::OPEN_PART,
@@ -60,14 +62,22 @@ impl fmt::Display for FlowError {
             Self::Mmc(e) => write!(f, "{e}"),
             Self::Gpt(e) => write!(f, "GPT: {e}"),
             Self::Partition(p) => write!(f, "{p}"),
-            Self::ReadBack(what) => write!(f, "read-back of the {what} differs from what was written"),
+            Self::ReadBack(what) => {
+                write!(f, "read-back of the {what} differs from what was written")
+            }
             Self::NoSecurityHw(e) => write!(f, "security hardware unavailable: {e}"),
             Self::Fuses => write!(f, "fuse read failed"),
             Self::Caam(e) => write!(f, "CAAM: {e}"),
-            Self::OpenPart => write!(f, "open (non-closed) part: a production loader refuses to provision it"),
+            Self::OpenPart => write!(
+                f,
+                "open (non-closed) part: a production loader refuses to provision it"
+            ),
             Self::Bundle(e) => write!(f, "bundle refused: {e}"),
             Self::Area(e) => write!(f, "provisioning area: {e}"),
-            Self::BlobVerify(n) => write!(f, "blob '{n}' did not decapsulate to its secret after writing"),
+            Self::BlobVerify(n) => write!(
+                f,
+                "blob '{n}' did not decapsulate to its secret after writing"
+            ),
         }
     }
 }

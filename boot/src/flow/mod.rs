@@ -20,20 +20,20 @@
 mod disk;
 mod error;
 
-pub use disk::{Disk, Layout, Part};
+pub use disk::{Disk, Layout};
 pub use error::FlowError;
 
 use crate::arch::{cycles, exception, layout};
 use crate::machine::{Machine, RamRange, outln};
+use crate::scrub::scrub;
 use core::fmt::Write;
 use mfg_formats::area::{
-    self, BLOB_TABLE_LBA, BLOCK, BlobEntry, BlobPlanner, BlobTable, BundlePartitionHeader, ID_SLOT_LBA,
-    JOURNAL_LBA, JournalRecord, ProvState, TABLE_MAX_LEN,
+    self, BLOB_TABLE_LBA, BLOCK, BlobEntry, BlobPlanner, BlobTable, BundlePartitionHeader,
+    ID_SLOT_LBA, JOURNAL_LBA, JournalRecord, ProvState, TABLE_MAX_LEN,
 };
-use mfg_formats::bundle::{self, BundleHeader, MAX_BUNDLE_LEN, MAX_SECRETS, MAX_SECRET_LEN};
+use mfg_formats::bundle::{self, BundleHeader, MAX_BUNDLE_LEN, MAX_SECRET_LEN, MAX_SECRETS};
 use mfg_formats::identity::{self, IdRecord, IdentityMessage, SecurityState};
 use sha2::{Digest, Sha256};
-use crate::scrub::scrub;
 
 /// The product this loader provisions; bundles for another are refused.
 pub const PRODUCT: &str = match option_env!("MFG_PRODUCT") {
@@ -90,25 +90,44 @@ pub fn read_journal(d: &mut Disk<'_>, l: &Layout) -> Result<Journal, FlowError> 
     d.read(l.data, JOURNAL_LBA[0], &mut c0)?;
     d.read(l.data, JOURNAL_LBA[1], &mut c1)?;
     Ok(match area::select_journal(&c0, &c1) {
-        Some((rec, copy)) => Journal { rec, copy: Some(copy) },
-        None => Journal { rec: JournalRecord::BLANK, copy: None },
+        Some((rec, copy)) => Journal {
+            rec,
+            copy: Some(copy),
+        },
+        None => Journal {
+            rec: JournalRecord::BLANK,
+            copy: None,
+        },
     })
 }
 
 /// Writes `next` into the copy that does not hold the current record, reads
 /// it back, and makes it current.
-fn write_journal(d: &mut Disk<'_>, l: &Layout, j: &mut Journal, next: JournalRecord) -> Result<(), FlowError> {
+fn write_journal(
+    d: &mut Disk<'_>,
+    l: &Layout,
+    j: &mut Journal,
+    next: JournalRecord,
+) -> Result<(), FlowError> {
     let copy = area::next_journal_copy(j.copy);
     d.write_verified(l.data, JOURNAL_LBA[copy], &next.to_block(), "journal")?;
     j.rec = next;
     j.copy = Some(copy);
-    defmt::info!("flow: journal seq {=u64} state {=u8} -> copy {=usize}", next.sequence, next.state.code(), copy);
+    defmt::info!(
+        "flow: journal seq {=u64} state {=u8} -> copy {=usize}",
+        next.sequence,
+        next.state.code(),
+        copy
+    );
     Ok(())
 }
 
 /// The bundle partition's header, or `None` when the partition holds no
 /// bundle (erased or never written).
-pub fn bundle_header(d: &mut Disk<'_>, l: &Layout) -> Result<Option<BundlePartitionHeader>, FlowError> {
+pub fn bundle_header(
+    d: &mut Disk<'_>,
+    l: &Layout,
+) -> Result<Option<BundlePartitionHeader>, FlowError> {
     let mut b = [0u8; BLOCK];
     d.read(l.bundle, 0, &mut b)?;
     Ok(BundlePartitionHeader::parse(&b).ok())
@@ -116,7 +135,9 @@ pub fn bundle_header(d: &mut Disk<'_>, l: &Layout) -> Result<Option<BundlePartit
 
 /// The scratch DRAM area.
 fn scratch(m: &Machine) -> Result<&'static mut [u8], FlowError> {
-    let r: RamRange = m.ram(SCRATCH, SCRATCH_LEN).map_err(|_| FlowError::Partition("no scratch RAM"))?;
+    let r: RamRange = m
+        .ram(SCRATCH, SCRATCH_LEN)
+        .map_err(|_| FlowError::Partition("no scratch RAM"))?;
     // SAFETY: a checked RAM range outside the loader, used only by the flow,
     // one run at a time; nothing else refers to it.
     Ok(unsafe { r.slice_mut() })
@@ -134,11 +155,20 @@ pub fn measurement() -> [u8; 32] {
 
 /// Runs (or resumes) the flow. Prints progress; on a refusal, records it in
 /// the journal (state unchanged) and returns the error.
-pub fn run(m: &mut Machine, writes: &mut u32, cut_after: Option<u32>) -> Result<Outcome, FlowError> {
+pub fn run(
+    m: &mut Machine,
+    writes: &mut u32,
+    cut_after: Option<u32>,
+) -> Result<Outcome, FlowError> {
     let start = cycles();
     let emu0 = exception::emulation_cycles();
     let l = Layout::find(&mut m.mmc)?;
-    let mut d = Disk { m, writes, cut_after, io_cycles: 0 };
+    let mut d = Disk {
+        m,
+        writes,
+        cut_after,
+        io_cycles: 0,
+    };
     let mut j = read_journal(&mut d, &l)?;
     let hdr = bundle_header(&mut d, &l)?;
     outln!(
@@ -167,7 +197,10 @@ pub fn run(m: &mut Machine, writes: &mut u32, cut_after: Option<u32>) -> Result<
             let mut next = j.rec.successor();
             next.last_error = e.code();
             if write_journal(&mut d, &l, &mut j, next).is_err() {
-                outln!(d.m, "provision: could not record the refusal in the journal");
+                outln!(
+                    d.m,
+                    "provision: could not record the refusal in the journal"
+                );
             }
         }
     }
@@ -208,7 +241,9 @@ fn steps(
         meter.sign = cycles() - t;
     }
     if j.rec.state == ProvState::IdSigned {
-        let hdr = hdr.ok_or(FlowError::Partition("the bundle is gone but the blobs were never written"))?;
+        let hdr = hdr.ok_or(FlowError::Partition(
+            "the bundle is gone but the blobs were never written",
+        ))?;
         decrypt_and_blob(d, l, j, &hdr, meter)?;
     }
     if j.rec.state == ProvState::SecretsBlobbed {
@@ -234,12 +269,22 @@ fn closed(m: &mut Machine) -> Result<bool, FlowError> {
     let fuse_closed = m.ocotp.as_ref().ok_or(FlowError::Fuses)?.is_closed();
     let caam = m.caam.as_ref().ok_or(FlowError::NoSecurityHw("no CAAM"))?;
     let moo = caam.info().security;
-    Ok(fuse_closed && matches!(moo, caam::SecurityState::Secure | caam::SecurityState::Trusted))
+    Ok(fuse_closed
+        && matches!(
+            moo,
+            caam::SecurityState::Secure | caam::SecurityState::Trusted
+        ))
 }
 
-fn read_bundle_header(d: &mut Disk<'_>, l: &Layout, hdr: &BundlePartitionHeader) -> Result<BundleHeader, FlowError> {
+fn read_bundle_header(
+    d: &mut Disk<'_>,
+    l: &Layout,
+    hdr: &BundlePartitionHeader,
+) -> Result<BundleHeader, FlowError> {
     if hdr.bundle_len as usize > MAX_BUNDLE_LEN || hdr.bundle_len == 0 {
-        return Err(FlowError::Bundle(mfg_formats::FormatError::BadLength { what: "bundle" }));
+        return Err(FlowError::Bundle(mfg_formats::FormatError::BadLength {
+            what: "bundle",
+        }));
     }
     let mut b = [0u8; BLOCK];
     d.read(l.bundle, area::BUNDLE_OFFSET / BLOCK as u64, &mut b)?;
@@ -248,11 +293,18 @@ fn read_bundle_header(d: &mut Disk<'_>, l: &Layout, hdr: &BundlePartitionHeader)
 
 /// Step 1: the identity message, signed by the CAAM's MP key, stored in the
 /// free ID slot, then the journal.
-fn sign_id(d: &mut Disk<'_>, l: &Layout, j: &mut Journal, bundle_id: u64) -> Result<IdRecord, FlowError> {
+fn sign_id(
+    d: &mut Disk<'_>,
+    l: &Layout,
+    j: &mut Journal,
+    bundle_id: u64,
+) -> Result<IdRecord, FlowError> {
     let ocotp = d.m.ocotp.as_ref().ok_or(FlowError::Fuses)?;
     let (uid, srk_hash) = (ocotp.unique_id(), ocotp.srk_hash());
     let security_state = match d.m.caam.as_ref().map(|c| c.info().security) {
-        Some(caam::SecurityState::Secure | caam::SecurityState::Trusted) if ocotp.is_closed() => SecurityState::Closed,
+        Some(caam::SecurityState::Secure | caam::SecurityState::Trusted) if ocotp.is_closed() => {
+            SecurityState::Closed
+        }
         Some(caam::SecurityState::Fail) => SecurityState::Fail,
         _ => SecurityState::Open,
     };
@@ -267,7 +319,10 @@ fn sign_id(d: &mut Disk<'_>, l: &Layout, j: &mut Journal, bundle_id: u64) -> Res
         station_nonce: None,
     };
     message.set_loader_version(crate::VERSION);
-    let caam = d.m.caam.as_mut().ok_or(FlowError::NoSecurityHw("no CAAM"))?;
+    let caam =
+        d.m.caam
+            .as_mut()
+            .ok_or(FlowError::NoSecurityHw("no CAAM"))?;
     let mpmr = if caam.info().mpmr_locked {
         caam.mpmr_read()
     } else {
@@ -276,17 +331,28 @@ fn sign_id(d: &mut Disk<'_>, l: &Layout, j: &mut Journal, bundle_id: u64) -> Res
         v
     };
     let sig = caam.mp_sign(&message.to_bytes())?;
-    let rec = IdRecord { message, mpmr, mes_rep: sig.mes_rep, c: sig.c, d: sig.d };
+    let rec = IdRecord {
+        message,
+        mpmr,
+        mes_rep: sig.mes_rep,
+        c: sig.c,
+        d: sig.d,
+    };
     let slot = match j.rec.id_slot {
         Some(0) => 1,
         _ => 0,
     };
-    d.write_verified(l.data, ID_SLOT_LBA[usize::from(slot)], &rec.to_block(), "ID record")?;
+    d.write_verified(
+        l.data,
+        ID_SLOT_LBA[usize::from(slot)],
+        &rec.to_block(),
+        "ID record",
+    )?;
     let mut next = j.rec.successor();
     next.state = ProvState::IdSigned;
     next.id_slot = Some(slot);
     next.bundle_id = Some(bundle_id);
-    next.boot_counter = message.boot_counter;
+    next.boot_counter = rec.message.boot_counter;
     write_journal(d, l, j, next)?;
     Ok(rec)
 }
@@ -319,7 +385,9 @@ fn decrypt_and_blob(
     let blob_buf = &mut blob_buf[..BLOB_BUF];
     let len = hdr.bundle_len as usize;
     if len > MAX_BUNDLE_LEN || len == 0 {
-        return Err(FlowError::Bundle(mfg_formats::FormatError::BadLength { what: "bundle" }));
+        return Err(FlowError::Bundle(mfg_formats::FormatError::BadLength {
+            what: "bundle",
+        }));
     }
     let padded = len.next_multiple_of(BLOCK);
     meter.bundle_bytes = padded;
@@ -327,12 +395,19 @@ fn decrypt_and_blob(
     d.read(l.bundle, area::BUNDLE_OFFSET / BLOCK as u64, bundle_buf)?;
     let sealed = &mut bundle_buf[..len];
     hdr.check(sealed).map_err(FlowError::Bundle)?;
-    let caam = d.m.caam.as_mut().ok_or(FlowError::NoSecurityHw("no CAAM"))?;
+    let caam =
+        d.m.caam
+            .as_mut()
+            .ok_or(FlowError::NoSecurityHw("no CAAM"))?;
     let mut pubkey = caam.mp_public_key()?;
     let opened = bundle::open_for_product(sealed, &pubkey, PRODUCT);
     scrub(&mut pubkey);
     let view = opened.map_err(FlowError::Bundle)?;
-    outln!(d.m, "provision:       {} secret(s) authenticated", view.len());
+    outln!(
+        d.m,
+        "provision:       {} secret(s) authenticated",
+        view.len()
+    );
     meter.decrypt = cycles() - t;
 
     let t = cycles();
@@ -341,42 +416,80 @@ fn decrypt_and_blob(
     let mut entries: heapless::Vec<BlobEntry, MAX_SECRETS> = heapless::Vec::new();
     for s in view.secrets() {
         let (off, blen) = planner.place(s.data.len()).map_err(FlowError::Area)?;
-        meter.blob_bytes = meter.blob_bytes.max((blen as usize).next_multiple_of(BLOCK) + s.data.len());
-        let caam = d.m.caam.as_mut().ok_or(FlowError::NoSecurityHw("no CAAM"))?;
+        meter.blob_bytes = meter
+            .blob_bytes
+            .max((blen as usize).next_multiple_of(BLOCK) + s.data.len());
+        let caam =
+            d.m.caam
+                .as_mut()
+                .ok_or(FlowError::NoSecurityHw("no CAAM"))?;
         let n = caam.blob_encap(&s.key_modifier, s.data, blob_buf)?;
         if n != blen as usize {
             return Err(FlowError::BlobVerify(name_of(s.name)));
         }
         blob_buf[n..n.next_multiple_of(BLOCK)].fill(0);
         let crc = mfg_formats::crc32(&blob_buf[..n]);
-        d.write(l.data, u64::from(off) / BLOCK as u64, &blob_buf[..n.next_multiple_of(BLOCK)])?;
-        let e = BlobEntry::new(s.name, s.kind, s.key_modifier, s.key_modifier_given, off, blen, crc)
-            .map_err(FlowError::Area)?;
-        entries.push(e).map_err(|_| FlowError::Area(mfg_formats::FormatError::BadLength { what: "blob count" }))?;
+        d.write(
+            l.data,
+            u64::from(off) / BLOCK as u64,
+            &blob_buf[..n.next_multiple_of(BLOCK)],
+        )?;
+        let e = BlobEntry::new(
+            s.name,
+            s.kind,
+            s.key_modifier,
+            s.key_modifier_given,
+            off,
+            blen,
+            crc,
+        )
+        .map_err(FlowError::Area)?;
+        entries.push(e).map_err(|_| {
+            FlowError::Area(mfg_formats::FormatError::BadLength { what: "blob count" })
+        })?;
     }
     let mut table = [0u8; TABLE_MAX_LEN.next_multiple_of(BLOCK)];
-    let (tlen, table_crc) = area::write_blob_table(&mut table, &entries).map_err(FlowError::Area)?;
-    d.write_verified(l.data, BLOB_TABLE_LBA, &table[..tlen.next_multiple_of(BLOCK)], "blob table")?;
+    let (tlen, table_crc) =
+        area::write_blob_table(&mut table, &entries).map_err(FlowError::Area)?;
+    d.write_verified(
+        l.data,
+        BLOB_TABLE_LBA,
+        &table[..tlen.next_multiple_of(BLOCK)],
+        "blob table",
+    )?;
 
     // Read every blob back from the eMMC and decapsulate it: only blobs that
     // give back the original secret let the flow go on.
     for (e, s) in entries.iter().zip(view.secrets()) {
         let n = e.length as usize;
         let padded = n.next_multiple_of(BLOCK);
-        d.read(l.data, u64::from(e.offset) / BLOCK as u64, &mut back_buf[..padded])?;
+        d.read(
+            l.data,
+            u64::from(e.offset) / BLOCK as u64,
+            &mut back_buf[..padded],
+        )?;
         if mfg_formats::crc32(&back_buf[..n]) != e.crc {
             return Err(FlowError::ReadBack("blob"));
         }
-        let caam = d.m.caam.as_mut().ok_or(FlowError::NoSecurityHw("no CAAM"))?;
+        let caam =
+            d.m.caam
+                .as_mut()
+                .ok_or(FlowError::NoSecurityHw("no CAAM"))?;
         let (blob, out) = back_buf.split_at_mut(padded);
-        let ok = caam.blob_decap(&e.key_modifier, &blob[..n], &mut out[..s.data.len()]).is_ok()
+        let ok = caam
+            .blob_decap(&e.key_modifier, &blob[..n], &mut out[..s.data.len()])
+            .is_ok()
             && out[..s.data.len()] == *s.data;
         scrub(&mut out[..s.data.len()]);
         if !ok {
             return Err(FlowError::BlobVerify(name_of(s.name)));
         }
     }
-    outln!(d.m, "provision:       {} blob(s) written and verified", entries.len());
+    outln!(
+        d.m,
+        "provision:       {} blob(s) written and verified",
+        entries.len()
+    );
     let mut next = j.rec.successor();
     next.state = ProvState::SecretsBlobbed;
     next.blob_count = entries.len() as u16;
@@ -394,11 +507,17 @@ fn name_of(s: &str) -> heapless::String<32> {
 
 /// Step 4: overwrite the sealed bundle (header first, so a cut in the
 /// middle already reads as "no bundle") and check it is gone.
-fn consume(d: &mut Disk<'_>, l: &Layout, hdr: Option<BundlePartitionHeader>) -> Result<(), FlowError> {
+fn consume(
+    d: &mut Disk<'_>,
+    l: &Layout,
+    hdr: Option<BundlePartitionHeader>,
+) -> Result<(), FlowError> {
     let zero = [0u8; BLOCK * 16];
     d.write(l.bundle, 0, &zero[..BLOCK])?;
     if let Some(h) = hdr {
-        let blocks = (h.bundle_len as u64).div_ceil(BLOCK as u64).min(l.bundle.blocks - 1);
+        let blocks = (h.bundle_len as u64)
+            .div_ceil(BLOCK as u64)
+            .min(l.bundle.blocks - 1);
         let mut lba = 1;
         while lba <= blocks {
             let n = (blocks + 1 - lba).min(16);
@@ -416,16 +535,31 @@ fn consume(d: &mut Disk<'_>, l: &Layout, hdr: Option<BundlePartitionHeader>) -> 
 pub fn status(m: &mut Machine) -> Result<(), FlowError> {
     let l = Layout::find(&mut m.mmc)?;
     let mut writes = 0;
-    let mut d = Disk { m, writes: &mut writes, cut_after: None, io_cycles: 0 };
+    let mut d = Disk {
+        m,
+        writes: &mut writes,
+        cut_after: None,
+        io_cycles: 0,
+    };
     let j = read_journal(&mut d, &l)?;
     let hdr = bundle_header(&mut d, &l)?;
     let r = j.rec;
     outln!(d.m, "state        : {}", r.state.as_str());
     match j.copy {
-        Some(c) => outln!(d.m, "journal      : sequence {}, copy {}, boot counter {}", r.sequence, c, r.boot_counter),
+        Some(c) => outln!(
+            d.m,
+            "journal      : sequence {}, copy {}, boot counter {}",
+            r.sequence,
+            c,
+            r.boot_counter
+        ),
         None => outln!(d.m, "journal      : blank"),
     }
-    outln!(d.m, "last error   : {}", area::error_code::name(r.last_error));
+    outln!(
+        d.m,
+        "last error   : {}",
+        area::error_code::name(r.last_error)
+    );
     if let Some(slot) = r.id_slot {
         let mut b = [0u8; BLOCK];
         d.read(l.data, ID_SLOT_LBA[usize::from(slot)], &mut b)?;
@@ -451,7 +585,12 @@ pub fn status(m: &mut Machine) -> Result<(), FlowError> {
         d.read(l.data, BLOB_TABLE_LBA, &mut t)?;
         match BlobTable::parse(&t) {
             Ok(table) => {
-                outln!(d.m, "blob table   : {} blob(s), crc 0x{:08x}", table.len(), table.crc());
+                outln!(
+                    d.m,
+                    "blob table   : {} blob(s), crc 0x{:08x}",
+                    table.len(),
+                    table.crc()
+                );
                 for (i, e) in table.iter().enumerate() {
                     outln!(
                         d.m,
@@ -482,31 +621,49 @@ pub fn verify(m: &mut Machine) -> Result<usize, FlowError> {
     }
     let l = Layout::find(&mut m.mmc)?;
     let mut writes = 0;
-    let mut d = Disk { m, writes: &mut writes, cut_after: None, io_cycles: 0 };
+    let mut d = Disk {
+        m,
+        writes: &mut writes,
+        cut_after: None,
+        io_cycles: 0,
+    };
     let j = read_journal(&mut d, &l)?;
     if j.rec.blob_count == 0 {
-        outln!(d.m, "provision verify: no blobs (state {})", j.rec.state.as_str());
+        outln!(
+            d.m,
+            "provision verify: no blobs (state {})",
+            j.rec.state.as_str()
+        );
         return Ok(0);
     }
     let mut t = [0u8; TABLE_MAX_LEN.next_multiple_of(BLOCK)];
     d.read(l.data, BLOB_TABLE_LBA, &mut t)?;
     let table = BlobTable::parse(&t).map_err(FlowError::Area)?;
     if table.crc() != j.rec.table_crc {
-        return Err(FlowError::ReadBack("blob table (CRC differs from the journal's)"));
+        return Err(FlowError::ReadBack(
+            "blob table (CRC differs from the journal's)",
+        ));
     }
     let scratch = scratch(d.m)?;
     let (blob, out) = scratch[BLOB_AT..].split_at_mut(BLOB_BUF);
     let mut failed = 0;
     for (i, e) in table.iter().enumerate() {
         let n = e.length as usize;
-        d.read(l.data, u64::from(e.offset) / BLOCK as u64, &mut blob[..n.next_multiple_of(BLOCK)])?;
+        d.read(
+            l.data,
+            u64::from(e.offset) / BLOCK as u64,
+            &mut blob[..n.next_multiple_of(BLOCK)],
+        )?;
         let _ = write!(d.m, "  {:2} {:<32} ", i, e.name());
         if mfg_formats::crc32(&blob[..n]) != e.crc {
             failed += 1;
             outln!(d.m, "FAILED: blob CRC mismatch (corrupted on eMMC)");
             continue;
         }
-        let caam = d.m.caam.as_mut().ok_or(FlowError::NoSecurityHw("no CAAM"))?;
+        let caam =
+            d.m.caam
+                .as_mut()
+                .ok_or(FlowError::NoSecurityHw("no CAAM"))?;
         let plain = &mut out[..e.secret_len()];
         match caam.blob_decap(&e.key_modifier, &blob[..n], plain) {
             Ok(_) => {
@@ -525,6 +682,11 @@ pub fn verify(m: &mut Machine) -> Result<usize, FlowError> {
             }
         }
     }
-    outln!(d.m, "provision verify: {} of {} blob(s) ok", table.len() - failed, table.len());
+    outln!(
+        d.m,
+        "provision verify: {} of {} blob(s) ok",
+        table.len() - failed,
+        table.len()
+    );
     Ok(failed)
 }

@@ -135,6 +135,53 @@ impl FuseFile {
     }
 }
 
+/// An optional test plan right after the fuse file (QEMU board only, for
+/// tests): 16 bytes, little-endian.
+///
+/// | offset | size | field |
+/// |---|---|---|
+/// | 0 | 8 | magic `IMXPLAN1` |
+/// | 8 | 4 | power cut: stop the machine right after this eMMC write of the provisioning flow (0 = never) |
+/// | 12 | 4 | CRC-32 (IEEE) of bytes 0..12 |
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub struct TestPlan {
+    /// Stop after the n-th flow write (`None`: never).
+    pub cut_after_write: Option<u32>,
+}
+
+/// Size of a test plan.
+pub const TEST_PLAN_LEN: usize = 16;
+/// Its magic.
+pub const TEST_PLAN_MAGIC: [u8; 8] = *b"IMXPLAN1";
+
+impl TestPlan {
+    /// Serialises the plan (append it to the fuse file).
+    pub fn to_bytes(&self) -> [u8; TEST_PLAN_LEN] {
+        let mut b = [0u8; TEST_PLAN_LEN];
+        b[0..8].copy_from_slice(&TEST_PLAN_MAGIC);
+        b[8..12].copy_from_slice(&self.cut_after_write.unwrap_or(0).to_le_bytes());
+        let crc = CRC32.checksum(&b[..12]);
+        b[12..16].copy_from_slice(&crc.to_le_bytes());
+        b
+    }
+
+    /// Parses a plan; `None` when there is none (no magic) or it is corrupt.
+    pub fn parse(b: &[u8]) -> Option<Self> {
+        let b = b.get(..TEST_PLAN_LEN)?;
+        if b[0..8] != TEST_PLAN_MAGIC {
+            return None;
+        }
+        let crc = u32::from_le_bytes([b[12], b[13], b[14], b[15]]);
+        if CRC32.checksum(&b[..12]) != crc {
+            return None;
+        }
+        let n = u32::from_le_bytes([b[8], b[9], b[10], b[11]]);
+        Some(Self {
+            cut_after_write: (n != 0).then_some(n),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -155,6 +202,22 @@ mod tests {
         assert_eq!(FuseFile::parse(&f.to_bytes()), Ok(f.clone()));
         let open = FuseFile { open: true, ..f };
         assert_eq!(FuseFile::parse(&open.to_bytes()), Ok(open));
+    }
+
+    #[test]
+    fn test_plan_round_trips_and_rejects_corruption() {
+        let p = TestPlan {
+            cut_after_write: Some(7),
+        };
+        assert_eq!(TestPlan::parse(&p.to_bytes()), Some(p));
+        assert_eq!(
+            TestPlan::parse(&TestPlan::default().to_bytes()),
+            Some(TestPlan::default())
+        );
+        let mut b = p.to_bytes();
+        b[9] ^= 1;
+        assert_eq!(TestPlan::parse(&b), None);
+        assert_eq!(TestPlan::parse(&[0u8; 16]), None);
     }
 
     #[test]

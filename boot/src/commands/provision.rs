@@ -1,0 +1,48 @@
+//! `provision`: run the manufacturing-protection flow, show its state,
+//! verify the blobs.
+
+use super::{CmdError, Command, arity};
+use crate::flow::{self, Outcome};
+use crate::machine::{Machine, outln};
+use board::{Current, Platform};
+
+pub const PROVISION: Command = Command {
+    name: "provision",
+    sized: false,
+    summary: "run or inspect the manufacturing-protection provisioning",
+    usage: "\n    - run (or resume) sign-ID, decrypt-bundle, blob-encapsulate, consume\nprovision status\n    - state, ID record, blob table, bundle presence\nprovision verify\n    - decapsulate every blob and check it (never prints secrets)",
+    run: provision,
+};
+
+fn provision(m: &mut Machine, args: &[&str]) -> Result<(), CmdError> {
+    arity(args, 0, 1)?;
+    match args.get(1).copied() {
+        None => run(m).map(|_| ()),
+        Some("status") => flow::status(m).map_err(|e| CmdError::msg(format_args!("{e}"))),
+        Some("verify") => match flow::verify(m) {
+            Ok(0) => Ok(()),
+            Ok(n) => Err(CmdError::msg(format_args!(
+                "{n} blob(s) failed verification"
+            ))),
+            Err(e) => Err(CmdError::msg(format_args!("{e}"))),
+        },
+        Some(other) => Err(CmdError::msg(format_args!("unknown subcommand '{other}'"))),
+    }
+}
+
+/// Runs the flow with the board's power-cut test plan; prints the outcome.
+pub fn run(m: &mut Machine) -> Result<Outcome, CmdError> {
+    let cut = Current::power_cut_after_write();
+    let mut writes = m.flow_writes;
+    let r = flow::run(m, &mut writes, cut);
+    m.flow_writes = writes;
+    match r {
+        Ok(Outcome::AlreadyProvisioned) => {
+            outln!(m, "provision: already provisioned; nothing to do")
+        }
+        Ok(Outcome::NoBundle) => outln!(m, "provision: blank device and no bundle; nothing to do"),
+        Ok(Outcome::Provisioned) => {}
+        Err(ref e) => return Err(CmdError::msg(format_args!("refused: {e}"))),
+    }
+    r.map_err(|e| CmdError::msg(format_args!("{e}")))
+}
