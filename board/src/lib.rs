@@ -96,6 +96,8 @@ pub trait Platform {
     const MMC: usdhc::Config;
     /// U-Boot's device number for the eMMC (`mmc dev 2` on the EVK).
     const MMC_DEV: u8 = 2;
+    /// Seconds of `Hit any key to stop autoboot` before booting Linux.
+    const BOOTDELAY: u32 = 2;
     /// Whether the provisioning flow runs automatically at boot.
     const AUTO_PROVISION: bool = true;
     /// The kernel command line until the user sets another.

@@ -93,6 +93,7 @@ extern "C" fn loader_main(dtb: u64) -> ! {
             let _ = write!(m.console, "provision: {e}\r\n");
         }
     }
+    commands::boot::autoboot(&mut m, Current::BOOTDELAY);
     console::shell::run(&mut m)
 }
 

@@ -1,4 +1,4 @@
-//! booti and bootargs.
+//! booti, boot (from the eMMC) and bootargs.
 
 use super::{CmdError, Command, arity};
 use crate::console::args::hex;
@@ -24,6 +24,19 @@ pub const BOOTARGS: Command = Command {
     run: bootargs,
 };
 
+pub const BOOT: Command = Command {
+    name: "boot",
+    sized: false,
+    summary: "boot Linux from the eMMC's kernel, dtb (and initrd) partitions",
+    usage: "\n    - load the partitions 'kernel', 'dtb' and, if present, 'initrd' and boot them",
+    run: boot,
+};
+
+/// Where `boot` loads the partitions before `booti` places them.
+const KERNEL_LOAD: u64 = board::soc::DRAM_BASE + 0x0400_0000;
+const FDT_LOAD: u64 = board::soc::DRAM_BASE + 0x0700_0000;
+const INITRD_LOAD: u64 = board::soc::DRAM_BASE + 0x0800_0000;
+
 /// Room the DTB gets to grow for the loader's fix-ups.
 const FDT_SLACK: u64 = 0x1_0000;
 
@@ -45,6 +58,139 @@ fn bootargs(m: &mut Machine, args: &[&str]) -> Result<(), CmdError> {
     Ok(())
 }
 
+fn boot(m: &mut Machine, args: &[&str]) -> Result<(), CmdError> {
+    arity(args, 0, 0)?;
+    let l = load_from_mmc(m)?;
+    start(m, l.kernel, l.initrd, l.fdt)
+}
+
+/// What `boot` loaded.
+pub struct Loaded {
+    /// Kernel Image address.
+    pub kernel: u64,
+    /// DTB address.
+    pub fdt: u64,
+    /// initramfs, if any.
+    pub initrd: Option<RamRange>,
+}
+
+/// Reads one partition's first `len` bytes (whole blocks) to `addr`.
+fn load_part(
+    m: &mut Machine,
+    p: &block::gpt::GptPartition,
+    addr: u64,
+    len: u64,
+) -> Result<RamRange, CmdError> {
+    let avail = p.num_blocks() * 512;
+    if len == 0 || len > avail {
+        return Err(CmdError::msg(format_args!(
+            "partition '{}' holds 0x{avail:x} bytes; its content needs 0x{len:x}",
+            p.display_name()
+        )));
+    }
+    let r = m.ram(addr, len.next_multiple_of(512))?;
+    // SAFETY: a checked RAM range outside the loader, referenced only here.
+    let buf = unsafe { r.slice_mut() };
+    m.mmc
+        .read(p.first_lba, buf)
+        .map_err(|e| CmdError::msg(format_args!("{e}")))?;
+    Ok(RamRange { addr, len })
+}
+
+/// Loads `kernel`, `dtb` and (if present) `initrd`: each partition holds the
+/// raw file; the lengths come from the files' own headers (Image
+/// `image_size`, FDT `totalsize`), the initramfs takes its whole partition.
+pub fn load_from_mmc(m: &mut Machine) -> Result<Loaded, CmdError> {
+    use block::gpt::Gpt;
+    use mfg_formats::partitions::{DTB, INITRD, KERNEL};
+    if m.mmc.info().is_none() {
+        m.mmc
+            .init()
+            .map_err(|e| CmdError::msg(format_args!("{e}")))?;
+    }
+    let gpt = Gpt::read(&mut m.mmc).map_err(|e| CmdError::msg(format_args!("GPT: {e}")))?;
+    let find = |name: &str| {
+        gpt.find_by_name(name)
+            .cloned()
+            .ok_or_else(|| CmdError::msg(format_args!("no '{name}' partition")))
+    };
+    let (kp, dp) = (find(KERNEL.name)?, find(DTB.name)?);
+    let head = load_part(m, &kp, KERNEL_LOAD, 512)?;
+    // SAFETY: the 512 bytes just read, in checked RAM; only read here.
+    let h = ImageHeader::parse(unsafe { head.slice_mut() })
+        .map_err(|e| CmdError::msg(format_args!("partition 'kernel': {e}")))?;
+    let klen = h.image_size.min(kp.num_blocks() * 512);
+    load_part(m, &kp, KERNEL_LOAD, klen)?;
+    let fhead = load_part(m, &dp, FDT_LOAD, 512)?;
+    // SAFETY: as above.
+    let flen = fdt_edit::total_size(unsafe { fhead.slice_mut() })
+        .map_err(|e| CmdError::msg(format_args!("partition 'dtb': {e}")))?;
+    load_part(m, &dp, FDT_LOAD, flen as u64)?;
+    let initrd = match gpt.find_by_name(INITRD.name).cloned() {
+        Some(ip) => Some(load_part(m, &ip, INITRD_LOAD, ip.num_blocks() * 512)?),
+        None => None,
+    };
+    outln!(
+        m,
+        "Loaded kernel (0x{:x} bytes), dtb (0x{:x} bytes){} from mmc {}",
+        klen,
+        flen,
+        if initrd.is_some() { ", initrd" } else { "" },
+        Current::MMC_DEV
+    );
+    Ok(Loaded {
+        kernel: KERNEL_LOAD,
+        fdt: FDT_LOAD,
+        initrd,
+    })
+}
+
+/// Whether the `kernel` partition starts with an arm64 Image header.
+fn kernel_present(m: &mut Machine) -> bool {
+    let Ok(gpt) = block::gpt::Gpt::read(&mut m.mmc) else {
+        return false;
+    };
+    let Some(p) = gpt.find_by_name(mfg_formats::partitions::KERNEL.name) else {
+        return false;
+    };
+    let mut b = [0u8; 512];
+    m.mmc.read(p.first_lba, &mut b).is_ok() && ImageHeader::parse(&b).is_ok()
+}
+
+/// U-Boot's autoboot: when the eMMC holds a kernel, count down `delay`
+/// seconds (`Hit any key to stop autoboot`), then `boot`. A key stops it.
+pub fn autoboot(m: &mut Machine, delay: u32) {
+    use core::fmt::Write;
+    use hal::Clock;
+    if m.mmc.info().is_none() || !kernel_present(m) {
+        return;
+    }
+    let clock = crate::arch::timer::GenericTimer;
+    let mut left = delay;
+    let _ = write!(m, "Hit any key to stop autoboot: {left:2} ");
+    loop {
+        let second = clock.deadline_us(1_000_000);
+        loop {
+            if m.try_read_byte().is_some() {
+                outln!(m);
+                return;
+            }
+            if left == 0 || second.expired(&clock) {
+                break;
+            }
+        }
+        if left == 0 {
+            break;
+        }
+        left -= 1;
+        let _ = write!(m, "\x08\x08\x08{left:2} ");
+    }
+    outln!(m);
+    if let Err(e) = boot(m, &["boot"]) {
+        outln!(m, "boot: {}", e);
+    }
+}
+
 fn booti(m: &mut Machine, args: &[&str]) -> Result<(), CmdError> {
     arity(args, 3, 3)?;
     let kernel = hex(args[1])?;
@@ -58,7 +204,19 @@ fn booti(m: &mut Machine, args: &[&str]) -> Result<(), CmdError> {
         }
     };
     let fdt_src = hex(args[3])?;
-    let plan = plan(m, kernel, initrd, fdt_src)?;
+    start(m, kernel, initrd, fdt_src)
+}
+
+/// Places everything, fixes up the DTB and enters the kernel; returns only
+/// on an error (with nothing moved unless all checks passed).
+pub fn start(
+    m: &mut Machine,
+    kernel: u64,
+    initrd: Option<RamRange>,
+    fdt_src: u64,
+) -> Result<(), CmdError> {
+    let prov = crate::flow::summary(m);
+    let plan = plan(m, kernel, initrd, fdt_src, prov)?;
     outln!(m, "## Flattened Device Tree blob at {:08x}", fdt_src);
     outln!(
         m,
@@ -80,6 +238,7 @@ fn plan(
     kernel: u64,
     initrd: Option<RamRange>,
     fdt_src: u64,
+    prov: Option<crate::flow::Summary>,
 ) -> Result<Handoff, CmdError> {
     let (_, dram_end) = m.dram();
     let mut head = [0u8; 64];
@@ -126,7 +285,7 @@ fn plan(
     let out = unsafe { fdt_dst.slice_mut() };
     let mut fdt = Fdt::open_into(input, out)
         .map_err(|e| CmdError::msg(format_args!("FDT at 0x{fdt_src:x}: {e}")))?;
-    fixup(m, &mut fdt, initrd).map_err(|e| CmdError::msg(format_args!("FDT fix-up: {e}")))?;
+    fixup(m, &mut fdt, initrd, prov).map_err(|e| CmdError::msg(format_args!("FDT fix-up: {e}")))?;
     let dtb = (fdt_dst.addr, fdt.totalsize() as u64);
 
     // Last: move the kernel (source and destination may overlap).
@@ -148,10 +307,35 @@ fn fixup(
     m: &Machine,
     fdt: &mut Fdt<'_>,
     initrd: Option<RamRange>,
+    prov: Option<crate::flow::Summary>,
 ) -> Result<(), fdt_edit::FdtError> {
     let root = fdt.find_node("/")?;
     let chosen = fdt.ensure_subnode(root, "chosen")?;
     fdt.set_prop_str(chosen, "bootargs", &m.bootargs)?;
+    // The provisioning outcome, so the OS finds its blobs without parsing
+    // the journal (documented in docs/formats.md, "Linux handoff").
+    if let Some(p) = prov {
+        fdt.set_prop_str(chosen, "mfgprot,state", p.state.as_str())?;
+        fdt.set_prop_str(
+            chosen,
+            "mfgprot,partition",
+            mfg_formats::partitions::MFG_DATA.name,
+        )?;
+        fdt.set_prop_u32s(chosen, "mfgprot,partition-index", &[p.partition_index])?;
+        fdt.set_prop_u64(chosen, "mfgprot,blob-table-offset", p.table_offset)?;
+        fdt.set_prop_u32s(chosen, "mfgprot,blob-count", &[u32::from(p.blob_count)])?;
+        let mut uid = [0u8; 32];
+        for (i, b) in p.uid.iter().enumerate() {
+            let hex = b"0123456789abcdef";
+            uid[2 * i] = hex[usize::from(b >> 4)];
+            uid[2 * i + 1] = hex[usize::from(b & 15)];
+        }
+        fdt.set_prop_str(
+            chosen,
+            "mfgprot,uid",
+            core::str::from_utf8(&uid).unwrap_or(""),
+        )?;
+    }
     if let Some(rd) = initrd {
         fdt.set_prop_u64(chosen, "linux,initrd-start", rd.addr)?;
         fdt.set_prop_u64(chosen, "linux,initrd-end", rd.end())?;

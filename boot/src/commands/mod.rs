@@ -2,7 +2,7 @@
 //! arguments and reports errors through [`CmdError`]; nothing it refuses
 //! changes state.
 
-mod boot;
+pub mod boot;
 mod mem;
 pub mod mmc;
 pub mod provision;
@@ -95,6 +95,7 @@ impl fmt::Display for CmdError {
 pub static COMMANDS: &[Command] = &[
     sys::BDINFO,
     security::BLOB,
+    boot::BOOT,
     boot::BOOTARGS,
     boot::BOOTI,
     security::CAAM,

@@ -23,6 +23,8 @@ pub struct Part {
 pub struct Layout {
     /// `mfg-data`: journal, ID record, blob table, blobs.
     pub data: Part,
+    /// Its GPT partition index (1-based, as Linux numbers partitions).
+    pub data_index: u32,
     /// `mfg-bundle`: the sealed bundle the CM flashed.
     pub bundle: Part,
 }
@@ -45,12 +47,17 @@ impl Layout {
             })
         };
         let data = part(MFG_DATA.name).ok_or(FlowError::Partition("no 'mfg-data' partition"))?;
+        let data_index = gpt.find_by_name(MFG_DATA.name).map_or(0, |p| p.index);
         let bundle =
             part(MFG_BUNDLE.name).ok_or(FlowError::Partition("no 'mfg-bundle' partition"))?;
         if data.blocks < MFG_DATA_BYTES / BLOCK as u64 {
             return Err(FlowError::Partition("'mfg-data' is smaller than 8 MiB"));
         }
-        Ok(Self { data, bundle })
+        Ok(Self {
+            data,
+            data_index,
+            bundle,
+        })
     }
 }
 

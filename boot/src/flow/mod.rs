@@ -531,6 +531,43 @@ fn consume(
     Ok(())
 }
 
+/// What Linux is told about provisioning in `/chosen` (no secrets).
+#[derive(Clone, Copy, Debug)]
+pub struct Summary {
+    /// Journal state.
+    pub state: ProvState,
+    /// GPT partition index (1-based) of `mfg-data`.
+    pub partition_index: u32,
+    /// Byte offset of the blob table inside `mfg-data`.
+    pub table_offset: u64,
+    /// Number of blobs.
+    pub blob_count: u16,
+    /// The device UID.
+    pub uid: [u8; 16],
+}
+
+/// Reads the provisioning state for the Linux handoff; `None` without an
+/// `mfg-data` partition.
+pub fn summary(m: &mut Machine) -> Option<Summary> {
+    let l = Layout::find(&mut m.mmc).ok()?;
+    let uid = m.ocotp.as_ref().map_or([0; 16], |o| o.unique_id());
+    let mut writes = 0;
+    let mut d = Disk {
+        m,
+        writes: &mut writes,
+        cut_after: None,
+        io_cycles: 0,
+    };
+    let j = read_journal(&mut d, &l).ok()?;
+    Some(Summary {
+        state: j.rec.state,
+        partition_index: l.data_index,
+        table_offset: BLOB_TABLE_LBA * BLOCK as u64,
+        blob_count: j.rec.blob_count,
+        uid,
+    })
+}
+
 /// `provision status`: state, ID record, blob table, bundle presence.
 pub fn status(m: &mut Machine) -> Result<(), FlowError> {
     let l = Layout::find(&mut m.mmc)?;
