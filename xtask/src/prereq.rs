@@ -35,6 +35,7 @@ const DEBIAN_TOOLS: &[(&str, &[&str])] = &[
     ("u-boot-tools", &["mkimage", "-V"]),
     ("uuu", &["uuu", "-h"]),
     ("openssl", &["openssl", "version"]),
+    ("device-tree-compiler", &["dtc", "--version"]),
     (
         "python3-cryptography",
         &["python3", "-c", "import cryptography"],
