@@ -81,10 +81,7 @@ pub fn read_at(path: &Path, off: u64, len: usize) -> Vec<u8> {
 
 /// Writes `data` at byte offset `off` of a file.
 pub fn write_at(path: &Path, off: u64, data: &[u8]) {
-    let mut f = fs::OpenOptions::new()
-        .write(true)
-        .open(path)
-        .expect("open");
+    let mut f = fs::OpenOptions::new().write(true).open(path).expect("open");
     f.seek(SeekFrom::Start(off)).expect("seek");
     f.write_all(data).expect("write");
 }
