@@ -295,6 +295,179 @@ fn boot_rows(out: &build::Outputs, rows: &mut Vec<Row>) -> Result<()> {
     Ok(())
 }
 
+/// Goal: ADMA2 multi-block write at most this fraction of single-block PIO (issue 3).
+pub const ADMA2_VS_PIO_GOAL: f64 = 1.0 / 20.0;
+/// Goal: ADMA2 multi-block write instructions per MiB (issue 3).
+pub const ADMA2_PER_MIB_GOAL: f64 = 20_000.0;
+/// The bench disk (a power of two, as QEMU's SD card wants).
+const BENCH_DISK_BYTES: u64 = 32 << 20;
+/// Blocks per MiB.
+const MIB_BLOCKS: u32 = 2048;
+
+/// Runs `cmds` in one QEMU session (booted by `opts`, icount on) and
+/// returns the `bench cmd=` count of each, in order.
+fn session_counts(opts: QemuOpts, cmds: &[String]) -> Result<Vec<u64>> {
+    let mut q = Qemu::boot(opts.icount(true))?;
+    q.wait_prompt()?;
+    let before = defmt_marks(&q, 0, Duration::ZERO)?
+        .iter()
+        .filter(|(n, _)| n == "cmd")
+        .count();
+    for c in cmds {
+        let out = q.run_timeout(c, Duration::from_secs(300))?;
+        // Every measured command must have succeeded: a refused command
+        // would be measured as cheap.
+        let failed = out.contains("ERROR")
+            || out.contains(": refused")
+            || out
+                .lines()
+                .any(|l| l.starts_with(&format!("{}: ", c.split(' ').next().unwrap_or_default())));
+        if failed {
+            return Err(format!("bench command `{c}` failed: {out}").into());
+        }
+    }
+    let want = before + cmds.len();
+    let marks = defmt_marks(&q, want, Duration::from_secs(5))?;
+    let counts: Vec<u64> = marks
+        .iter()
+        .filter(|(n, _)| n == "cmd")
+        .map(|m| m.1)
+        .skip(before)
+        .collect();
+    q.send_line("poweroff")?;
+    let _ = q.wait_exit(Duration::from_secs(10));
+    if counts.len() != cmds.len() {
+        return Err(format!(
+            "expected {} `bench cmd=` lines after boot, the defmt log has {}",
+            cmds.len(),
+            counts.len()
+        )
+        .into());
+    }
+    Ok(counts)
+}
+
+/// The storage commands measured by [`storage_rows`]: `mmc rescan`, then
+/// for each mode a `mmc mode`, a 1 MiB write and a 1 MiB read.
+pub fn storage_commands() -> (Vec<String>, [(&'static str, &'static str); 4]) {
+    let modes = [
+        ("adma2", "multi"),
+        ("adma2", "single"),
+        ("pio", "multi"),
+        ("pio", "single"),
+    ];
+    let mut cmds = vec!["mmc rescan".to_string()];
+    for (i, (mode, blocks)) in modes.iter().enumerate() {
+        let lba = u32::try_from(i).unwrap_or(0) * MIB_BLOCKS;
+        cmds.push(format!("mmc mode {mode} {blocks}"));
+        cmds.push(format!("mmc write {SCRATCH:x} {lba:x} {MIB_BLOCKS:x}"));
+        cmds.push(format!("mmc read {SCRATCH:x} {lba:x} {MIB_BLOCKS:x}"));
+    }
+    (cmds, modes)
+}
+
+/// Storage rows (issue 3): instructions per MiB written and read in each
+/// transfer mode (a whole 1 MiB `mmc write`/`mmc read` command, console
+/// overhead included), and card initialisation (`mmc rescan`).
+fn storage_rows(out: &build::Outputs, rows: &mut Vec<Row>) -> Result<()> {
+    let dir = qemu_tests::target_dir().join("bench");
+    fs::create_dir_all(&dir)?;
+    let disk = dir.join("bench-disk.img");
+    fs::File::create(&disk)?.set_len(BENCH_DISK_BYTES)?;
+    let (cmds, modes) = storage_commands();
+    let opts = QemuOpts::new(&out.bin).elf(&out.elf).disk(&disk);
+    let c = session_counts(opts, &cmds)?;
+    rows.push(Row::new(
+        "storage",
+        "card init (mmc rescan)",
+        c[0] as f64,
+        "instructions",
+    ));
+    let mut write = Vec::new();
+    for (i, (mode, blocks)) in modes.iter().enumerate() {
+        let (w, r) = (c[2 + 3 * i] as f64, c[3 + 3 * i] as f64);
+        write.push(w);
+        let mut wr = Row::new(
+            "storage",
+            &format!("write {mode} {blocks}-block"),
+            w,
+            "instructions/MiB",
+        );
+        if i == 0 {
+            wr = wr.goal(Goal::Below(ADMA2_PER_MIB_GOAL));
+        }
+        rows.push(wr);
+        rows.push(Row::new(
+            "storage",
+            &format!("read {mode} {blocks}-block"),
+            r,
+            "instructions/MiB",
+        ));
+    }
+    rows.push(
+        Row::new(
+            "storage",
+            "write adma2 multi / pio single",
+            write[0] / write[3],
+            "ratio",
+        )
+        .goal(Goal::AtMost(ADMA2_VS_PIO_GOAL)),
+    );
+    Ok(())
+}
+
+/// The CAAM commands measured by [`caam_rows`].
+pub fn caam_commands() -> Vec<String> {
+    let msg = SCRATCH;
+    let km = SCRATCH + 0x1000;
+    let blob = SCRATCH + 0x2000;
+    let plain = SCRATCH + 0x4000;
+    vec![
+        format!("mw.l {msg:x} 600dcafe 400"),
+        format!("mw.l {km:x} 4b4d4b4d 4"),
+        // 2: sign 32 bytes.
+        format!("mfgprot sign {msg:x} 32"),
+        // 3, 4: encapsulate 64 B and 4 KiB.
+        format!("blob enc {msg:x} {blob:x} 40 {km:x}"),
+        format!("blob enc {msg:x} {blob:x} 1000 {km:x}"),
+        // 5: decapsulate the 4 KiB blob.
+        format!("blob dec {blob:x} {plain:x} 1000 {km:x}"),
+        // 6, 7: 16 trapped reads (TRNG registers) vs 16 RAM reads.
+        "md.l 30900600 10".into(),
+        format!("md.l {msg:x} 10"),
+    ]
+}
+
+/// CAAM rows (issue 4). On QEMU the CAAM model runs inside the guest's
+/// data-abort handler, so these counts include the model's software crypto;
+/// the per-access trap overhead is reported on its own row.
+fn caam_rows(out: &build::Outputs, rows: &mut Vec<Row>) -> Result<()> {
+    let dir = qemu_tests::target_dir().join("bench");
+    fs::create_dir_all(&dir)?;
+    let fuses = dir.join("bench-chip.fuses");
+    let chip = qemu_tests::chip(*b"bench-chip-uid-1", [0x5a; 32]);
+    fs::write(&fuses, chip.to_bytes())?;
+    let opts = QemuOpts::new(&out.bin).elf(&out.elf).fuses(&fuses);
+    let c = session_counts(opts, &caam_commands())?;
+    let f = |i: usize| c[i] as f64;
+    rows.push(Row::new(
+        "caam",
+        "mfgprot sign (32 B)",
+        f(2),
+        "instructions",
+    ));
+    rows.push(Row::new("caam", "blob enc 64 B", f(3), "instructions"));
+    rows.push(Row::new("caam", "blob enc 4 KiB", f(4), "instructions"));
+    rows.push(Row::new("caam", "blob dec 4 KiB", f(5), "instructions"));
+    rows.push(Row::new(
+        "caam",
+        "trapped register read (overhead)",
+        (f(6) - f(7)) / 16.0,
+        "instructions/access",
+    ));
+    Ok(())
+}
+
 /// Section and image size rows for one build.
 fn size_rows(opts: BuildOpts, out: &build::Outputs, rows: &mut Vec<Row>) -> Result<()> {
     let elf = fs::read(&out.elf)?;
@@ -342,6 +515,8 @@ pub fn bench() -> Result<()> {
     let mut rows = Vec::new();
     let qemu = &outs[2].1;
     boot_rows(qemu, &mut rows)?;
+    storage_rows(qemu, &mut rows)?;
+    caam_rows(qemu, &mut rows)?;
     for (b, out) in &outs {
         size_rows(*b, out, &mut rows)?;
     }
@@ -417,6 +592,31 @@ mod tests {
         assert!(j.contains("\"name\": \"per \\\"cmd\\\"\""));
         assert!(j.contains("\"goal\": null, \"met\": null}\n  ]"));
         assert_eq!(j.matches('{').count(), j.matches('}').count());
+    }
+
+    #[test]
+    fn storage_bench_moves_one_mib_per_mode_in_separate_ranges() {
+        let (cmds, modes) = storage_commands();
+        assert_eq!(cmds.len(), 1 + 3 * modes.len());
+        assert_eq!(cmds[0], "mmc rescan");
+        assert_eq!(cmds[1], "mmc mode adma2 multi");
+        assert_eq!(cmds[2], "mmc write 50000000 0 800");
+        assert_eq!(cmds[3], "mmc read 50000000 0 800");
+        assert_eq!(cmds[10], "mmc mode pio single");
+        assert_eq!(cmds[11], "mmc write 50000000 1800 800");
+        // Four MiB fit the bench disk.
+        assert!(4 * u64::from(MIB_BLOCKS) * 512 <= BENCH_DISK_BYTES);
+    }
+
+    #[test]
+    fn caam_bench_indices_match_the_rows() {
+        let c = caam_commands();
+        assert!(c[2].starts_with("mfgprot sign "));
+        assert!(c[3].starts_with("blob enc ") && c[3].contains(" 40 "));
+        assert!(c[4].starts_with("blob enc ") && c[4].contains(" 1000 "));
+        assert!(c[5].starts_with("blob dec ") && c[5].contains(" 1000 "));
+        assert_eq!(c[6], "md.l 30900600 10");
+        assert_eq!(c[7], "md.l 50000000 10");
     }
 
     #[test]

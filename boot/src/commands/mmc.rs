@@ -6,13 +6,13 @@ use crate::machine::{Machine, outln};
 use block::gpt::Gpt;
 use board::{Current, Platform};
 use core::fmt::Write;
-use usdhc::{CardKind, MmcError, Part};
+use usdhc::{CardKind, MmcError, Part, TransferMode};
 
 pub const MMC: Command = Command {
     name: "mmc",
     sized: false,
     summary: "MMC sub system",
-    usage: "info - display info of the current MMC device\nmmc read addr blk# cnt\nmmc write addr blk# cnt\nmmc erase blk# cnt\nmmc rescan\nmmc part - lists available partition on current MMC device\nmmc dev [dev] [part] - show or set current mmc device [partition]\nmmc list - lists available devices\n    (all numbers hex, as in U-Boot)",
+    usage: "info - display info of the current MMC device\nmmc read addr blk# cnt\nmmc write addr blk# cnt\nmmc erase blk# cnt\nmmc rescan\nmmc part - lists available partition on current MMC device\nmmc dev [dev] [part] - show or set current mmc device [partition]\nmmc list - lists available devices\nmmc mode adma2|pio [multi|single] - data transfer mode (for benches)\n    (all numbers hex, as in U-Boot)",
     run: mmc,
 };
 
@@ -219,6 +219,37 @@ fn mmc(m: &mut Machine, args: &[&str]) -> Result<(), CmdError> {
                 outln!(m, "\ttype:\t{}", p.type_guid);
                 outln!(m, "\tguid:\t{}", p.unique_guid);
             }
+            Ok(())
+        }
+        "mode" => {
+            arity(args, 2, 3)?;
+            let mode = match args[2] {
+                "adma2" => TransferMode::Adma2,
+                "pio" => TransferMode::Pio,
+                other => {
+                    return Err(CmdError::msg(format_args!(
+                        "unknown transfer mode '{other}' (adma2 or pio)"
+                    )));
+                }
+            };
+            let multi = match args.get(3) {
+                None | Some(&"multi") => true,
+                Some(&"single") => false,
+                Some(other) => {
+                    return Err(CmdError::msg(format_args!(
+                        "unknown block mode '{other}' (multi or single)"
+                    )));
+                }
+            };
+            m.mmc.set_transfer_mode(mode);
+            m.mmc.set_multi_block(multi);
+            outln!(
+                m,
+                "mmc{}: {} transfers, {}-block commands",
+                dev,
+                args[2],
+                if multi { "multi" } else { "single" }
+            );
             Ok(())
         }
         other => Err(CmdError::msg(format_args!("unknown subcommand '{other}'"))),

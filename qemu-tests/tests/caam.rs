@@ -1,0 +1,404 @@
+//! The emulated CAAM and fuses through the console: MP public key identity,
+//! MP signatures checked by an independent verifier (Python `cryptography`),
+//! blobs bound to the chip and key modifier, the production image, and the
+//! refusals without a usable fuse file.
+
+mod common;
+
+use common::*;
+use qemu_tests::{Qemu, QemuOpts, chip, loader_image, write_fuse_file};
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::OnceLock;
+
+const SRK_A: [u8; 32] = [0x5a; 32];
+const SRK_B: [u8; 32] = [0xa5; 32];
+
+fn fuse_path(name: &str, uid: &[u8; 16], srk: [u8; 32], open: bool) -> PathBuf {
+    let mut f = chip(*uid, srk);
+    f.open = open;
+    write_fuse_file(name, &f.to_bytes()).expect("write fuse file")
+}
+
+fn boot_chip(image: PathBuf, fuses: &PathBuf, disk: Option<&PathBuf>) -> Qemu {
+    let mut o = QemuOpts::new(image).fuses(fuses);
+    if let Some(d) = disk {
+        o = o.disk(d);
+    }
+    let (q, banner) = boot(o);
+    assert!(!banner.contains("Fuses:"), "fuse file refused: {banner}");
+    q
+}
+
+/// The 64-byte X||Y printed by `mfgprot pubk`.
+fn pubk(q: &mut Qemu) -> String {
+    let out = run(q, "mfgprot pubk");
+    let mut lines = out.lines().skip_while(|l| *l != "Public key:");
+    assert!(lines.next().is_some(), "no `Public key:` in {out:?}");
+    let key = lines.next().unwrap_or_default().to_string();
+    assert_eq!(key.len(), 128, "{out:?}");
+    assert!(
+        key.chars()
+            .all(|c| c.is_ascii_digit() || ('A'..='F').contains(&c)),
+        "not upper-case hex: {key}"
+    );
+    key
+}
+
+fn pubk_of(fuses: &PathBuf) -> String {
+    let mut q = boot_chip(loader_image(), fuses, None);
+    let k = pubk(&mut q);
+    poweroff(q);
+    k
+}
+
+#[test]
+fn mp_public_key_identifies_the_oem_and_state() {
+    let a1 = fuse_path("pk-a1", b"chip-a1-uid-0001", SRK_A, false);
+    let a2 = fuse_path("pk-a2", b"chip-a2-uid-0002", SRK_A, false);
+    let b = fuse_path("pk-b", b"chip-a1-uid-0001", SRK_B, false);
+    let open = fuse_path("pk-open", b"chip-a1-uid-0001", SRK_A, true);
+    let k1 = pubk_of(&a1);
+    assert_eq!(pubk_of(&a1), k1, "not stable across boots");
+    assert_eq!(pubk_of(&a2), k1, "same SRK hash, different key");
+    assert_ne!(pubk_of(&b), k1, "another SRK hash, same key");
+    assert_ne!(pubk_of(&open), k1, "an open part has the closed key");
+}
+
+/// The MPMR as `md.l 30900380 8` shows it: the emulated register reads
+/// back byte-reversed per word as silicon does, so the printed hex digits
+/// are the MPMR bytes in order.
+fn mpmr(q: &mut Qemu) -> Vec<u8> {
+    let out = run(q, "md.l 30900380 8");
+    let words = md_values(&out);
+    assert_eq!(words.len(), 8, "{out:?}");
+    unhex(&words.concat())
+}
+
+struct Signed {
+    digest: String,
+    c: String,
+    d: String,
+}
+
+fn sign(q: &mut Qemu, addr: u64, size: &str) -> Signed {
+    let out = run(q, &format!("mfgprot sign {addr:x} {size}"));
+    let lines: Vec<&str> = out.lines().collect();
+    let after = |key: &str| {
+        let i = lines
+            .iter()
+            .position(|l| *l == key)
+            .unwrap_or_else(|| panic!("no {key:?} in {out:?}"));
+        let v = lines[i + 1].to_string();
+        assert_eq!(v.len(), 64, "{key} {v:?}");
+        v
+    };
+    Signed {
+        digest: after("Message Representative Digest(SHA-256):"),
+        c: after("C:"),
+        d: after("d:"),
+    }
+}
+
+/// Verifies with Python `cryptography` (OpenSSL underneath), independent of
+/// the model's Rust crypto. Returns what the script printed.
+const VERIFY_PY: &str = r#"
+import sys, hashlib
+from cryptography.hazmat.primitives.asymmetric import ec, utils
+from cryptography.hazmat.primitives import hashes
+from cryptography.exceptions import InvalidSignature
+pub, mpmr, msg, c, d = (bytes.fromhex(a) for a in sys.argv[1:6])
+digest = hashlib.sha256(mpmr + msg).hexdigest()
+print("digest", digest)
+key = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), b"\x04" + pub)
+sig = utils.encode_dss_signature(int.from_bytes(c, "big"), int.from_bytes(d, "big"))
+try:
+    key.verify(sig, mpmr + msg, ec.ECDSA(hashes.SHA256()))
+    print("VERIFIED")
+except InvalidSignature:
+    print("BAD SIGNATURE")
+"#;
+
+fn verify(pubk: &str, mpmr: &[u8], msg: &[u8], s: &Signed) -> (String, bool) {
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(VERIFY_PY)
+        .args([pubk, &to_hex(mpmr), &to_hex(msg), &s.c, &s.d])
+        .output()
+        .expect("python3 runs");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "verifier failed: {text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let digest = text
+        .lines()
+        .find_map(|l| l.strip_prefix("digest "))
+        .expect("digest line")
+        .to_string();
+    (digest, text.contains("VERIFIED"))
+}
+
+#[test]
+fn mp_signatures_verify_independently_over_mpmr_and_message() {
+    let f = fuse_path("sign", b"chip-sign-uid-01", SRK_A, false);
+    let mut q = boot_chip(loader_image(), &f, None);
+    let key = pubk(&mut q);
+    let msg = b"device 0042: serial=QT-7781\x00\xff\x10";
+    put_bytes(&mut q, SCRATCH, msg);
+
+    // Unlocked MPMR (all zero after power-on).
+    let zero = mpmr(&mut q);
+    assert_eq!(zero, [0u8; 32]);
+    let s = sign(&mut q, SCRATCH, &msg.len().to_string());
+    let (digest, ok) = verify(&key, &zero, msg, &s);
+    assert!(ok, "signature over zero MPMR || msg does not verify");
+    assert_eq!(s.digest.to_lowercase(), digest);
+    // The same signature does not verify for another message.
+    assert!(!verify(&key, &zero, &msg[1..], &s).1);
+
+    // Fill the MPMR, lock it (SCFGR.MPMRL, bit 26), sign again: the
+    // hex size form is accepted too.
+    for k in 0..8u32 {
+        let w = 0x1011_1213u32.wrapping_mul(k + 1) ^ 0xa5a5_0000;
+        run(&mut q, &format!("mw.l {:x} {w:x}", 0x3090_0380 + 4 * k));
+    }
+    let scfgr = md_values(&run(&mut q, "md.l 3090000c 1"));
+    let scfgr = u32::from_str_radix(&scfgr[0], 16).expect("SCFGR");
+    run(&mut q, &format!("mw.l 3090000c {:x}", scfgr | 1 << 26));
+    assert!(run(&mut q, "caam info").contains("MPMR locked     = yes"));
+    let locked = mpmr(&mut q);
+    assert_ne!(locked, zero);
+    // Silicon byte order: word k written as v reads back byte-reversed, so
+    // byte 4k is v's low byte.
+    let w0 = 0x1011_1213u32 ^ 0xa5a5_0000;
+    assert_eq!(locked[..4], w0.to_le_bytes());
+    // Writes after the lock are ignored.
+    run(&mut q, "mw.l 30900380 0");
+    assert_eq!(mpmr(&mut q), locked);
+
+    let s2 = sign(&mut q, SCRATCH, &format!("0x{:x}", msg.len()));
+    let (digest2, ok2) = verify(&key, &locked, msg, &s2);
+    assert!(ok2, "signature over locked MPMR || msg does not verify");
+    assert_eq!(s2.digest.to_lowercase(), digest2);
+    assert_ne!(s2.digest, s.digest);
+    // Not a signature over the message alone or over a zero MPMR.
+    assert!(!verify(&key, &zero, msg, &s2).1);
+    assert!(!verify(&key, &[], msg, &s2).1);
+
+    // Size limits.
+    let out = run(&mut q, &format!("mfgprot sign {SCRATCH:x} 0"));
+    assert!(out.contains("message size must be 1.."), "{out:?}");
+    let out = run(&mut q, "mfgprot sign 20000000 16");
+    assert!(out.contains("outside RAM"), "{out:?}");
+}
+
+/// Blob test layout in RAM and on the disk (LBAs).
+const PLAIN: u64 = SCRATCH;
+const KM: u64 = SCRATCH + 0x1000;
+const BLOB: u64 = SCRATCH + 0x2000;
+const OUT: u64 = SCRATCH + 0x3000;
+const LBA_PLAIN: u64 = 0x100;
+const LBA_KM: u64 = 0x101;
+const LBA_BLOB: u64 = 0x200;
+const LBA_OUT: u64 = 0x300;
+const LEN: usize = 64;
+
+fn load_inputs(q: &mut Qemu) {
+    for (addr, lba) in [(PLAIN, LBA_PLAIN), (KM, LBA_KM), (BLOB, LBA_BLOB)] {
+        let out = run(q, &format!("mmc read {addr:x} {lba:x} 1"));
+        assert!(out.contains("1 blocks read: OK"), "{out}");
+    }
+}
+
+/// Pre-fills OUT, decapsulates BLOB into it, returns the console output.
+fn decap(q: &mut Qemu) -> String {
+    run(q, &format!("mw.l {OUT:x} aaaaaaaa 20"));
+    run(q, &format!("blob dec {BLOB:x} {OUT:x} {LEN:x} {KM:x}"))
+}
+
+fn assert_mac_mismatch(q: &mut Qemu, what: &str) {
+    let out = decap(q);
+    assert!(
+        out.contains("Decapsulating blob to get data")
+            && out.contains("blob: blob MAC mismatch (ICV check failed"),
+        "{what}: {out:?}"
+    );
+    // DST (LEN bytes) is zeroed; the bytes after it are untouched.
+    let out = ram_bytes(q, OUT, 0x80);
+    assert_eq!(out[..LEN], [0u8; LEN], "{what}: output not zeroed");
+    assert!(out[LEN..].iter().all(|&b| b == 0xaa), "{what}: {out:02x?}");
+}
+
+#[test]
+fn blobs_round_trip_and_bind_to_chip_and_key_modifier() {
+    let chip_a = fuse_path("blob-a", b"chip-blob-uid-0a", SRK_A, false);
+    let chip_b = fuse_path("blob-b", b"chip-blob-uid-0b", SRK_A, false);
+    let disk = blank_disk("blob.img", 1 << 20);
+    let plain = pattern(7, LEN);
+    let km = *b"key-modifier-qt1";
+    write_at(&disk, LBA_PLAIN * BLK, &plain);
+    write_at(&disk, LBA_KM * BLK, &km);
+
+    // Chip A: encapsulate, keep the blob on the disk, round-trip.
+    let mut q = boot_chip(loader_image(), &chip_a, Some(&disk));
+    load_inputs(&mut q);
+    let out = run(
+        &mut q,
+        &format!("blob enc {PLAIN:x} {BLOB:x} {LEN:x} {KM:x}"),
+    );
+    assert_eq!(out, "\r\nEncapsulating data to form blob\r\n");
+    for (addr, lba) in [(BLOB, LBA_BLOB), (OUT, LBA_OUT)] {
+        if addr == OUT {
+            let out = decap(&mut q);
+            assert_eq!(out, "\r\nDecapsulating blob to get data\r\n");
+        }
+        let out = run(&mut q, &format!("mmc write {addr:x} {lba:x} 1"));
+        assert!(out.contains("1 blocks written: OK"), "{out}");
+    }
+    // Corrupt one byte of the ciphertext (after the 32-byte key blob).
+    let b40 = ram_bytes(&mut q, BLOB + 40, 1)[0];
+    run(&mut q, &format!("mw.b {:x} {:x}", BLOB + 40, b40 ^ 0x01));
+    assert_mac_mismatch(&mut q, "changed ciphertext byte");
+    run(&mut q, &format!("mw.b {:x} {b40:x}", BLOB + 40));
+    // Corrupt the MAC (last byte).
+    let last = BLOB + LEN as u64 + 47;
+    let bl = ram_bytes(&mut q, last, 1)[0];
+    run(&mut q, &format!("mw.b {last:x} {:x}", bl ^ 0x80));
+    assert_mac_mismatch(&mut q, "changed MAC byte");
+    run(&mut q, &format!("mw.b {last:x} {bl:x}"));
+    // Another key modifier.
+    run(&mut q, &format!("mw.b {KM:x} {:x}", km[0] ^ 0x20));
+    assert_mac_mismatch(&mut q, "another key modifier");
+    run(&mut q, &format!("mw.b {KM:x} {:x}", km[0]));
+    // Restored: decapsulates again (the failures above were the changes).
+    assert!(!decap(&mut q).contains("mismatch"));
+    assert_eq!(ram_bytes(&mut q, OUT, LEN), plain);
+    poweroff(q);
+
+    let blob = read_at(&disk, LBA_BLOB * BLK, LEN + 48);
+    assert_eq!(read_at(&disk, LBA_OUT * BLK, LEN), plain, "round trip");
+    assert!(
+        !blob.windows(16).any(|w| plain.windows(16).any(|p| p == w)),
+        "the blob contains plaintext"
+    );
+
+    // Chip A again (a new power-on): the stored blob still opens.
+    let mut q = boot_chip(loader_image(), &chip_a, Some(&disk));
+    load_inputs(&mut q);
+    assert!(!decap(&mut q).contains("mismatch"));
+    assert_eq!(ram_bytes(&mut q, OUT, LEN), plain);
+    poweroff(q);
+
+    // Chip B (same OEM, other OTPMK): the same blob does not.
+    let mut q = boot_chip(loader_image(), &chip_b, Some(&disk));
+    load_inputs(&mut q);
+    assert_eq!(ram_bytes(&mut q, BLOB, LEN + 48), blob);
+    assert_mac_mismatch(&mut q, "another chip");
+}
+
+fn production_image() -> PathBuf {
+    static IMAGE: OnceLock<PathBuf> = OnceLock::new();
+    IMAGE
+        .get_or_init(|| {
+            let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+            let st = Command::new(cargo)
+                .current_dir(qemu_tests::workspace_root())
+                .args(["run", "--quiet", "--package", "xtask", "--"])
+                .args(["build", "--board", "qemu", "--production"])
+                .status()
+                .expect("cargo runs");
+            assert!(st.success(), "production build failed ({st})");
+            qemu_tests::target_dir().join("out/qemu-production/loader.bin")
+        })
+        .clone()
+}
+
+#[test]
+fn the_production_image_has_no_mfgprot_pubk_but_signs() {
+    let f = fuse_path("prod", b"chip-prod-uid-01", SRK_A, false);
+    // The development image offers pubk (the control for what follows).
+    let mut q = boot_chip(loader_image(), &f, None);
+    assert!(run(&mut q, "help mfgprot").contains("pubk"));
+    let key = pubk(&mut q);
+    poweroff(q);
+
+    let mut q = boot_chip(production_image(), &f, None);
+    let help = run(&mut q, "help mfgprot");
+    assert!(help.contains("sign ADDR SIZE"), "{help}");
+    assert!(!help.contains("pubk"), "production help lists pubk: {help}");
+    assert!(!run(&mut q, "help").contains("pubk"));
+    let out = run(&mut q, "mfgprot pubk");
+    assert_eq!(out, "mfgprot: unknown subcommand 'pubk'\r\n");
+    assert!(!out.contains("Public key"));
+    // Signing works and verifies with the key of the same chip.
+    let msg = b"production";
+    put_bytes(&mut q, SCRATCH, msg);
+    let s = sign(&mut q, SCRATCH, "10");
+    let (_, ok) = verify(&key, &[0; 32], msg, &s);
+    assert!(ok, "production signature does not verify");
+}
+
+fn assert_refused(q: &mut Qemu, reason: &str) {
+    for cmd in [
+        "mfgprot pubk".to_string(),
+        format!("mfgprot sign {SCRATCH:x} 4"),
+        format!(
+            "blob enc {SCRATCH:x} {:x} 10 {:x}",
+            SCRATCH + 0x100,
+            SCRATCH + 0x200
+        ),
+        format!(
+            "blob dec {SCRATCH:x} {:x} 10 {:x}",
+            SCRATCH + 0x100,
+            SCRATCH + 0x200
+        ),
+        "fuse read 6 0 4".into(),
+        "caam info".into(),
+    ] {
+        let out = run(q, &cmd);
+        let name = cmd.split(' ').next().unwrap_or_default();
+        assert!(
+            out.contains(&format!("\r\n{name}: security hardware unavailable: "))
+                || out.starts_with(&format!("{name}: security hardware unavailable: "))
+                    && out.contains(reason),
+            "`{cmd}` said {out:?}"
+        );
+        assert!(!out.contains("Public key") && !out.contains("Signature"));
+    }
+    // Plain console commands still work.
+    assert!(run(q, "version").contains(env!("CARGO_PKG_VERSION")));
+}
+
+#[test]
+fn without_a_usable_fuse_file_caam_and_fuse_commands_refuse() {
+    let (mut q, banner) = boot(QemuOpts::new(loader_image()));
+    assert!(banner.contains("no fuse file loaded"), "{banner}");
+    assert_refused(&mut q, "no fuse file");
+    poweroff(q);
+
+    let mut bytes = chip(*b"chip-corrupt-001", SRK_A).to_bytes();
+    bytes[20] ^= 0x40; // in the UID
+    let path = write_fuse_file("caam-corrupt", &bytes).expect("write");
+    let (mut q, banner) = boot(QemuOpts::new(loader_image()).fuses(path));
+    assert!(
+        banner.contains("fuse file corrupt (CRC mismatch)"),
+        "{banner}"
+    );
+    assert_refused(&mut q, "corrupt");
+}
+
+#[test]
+fn fuse_read_shows_the_chip_srk_hash() {
+    let f = fuse_path("fuse", b"chip-fuse-uid-01", SRK_B, false);
+    let mut q = boot_chip(loader_image(), &f, None);
+    let out = run(&mut q, "fuse read 6 0 4");
+    assert!(out.starts_with("Reading bank 6:"), "{out:?}");
+    let words: Vec<&str> = out
+        .lines()
+        .filter_map(|l| l.strip_prefix("Word 0x00000000:"))
+        .flat_map(str::split_whitespace)
+        .collect();
+    assert_eq!(words, ["a5a5a5a5"; 4], "{out:?}");
+}
