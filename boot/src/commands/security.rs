@@ -52,6 +52,7 @@ fn mfgprot(m: &mut Machine, args: &[&str]) -> Result<(), CmdError> {
         #[cfg(not(feature = "production"))]
         "pubk" => {
             arity(args, 1, 1)?;
+            caam(m)?;
             outln!(m);
             outln!(m, "Generating Manufacturing Protection Public Key");
             let mut key = caam(m)?.mp_public_key().map_err(caam_err)?;
@@ -70,6 +71,7 @@ fn mfgprot(m: &mut Machine, args: &[&str]) -> Result<(), CmdError> {
                     caam::MAX_MP_MESSAGE
                 )));
             }
+            caam(m)?;
             let r = m.ram(addr, size)?;
             // SAFETY: a checked RAM range outside the loader; only read here.
             let msg: &[u8] = unsafe { r.slice_mut() };
@@ -139,6 +141,7 @@ fn blob(m: &mut Machine, args: &[&str]) -> Result<(), CmdError> {
     let input: &[u8] = unsafe { src_r.slice_mut() };
     // SAFETY: see above.
     let output = unsafe { dst_r.slice_mut() };
+    caam(m)?;
     if enc {
         outln!(m);
         outln!(m, "Encapsulating data to form blob");
