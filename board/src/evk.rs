@@ -24,6 +24,7 @@ static MAP: [Region; 3] = [
 impl Platform for Evk {
     const NAME: &'static str = "NXP i.MX8M Plus EVK";
     const ID: &'static str = "imx8mp-evk";
+    const MMC: usdhc::Config = usdhc::Config::IMX8MP_EVK_EMMC;
     const DRAM_SIZE: u64 = 2 << 30;
     /// 6 GiB LPDDR4: 3 GiB below 4 GiB, 3 GiB above.
     const DRAM_BANKS: &'static [(u64, u64)] = &[(0x4000_0000, 3 << 30), (0x1_0000_0000, 3 << 30)];

@@ -92,6 +92,10 @@ pub trait Platform {
     /// The board's DRAM banks `(base, size)`, as Linux must be told in
     /// `/memory` (the loader itself maps only `DRAM_SIZE` from the first).
     const DRAM_BANKS: &'static [(u64, u64)];
+    /// How the eMMC controller (USDHC3) is wired.
+    const MMC: usdhc::Config;
+    /// U-Boot's device number for the eMMC (`mmc dev 2` on the EVK).
+    const MMC_DEV: u8 = 2;
     /// The kernel command line until the user sets another.
     const DEFAULT_BOOTARGS: &'static str = "console=ttymxc1,115200 earlycon";
 

@@ -141,6 +141,7 @@ impl Qemu {
 impl Platform for Qemu {
     const NAME: &'static str = "NXP i.MX8M Plus EVK (QEMU imx8mp-evk, emulated CAAM/OCOTP)";
     const ID: &'static str = "qemu";
+    const MMC: usdhc::Config = usdhc::Config::QEMU_SD;
     const DRAM_SIZE: u64 = 1 << 30;
     const DRAM_BANKS: &'static [(u64, u64)] = &[(soc::DRAM_BASE, Self::DRAM_SIZE)];
 

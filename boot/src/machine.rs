@@ -16,12 +16,13 @@ use ocotp::Ocotp;
 /// The CAAM driver as the loader instantiates it.
 pub type LoaderCaam = caam::Caam<MmioRegion, IdentityDma, GenericTimer>;
 
+/// The eMMC driver as the loader instantiates it.
+pub type LoaderMmc = usdhc::Usdhc<MmioRegion, IdentityDma, GenericTimer>;
+
 /// Everything commands may touch.
 pub struct Machine {
     /// The console.
     pub console: Uart<MmioRegion>,
-    /// The generic timer.
-    pub clock: GenericTimer,
     /// What TF-A/QEMU passed in x0 (the DTB address, or 0).
     pub dtb: u64,
     /// Console input read ahead while looking for Ctrl-C.
@@ -33,6 +34,8 @@ pub struct Machine {
     pub caam: Option<LoaderCaam>,
     /// The fuses.
     pub ocotp: Option<Ocotp<MmioRegion>>,
+    /// The eMMC (an SD card stands in on QEMU).
+    pub mmc: LoaderMmc,
 }
 
 /// A buffer in `.bss` that is handed out once as `&'static mut` (DMA
@@ -56,6 +59,9 @@ impl<T> StaticBuf<T> {
     }
 
     /// The buffer, the first time only.
+    // A shared `&'static self` yields the one `&mut`: that is the point of
+    // the `taken` guard.
+    #[allow(clippy::mut_from_ref)]
     pub fn take(&'static self) -> Option<&'static mut T> {
         if self.taken.swap(true, Ordering::AcqRel) {
             return None;

@@ -9,6 +9,8 @@
 #![cfg_attr(target_os = "none", no_std, no_main)]
 // Command errors carry their whole message (about 256 bytes) by value.
 #![allow(clippy::result_large_err)]
+// On the host only the portable modules build, for their unit tests.
+#![cfg_attr(not(target_os = "none"), allow(dead_code))]
 
 mod console;
 mod linux;
@@ -53,12 +55,12 @@ extern "C" fn loader_main(dtb: u64) -> ! {
 
     let mut m = machine::Machine {
         console,
-        clock: arch::timer::GenericTimer,
         dtb,
         typeahead: heapless::Deque::new(),
         bootargs: heapless::String::new(),
         caam: None,
         ocotp: None,
+        mmc: start_mmc(p.usdhc),
     };
     let _ = m.bootargs.push_str(Current::DEFAULT_BOOTARGS);
     let (start, end) = m.dram();
@@ -70,6 +72,7 @@ extern "C" fn loader_main(dtb: u64) -> ! {
         Current::NAME,
         (end - start) >> 20
     );
+    commands::mmc::report_card(&mut m);
     match Current::security_hw_error() {
         Some(e) => {
             let _ = write!(
@@ -81,6 +84,28 @@ extern "C" fn loader_main(dtb: u64) -> ! {
         None => start_security(&mut m, p.caam_ctrl, p.caam_jr, p.ocotp),
     }
     console::shell::run(&mut m)
+}
+
+/// The eMMC driver on its DMA memory (the card is initialised later).
+#[cfg(target_os = "none")]
+fn start_mmc(regs: hal::MmioRegion) -> machine::LoaderMmc {
+    use board::{Current, Platform};
+    static MMC_DMA: machine::StaticBuf<usdhc::DmaMem> =
+        machine::StaticBuf::new(usdhc::DmaMem::new());
+    let mem = MMC_DMA.take().expect("MMC DMA memory is taken once, here");
+    usdhc::Usdhc::new(regs, dma(), arch::timer::GenericTimer, mem, Current::MMC)
+}
+
+/// DMA as both masters see it: identity-mapped DRAM below 4 GiB (CAAM
+/// pointers and ADMA2 addresses are 32-bit).
+#[cfg(target_os = "none")]
+fn dma() -> arch::cache::IdentityDma {
+    use board::{Current, Platform};
+    let dram = board::soc::DRAM_BASE;
+    arch::cache::IdentityDma {
+        start: dram,
+        end: (dram + Current::DRAM_SIZE).min(1 << 32),
+    }
 }
 
 /// Brings up the CAAM (job ring, RNG) and the fuse reader.
@@ -96,12 +121,6 @@ fn start_security(
     static CAAM_DMA: machine::StaticBuf<caam::DmaMem> =
         machine::StaticBuf::new(caam::DmaMem::new());
 
-    let dram = board::soc::DRAM_BASE;
-    // CAAM pointers are 32-bit on i.MX8M: DMA buffers must sit below 4 GiB.
-    let dma = arch::cache::IdentityDma {
-        start: dram,
-        end: (dram + Current::DRAM_SIZE).min(1 << 32),
-    };
     let mem = CAAM_DMA
         .take()
         .expect("CAAM DMA memory is taken once, here");
@@ -109,7 +128,7 @@ fn start_security(
         ctrl,
         jr,
         Current::CAAM_JOB_RING,
-        dma,
+        dma(),
         arch::timer::GenericTimer,
         mem,
     );

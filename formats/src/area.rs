@@ -152,6 +152,17 @@ impl JournalRecord {
         boot_counter: 0,
     };
 
+    /// The record that follows this one: same fields, sequence + 1, last
+    /// error cleared. The caller then sets what changes and writes it to
+    /// [`next_journal_copy`].
+    pub fn successor(&self) -> Self {
+        Self {
+            sequence: self.sequence.saturating_add(1),
+            last_error: 0,
+            ..*self
+        }
+    }
+
     /// Serialises into a full 512-byte block (bytes 64.. zero).
     pub fn to_block(&self) -> [u8; BLOCK] {
         let mut b = [0u8; BLOCK];
@@ -374,6 +385,97 @@ impl BlobEntry {
     }
 }
 
+/// Codes for the journal's `last_error` field (a refusal writes a journal
+/// record with the state unchanged and one of these).
+pub mod error_code {
+    /// No error.
+    pub const NONE: u16 = 0;
+    /// Bundle authentication failed (wrong OEM key or tampered bundle).
+    pub const BUNDLE_AUTH: u16 = 1;
+    /// Bundle format version (or another format version) not supported.
+    pub const UNSUPPORTED_VERSION: u16 = 2;
+    /// Bundle malformed (header, length, secret list).
+    pub const BUNDLE_MALFORMED: u16 = 3;
+    /// Bundle made for another product.
+    pub const WRONG_PRODUCT: u16 = 4;
+    /// Open (non-closed) part refused by a production build.
+    pub const OPEN_PART: u16 = 5;
+    /// Fuse (OCOTP) read failed.
+    pub const FUSE_READ: u16 = 6;
+    /// CAAM job failed (sign, public key, blob).
+    pub const CAAM: u16 = 7;
+    /// eMMC read/write failed or read-back mismatch.
+    pub const EMMC: u16 = 8;
+    /// Blob verification after writing failed.
+    pub const BLOB_VERIFY: u16 = 9;
+
+    /// A stable name for a code (`unknown` for codes not listed here).
+    pub fn name(code: u16) -> &'static str {
+        match code {
+            NONE => "none",
+            BUNDLE_AUTH => "bundle authentication failed",
+            UNSUPPORTED_VERSION => "unsupported format version",
+            BUNDLE_MALFORMED => "bundle malformed",
+            WRONG_PRODUCT => "bundle for another product",
+            OPEN_PART => "open part refused",
+            FUSE_READ => "fuse read failed",
+            CAAM => "CAAM error",
+            EMMC => "eMMC error",
+            BLOB_VERIFY => "blob verification failed",
+            _ => "unknown",
+        }
+    }
+
+    /// The code for a bundle-opening error.
+    pub fn for_format_error(e: crate::FormatError) -> u16 {
+        match e {
+            crate::FormatError::AuthenticationFailed => BUNDLE_AUTH,
+            crate::FormatError::UnsupportedVersion { .. } => UNSUPPORTED_VERSION,
+            crate::FormatError::WrongProduct => WRONG_PRODUCT,
+            _ => BUNDLE_MALFORMED,
+        }
+    }
+}
+
+/// Places blobs one after another in the blob area, as the layout rule
+/// says: first at block 32, each next one at the previous end rounded up
+/// to a block, all within the 8 MiB partition.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct BlobPlanner {
+    prev_end: Option<u64>,
+}
+
+impl BlobPlanner {
+    /// A planner for an empty blob area.
+    pub const fn new() -> Self {
+        Self { prev_end: None }
+    }
+    /// Returns (byte offset in `mfg-data`, blob length) for the next blob
+    /// of a `secret_len`-byte secret.
+    pub fn place(&mut self, secret_len: usize) -> Result<(u32, u32), FormatError> {
+        if !(1..=crate::bundle::MAX_SECRET_LEN).contains(&secret_len) {
+            return Err(FormatError::BadLength {
+                what: "secret length",
+            });
+        }
+        let off = next_blob_offset(self.prev_end);
+        let len = blob_len(secret_len) as u64;
+        if off + len > MFG_DATA_BYTES {
+            return Err(FormatError::BadLength {
+                what: "blob area full",
+            });
+        }
+        self.prev_end = Some(off + len);
+        let off = u32::try_from(off).map_err(|_| FormatError::BadLength {
+            what: "blob offset",
+        })?;
+        let len = u32::try_from(len).map_err(|_| FormatError::BadLength {
+            what: "blob length",
+        })?;
+        Ok((off, len))
+    }
+}
+
 /// Byte offset where the blob after one ending at `prev_end` goes
 /// (`prev_end` rounded up to a block; the first blob at block 32).
 pub fn next_blob_offset(prev_end: Option<u64>) -> u64 {
@@ -405,7 +507,10 @@ pub fn write_blob_table(
         let mut w = Wr::new(out);
         w.put(&TABLE_MAGIC)?;
         w.u16(VERSION)?;
-        w.u16(entries.len() as u16)?;
+        w.u16(
+            u16::try_from(entries.len())
+                .map_err(|_| FormatError::BadLength { what: "blob count" })?,
+        )?;
         w.u32(0)?;
         w.u32(0)?;
         for e in entries {
@@ -527,13 +632,14 @@ pub struct BundlePartitionHeader {
 impl BundlePartitionHeader {
     /// Header for `bundle`.
     pub fn for_bundle(bundle: &[u8]) -> Result<Self, FormatError> {
-        if bundle.len() > MAX_BUNDLE_LEN {
-            return Err(FormatError::BadLength {
+        let bundle_len = u32::try_from(bundle.len())
+            .ok()
+            .filter(|&n| n as usize <= MAX_BUNDLE_LEN)
+            .ok_or(FormatError::BadLength {
                 what: "bundle partition length",
-            });
-        }
+            })?;
         Ok(Self {
-            bundle_len: bundle.len() as u32,
+            bundle_len,
             bundle_crc: crc32(bundle),
         })
     }

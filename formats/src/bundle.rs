@@ -415,7 +415,8 @@ pub fn open_in_place<'a>(
     let (ct, tag) = rest.split_at_mut(header.ciphertext_len);
     let tag = Tag::try_from(&*tag).map_err(|_| FormatError::Truncated { what: "bundle" })?;
     let key = derive_bundle_key(mp_pubkey, &header);
-    let cipher = Aes256Gcm::new(&(*key).into());
+    let cipher = Aes256Gcm::new_from_slice(key.as_slice())
+        .map_err(|_| FormatError::BadLength { what: "bundle key" })?;
     let nonce = Nonce::from(header.nonce);
     cipher
         .decrypt_inout_detached(&nonce, aad, ct.into(), &tag)
@@ -433,6 +434,19 @@ pub fn open_in_place<'a>(
             Err(e)
         }
     }
+}
+
+/// Like [`open_in_place`], but first refuses (before any key derivation or
+/// decryption) a bundle whose header names another product than `product`.
+pub fn open_for_product<'a>(
+    buf: &'a mut [u8],
+    mp_pubkey: &[u8; 64],
+    product: &str,
+) -> Result<BundleView<'a>, FormatError> {
+    if BundleHeader::parse(buf)?.product() != product {
+        return Err(FormatError::WrongProduct);
+    }
+    open_in_place(buf, mp_pubkey)
 }
 
 /// One secret to seal.
@@ -499,7 +513,11 @@ pub fn write_secret_list(out: &mut [u8], secrets: &[SecretSpec<'_>]) -> Result<u
     let mut w = Wr::new(out);
     w.put(&LIST_MAGIC)?;
     w.u16(VERSION)?;
-    w.u16(secrets.len() as u16)?;
+    w.u16(
+        u16::try_from(secrets.len()).map_err(|_| FormatError::BadLength {
+            what: "secret count",
+        })?,
+    )?;
     for s in secrets {
         w.padded(s.name.as_bytes(), MAX_NAME_LEN)?;
         w.u8(s.kind.code())?;
@@ -509,7 +527,11 @@ pub fn write_secret_list(out: &mut [u8], secrets: &[SecretSpec<'_>]) -> Result<u
             0
         })?;
         w.u16(0)?;
-        w.u32(s.data.len() as u32)?;
+        w.u32(
+            u32::try_from(s.data.len()).map_err(|_| FormatError::BadLength {
+                what: "secret length",
+            })?,
+        )?;
         let km = s
             .key_modifier
             .unwrap_or_else(|| derive_key_modifier(s.name.as_bytes()));
@@ -559,7 +581,8 @@ pub fn seal(
     let (pt, tag_out) = rest.split_at_mut(pt_len);
     write_secret_list(pt, secrets)?;
     let key = derive_bundle_key(mp_pubkey, &header);
-    let cipher = Aes256Gcm::new(&(*key).into());
+    let cipher = Aes256Gcm::new_from_slice(key.as_slice())
+        .map_err(|_| FormatError::BadLength { what: "bundle key" })?;
     let nonce = Nonce::from(header.nonce);
     let tag = cipher
         .encrypt_inout_detached(&nonce, aad, pt.into())

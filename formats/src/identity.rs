@@ -32,6 +32,8 @@ pub const LOADER_VERSION_LEN: usize = 16;
 pub const CONSOLE_PREFIX: &str = "mfgprot-id: ";
 /// Length of the base64 text of an ID record.
 pub const RECORD_BASE64_LEN: usize = crate::base64::encoded_len(RECORD_LEN);
+/// Length of the whole console line (prefix + base64), without newline.
+pub const CONSOLE_LINE_LEN: usize = CONSOLE_PREFIX.len() + RECORD_BASE64_LEN;
 
 /// Security state of the part when it signed.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -265,6 +267,14 @@ impl IdRecord {
         b[208..240].copy_from_slice(&self.d);
         let crc = crc32(&b[..240]);
         b[240..244].copy_from_slice(&crc.to_le_bytes());
+        b
+    }
+
+    /// The record in a 512-byte eMMC block (rest zero), as stored in an
+    /// ID slot of the provisioning area.
+    pub fn to_block(&self) -> [u8; 512] {
+        let mut b = [0u8; 512];
+        b[..RECORD_LEN].copy_from_slice(&self.to_bytes());
         b
     }
 

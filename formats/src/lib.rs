@@ -21,7 +21,7 @@ mod rd;
 pub use area::{
     BlobEntry, BlobTable, BundlePartitionHeader, JournalRecord, ProvState, select_journal,
 };
-pub use bundle::{BundleHeader, BundleView, Secret, SecretType, open_in_place};
+pub use bundle::{BundleHeader, BundleView, Secret, SecretType, open_for_product, open_in_place};
 pub use identity::{IdRecord, IdentityMessage, SecurityState};
 
 /// CRC-32 used by every format here: CRC-32/ISO-HDLC (the zlib/PNG CRC,
@@ -77,6 +77,8 @@ pub enum FormatError {
     BufferTooSmall,
     /// Two secrets carry the same name.
     DuplicateName,
+    /// The bundle is for another product.
+    WrongProduct,
 }
 
 impl core::fmt::Display for FormatError {
@@ -92,7 +94,8 @@ impl core::fmt::Display for FormatError {
             Self::BadCrc { what } => write!(f, "{what}: CRC mismatch"),
             Self::AuthenticationFailed => write!(f, "bundle authentication failed"),
             Self::BufferTooSmall => write!(f, "output buffer too small"),
-            Self::DuplicateName => write!(f, "bundle: duplicate secret name"),
+            Self::DuplicateName => write!(f, "duplicate secret name"),
+            Self::WrongProduct => write!(f, "bundle is for another product"),
         }
     }
 }

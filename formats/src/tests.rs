@@ -161,6 +161,36 @@ fn seal_refuses_bad_inputs() {
 }
 
 #[test]
+fn open_for_product_refuses_other_products_before_decrypting() {
+    let mut b = sealed(&[vec![1u8; 8]]);
+    let before = b.clone();
+    assert_eq!(
+        open_for_product(&mut b, &PK, "other").unwrap_err(),
+        FormatError::WrongProduct
+    );
+    assert_eq!(b, before, "buffer touched");
+    assert_eq!(
+        open_for_product(&mut b, &PK, "widget-9000").unwrap().len(),
+        1
+    );
+}
+
+#[test]
+fn journal_successor_and_id_block() {
+    let j = journal(ProvState::IdSigned, 4);
+    let mut n = j.successor();
+    n.state = ProvState::SecretsBlobbed;
+    n.blob_count = 1;
+    n.table_crc = 5;
+    assert_eq!(n.sequence, 5);
+    assert_eq!(select_journal(&j.to_block(), &n.to_block()), Some((n, 1)));
+    let blk = record().to_block();
+    assert_eq!(IdRecord::parse(&blk).unwrap(), record());
+    assert!(blk[RECORD_LEN..].iter().all(|&x| x == 0));
+    assert_eq!(CONSOLE_LINE_LEN, 340);
+}
+
+#[test]
 fn derived_key_modifier_is_checked() {
     // A list whose derived key modifier is wrong is refused after decryption.
     let mut pt = vec![0u8; LIST_HEADER_LEN + ENTRY_HEADER_LEN + 1];
@@ -381,6 +411,46 @@ fn blob_table_round_trip_and_checks() {
 }
 
 #[test]
+fn blob_planner_follows_the_layout_rule_and_fits_64_max_secrets() {
+    let mut p = BlobPlanner::new();
+    assert_eq!(p.place(16).unwrap(), (16384, 64));
+    assert_eq!(p.place(600).unwrap(), (16384 + 512, 648));
+    assert_eq!(p.place(1).unwrap(), (16384 + 512 + 1024, 49));
+    assert!(p.place(0).is_err());
+    let mut p = BlobPlanner::new();
+    let mut es = Vec::new();
+    for i in 0..64 {
+        let (off, len) = p.place(MAX_SECRET_LEN).unwrap();
+        es.push(
+            BlobEntry::new(
+                &std::format!("s{i}"),
+                SecretType::Raw,
+                [0; 16],
+                true,
+                off,
+                len,
+                0,
+            )
+            .unwrap(),
+        );
+    }
+    let mut buf = [0u8; TABLE_MAX_LEN];
+    assert!(write_blob_table(&mut buf, &es).is_ok());
+    assert!(
+        p.place(MAX_SECRET_LEN).is_ok(),
+        "room left after 64 maximal blobs"
+    );
+    assert_eq!(
+        error_code::for_format_error(FormatError::AuthenticationFailed),
+        error_code::BUNDLE_AUTH
+    );
+    assert_eq!(
+        error_code::name(error_code::WRONG_PRODUCT),
+        "bundle for another product"
+    );
+}
+
+#[test]
 fn bundle_partition_header() {
     let b = sealed(&[vec![1u8; 10]]);
     let h = BundlePartitionHeader::for_bundle(&b).unwrap();
@@ -459,6 +529,24 @@ proptest! {
         let _ = base64::decode(&b, &mut o);
         if b.len() >= 1024 {
             let _ = select_journal(&b[..512], &b[512..1024]);
+        }
+        // The same bytes behind each valid magic + version, so the parsers
+        // get past their first check.
+        let prefixes: [&[u8]; 7] = [
+            b"MFGBUNDL\x01\x00\x80\x00", b"MFID\x01\x00\x50\x8a", b"MFIR\x01\x00\x68\x00",
+            b"MFJR\x01\x00", b"MFBT\x01\x00", b"MFBP\x01\x00", b"SECL\x01\x00",
+        ];
+        for pre in prefixes {
+            let mut c = pre.to_vec();
+            c.extend_from_slice(&b);
+            let _ = BundleHeader::parse(&c);
+            let _ = open_in_place(&mut c.clone(), &PK);
+            let _ = check_secret_list(&c);
+            let _ = IdentityMessage::parse(&c[..c.len().min(MESSAGE_LEN)]);
+            let _ = IdRecord::parse(&c);
+            let _ = JournalRecord::parse(&c);
+            let _ = BlobTable::parse(&c);
+            let _ = BundlePartitionHeader::parse(&c);
         }
     }
 

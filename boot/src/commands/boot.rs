@@ -121,7 +121,9 @@ fn plan(
 
     // SAFETY: fdt_in and fdt_dst are disjoint checked RAM ranges; nothing
     // else refers to them.
-    let (input, out) = unsafe { (fdt_in.slice_mut(), fdt_dst.slice_mut()) };
+    let input = unsafe { fdt_in.slice_mut() };
+    // SAFETY: as above.
+    let out = unsafe { fdt_dst.slice_mut() };
     let mut fdt = Fdt::open_into(input, out)
         .map_err(|e| CmdError::msg(format_args!("FDT at 0x{fdt_src:x}: {e}")))?;
     fixup(m, &mut fdt, initrd).map_err(|e| CmdError::msg(format_args!("FDT fix-up: {e}")))?;

@@ -86,17 +86,16 @@ fn fault_error(op: &str, addr: u64) -> CmdError {
 fn read(addr: u64, width: usize) -> Result<u64, CmdError> {
     let mut v = 0u64;
     let out = &mut v as *mut u64;
-    // SAFETY: the probes access `addr` with one load of `width` bytes; a fault
-    // there is caught by the exception handler (probe fixup) and returns 1
-    // instead of crashing. `out` is a valid u64 on our stack.
-    let r = unsafe {
-        match width {
-            1 => probe_read8(addr, out),
-            2 => probe_read16(addr, out),
-            4 => probe_read32(addr, out),
-            _ => probe_read64(addr, out),
-        }
+    let probe: unsafe extern "C" fn(u64, *mut u64) -> u64 = match width {
+        1 => probe_read8,
+        2 => probe_read16,
+        4 => probe_read32,
+        _ => probe_read64,
     };
+    // SAFETY: the probe accesses `addr` with one load of `width` bytes; a
+    // fault there is caught by the exception handler (probe fixup) and
+    // returns 1 instead of crashing. `out` is a valid u64 on our stack.
+    let r = unsafe { probe(addr, out) };
     if r == 0 {
         Ok(v)
     } else {
@@ -105,17 +104,16 @@ fn read(addr: u64, width: usize) -> Result<u64, CmdError> {
 }
 
 fn write(addr: u64, width: usize, v: u64) -> Result<(), CmdError> {
-    // SAFETY: as in `read`: one store of `width` bytes at an address the user
-    // chose, faults caught by the probe fixup. Writing over the loader's own
-    // RW data is the user's call, as in U-Boot.
-    let r = unsafe {
-        match width {
-            1 => probe_write8(addr, v),
-            2 => probe_write16(addr, v),
-            4 => probe_write32(addr, v),
-            _ => probe_write64(addr, v),
-        }
+    let probe: unsafe extern "C" fn(u64, u64) -> u64 = match width {
+        1 => probe_write8,
+        2 => probe_write16,
+        4 => probe_write32,
+        _ => probe_write64,
     };
+    // SAFETY: as in `read`: one store of `width` bytes at an address the
+    // user chose, faults caught by the probe fixup. Writing over the loader's
+    // own RW data is the user's call, as in U-Boot.
+    let r = unsafe { probe(addr, v) };
     if r == 0 {
         Ok(())
     } else {

@@ -4,6 +4,7 @@
 
 mod boot;
 mod mem;
+pub mod mmc;
 mod security;
 mod sys;
 
@@ -29,6 +30,7 @@ pub struct Command {
 
 /// Why a command failed. Printed as `CMD: message`. It lives on the stack
 /// for one command; its size (about 256 bytes) buys whole messages.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum CmdError {
     /// Too few arguments (usage is printed).
@@ -100,6 +102,7 @@ pub static COMMANDS: &[Command] = &[
     sys::HELP,
     mem::MD,
     security::MFGPROT,
+    mmc::MMC,
     mem::MW,
     sys::POWEROFF,
     sys::RESET,

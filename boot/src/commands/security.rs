@@ -130,12 +130,15 @@ fn blob(m: &mut Machine, args: &[&str]) -> Result<(), CmdError> {
         return Err(CmdError::msg(format_args!("DST overlaps SRC or KM")));
     }
     let mut key_mod = [0u8; 16];
-    // SAFETY: checked RAM ranges outside the loader; SRC and KM are only
-    // read, DST is disjoint from both, and nothing else refers to them.
-    let (input, output) = unsafe {
-        key_mod.copy_from_slice(km_r.slice_mut());
-        (&*src_r.slice_mut(), dst_r.slice_mut())
-    };
+    // SAFETY: checked RAM ranges outside the loader (here and below); SRC
+    // and KM are only read, DST is disjoint from both, and nothing else
+    // refers to them.
+    let km_bytes: &[u8] = unsafe { km_r.slice_mut() };
+    key_mod.copy_from_slice(km_bytes);
+    // SAFETY: see above.
+    let input: &[u8] = unsafe { src_r.slice_mut() };
+    // SAFETY: see above.
+    let output = unsafe { dst_r.slice_mut() };
     if enc {
         outln!(m);
         outln!(m, "Encapsulating data to form blob");

@@ -94,7 +94,7 @@ impl ImageHeader {
         if page != 0 && page != 1 {
             return Err(ImageError::PageSize(page));
         }
-        if h.text_offset % 4096 != 0 || h.text_offset >= 2 << 20 {
+        if !h.text_offset.is_multiple_of(4096) || h.text_offset >= 2 << 20 {
             return Err(ImageError::BadTextOffset(h.text_offset));
         }
         Ok(h)

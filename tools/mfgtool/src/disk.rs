@@ -115,6 +115,7 @@ pub fn inspect(path: &Path) -> Result<serde_json::Value> {
                 "bundle_id": r.bundle_id,
                 "blob_count": r.blob_count,
                 "last_error": r.last_error,
+                "last_error_name": area::error_code::name(r.last_error),
                 "boot_counter": r.boot_counter,
                 "id_slot": r.id_slot,
             });
@@ -211,8 +212,13 @@ pub fn print_inspect(v: &serde_json::Value) {
     println!("state: {}", v["state"].as_str().unwrap_or("?"));
     if let Some(j) = v.get("journal") {
         println!(
-            "journal: copy {} sequence {} bundle {} blobs {} last error {}",
-            j["copy"], j["sequence"], j["bundle_id"], j["blob_count"], j["last_error"]
+            "journal: copy {} sequence {} bundle {} blobs {} last error {} ({})",
+            j["copy"],
+            j["sequence"],
+            j["bundle_id"],
+            j["blob_count"],
+            j["last_error"],
+            j["last_error_name"].as_str().unwrap_or("")
         );
     }
     if let Some(r) = v.get("id_record") {

@@ -1,3 +1,195 @@
-pub fn render() -> crate::error::Result<String> {
-    Ok(String::new())
+//! The worked examples of docs/formats.md, generated from the code so the
+//! document stays true (a test compares them with the document).
+
+use std::fmt::Write;
+
+use mfg_formats::area::{self, BlobEntry, JournalRecord, ProvState};
+use mfg_formats::bundle::{self, SealParams, SecretSpec, SecretType};
+use mfg_formats::identity::{IdRecord, IdentityMessage, SOC_IMX8MP, SecurityState};
+use p256::ecdsa::{Signature, signature::Signer};
+
+use crate::error::Result;
+
+/// Hex dump, 16 bytes a line, offsets in hex.
+pub fn dump(b: &[u8]) -> String {
+    let mut s = String::new();
+    for (i, c) in b.chunks(16).enumerate() {
+        let _ = write!(s, "{:04x}:", i * 16);
+        for x in c {
+            let _ = write!(s, " {x:02x}");
+        }
+        s.push('\n');
+    }
+    s
+}
+
+fn block(title: &str, body: &str) -> String {
+    format!("{title}\n\n```text\n{body}```\n\n")
+}
+
+/// Renders every example.
+pub fn render() -> Result<String> {
+    let mut out = String::new();
+    let key = crate::bench::test_key();
+    let pk = crate::bench::pubkey_of(&key);
+    out += &block(
+        "MP public key X||Y (of the test private key `3c` x 32; never a real key):",
+        &format!("{}\n", hex::encode(pk)),
+    );
+
+    // Bundle.
+    let wifi: Vec<u8> = (0u8..16).collect();
+    let specs = [
+        SecretSpec {
+            name: "wifi-key",
+            kind: SecretType::Raw,
+            key_modifier: None,
+            data: &wifi,
+        },
+        SecretSpec {
+            name: "cloud.token",
+            kind: SecretType::Opaque,
+            key_modifier: Some([0xff; 16]),
+            data: b"hello",
+        },
+    ];
+    let salt: [u8; 32] = core::array::from_fn(|i| i as u8);
+    let nonce: [u8; 12] = core::array::from_fn(|i| 0xa0 + i as u8);
+    let params = SealParams {
+        product: "widget-9000",
+        bundle_id: 42,
+        label: bundle::DEFAULT_LABEL,
+        salt,
+        nonce,
+    };
+    out += &format!(
+        "Bundle inputs: product `widget-9000`, bundle id 42, label `{}`, salt `{}`, nonce `{}`; \
+         secret `wifi-key` (raw, bytes 00..0f, derived key modifier), secret `cloud.token` \
+         (opaque, ASCII `hello`, key modifier ff x 16 given).\n\n",
+        bundle::DEFAULT_LABEL,
+        hex::encode(salt),
+        hex::encode(nonce)
+    );
+    out += &block(
+        "Derived key modifier of `wifi-key` = SHA-256(\"mfgprot key modifier v1\\0\" || \"wifi-key\")[0..16]:",
+        &format!(
+            "{}\n",
+            hex::encode(bundle::derive_key_modifier(b"wifi-key"))
+        ),
+    );
+    let mut info = Vec::new();
+    info.extend_from_slice(bundle::DEFAULT_LABEL.as_bytes());
+    info.extend_from_slice(b"widget-9000");
+    info.extend_from_slice(&bundle::VERSION.to_le_bytes());
+    out += &block(
+        "HKDF info = label || product id || version (u16 LE):",
+        &dump(&info),
+    );
+    let mut sealed = vec![0u8; bundle::sealed_len(&specs)?];
+    bundle::seal(&mut sealed, &params, &specs, &pk)?;
+    let header = bundle::BundleHeader::parse(&sealed)?;
+    let k = bundle::derive_bundle_key(&pk, &header);
+    out += &block(
+        "Bundle key = HKDF-SHA256(IKM = X||Y, salt, info), 32 bytes:",
+        &format!("{}\n", hex::encode(*k)),
+    );
+    let mut pt = vec![0u8; bundle::plaintext_len(&specs)?];
+    bundle::write_secret_list(&mut pt, &specs)?;
+    out += &block(
+        "Plaintext secret list (encrypted in the bundle):",
+        &dump(&pt),
+    );
+    out += &block(
+        "Sealed bundle (header 0x00..0x7f, ciphertext, 16-byte tag):",
+        &dump(&sealed),
+    );
+
+    // Identity.
+    let mut m = IdentityMessage {
+        soc: SOC_IMX8MP,
+        uid: core::array::from_fn(|i| 0x10 + i as u8),
+        srk_hash: [0x5a; 32],
+        security_state: SecurityState::Closed,
+        boot_counter: 1,
+        loader_version: [0; 16],
+        bundle_id: Some(42),
+        station_nonce: None,
+    };
+    m.set_loader_version("0.1.0");
+    let mut r = IdRecord {
+        message: m,
+        mpmr: [0; 32],
+        mes_rep: [0; 32],
+        c: [0; 32],
+        d: [0; 32],
+    };
+    r.mes_rep = r.digest();
+    let sig: Signature = key.sign(&r.signed_bytes());
+    let sb = sig.to_bytes();
+    r.c.copy_from_slice(&sb[..32]);
+    r.d.copy_from_slice(&sb[32..]);
+    out += &format!(
+        "Identity: UID `{}`, SRK hash 5a x 32, closed, boot counter 1, loader `0.1.0`, bundle 42, \
+         no station nonce, MPMR all zero; signed with the test key (RFC 6979 deterministic ECDSA).\n\n",
+        hex::encode(r.message.uid)
+    );
+    out += &block(
+        "Identity message (104 bytes):",
+        &dump(&r.message.to_bytes()),
+    );
+    out += &block("ID record (244 bytes):", &dump(&r.to_bytes()));
+    let mut line = [0u8; 400];
+    let n = r.console_line(&mut line)?;
+    out += &block(
+        "Console line:",
+        &format!("{}\n", String::from_utf8_lossy(&line[..n])),
+    );
+
+    // Provisioning area.
+    let o1 = area::next_blob_offset(None);
+    let e1 = BlobEntry::new(
+        "wifi-key",
+        SecretType::Raw,
+        bundle::derive_key_modifier(b"wifi-key"),
+        false,
+        o1 as u32,
+        area::blob_len(16) as u32,
+        0x1122_3344,
+    )?;
+    let o2 = area::next_blob_offset(Some(o1 + area::blob_len(16) as u64));
+    let e2 = BlobEntry::new(
+        "cloud.token",
+        SecretType::Opaque,
+        [0xff; 16],
+        true,
+        o2 as u32,
+        area::blob_len(5) as u32,
+        0x5566_7788,
+    )?;
+    let mut tb = [0u8; area::TABLE_MAX_LEN];
+    let (tn, tcrc) = area::write_blob_table(&mut tb, &[e1, e2])?;
+    let j = JournalRecord {
+        state: ProvState::SecretsBlobbed,
+        id_slot: Some(0),
+        sequence: 3,
+        bundle_id: Some(42),
+        blob_count: 2,
+        last_error: 0,
+        table_crc: tcrc,
+        boot_counter: 1,
+    };
+    out += &block(
+        "Journal record, state secrets-blobbed, sequence 3, ID slot 0, two blobs (first 64 bytes of its block):",
+        &dump(&j.to_block()[..area::JOURNAL_LEN]),
+    );
+    out += &block(
+        "Blob table for two blobs (blob CRCs 11223344 and 55667788 stand in for real blob CRCs):",
+        &dump(&tb[..tn]),
+    );
+    let bh = area::BundlePartitionHeader::for_bundle(&sealed)?;
+    out += &block(
+        "`mfg-bundle` header for the sealed bundle above (first 20 bytes of block 0):",
+        &dump(&bh.to_block()[..area::BUNDLE_PART_HEADER_LEN]),
+    );
+    Ok(out)
 }

@@ -339,3 +339,30 @@ pub fn parse_size(s: &str) -> Result<u64> {
         .and_then(|n| n.checked_mul(mul))
         .ok_or_else(|| Fail::usage(format!("bad size '{s}' (e.g. 64M, 1G, 67108864)")))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_parse() {
+        assert_eq!(parse_size("64M").unwrap(), 64 << 20);
+        assert_eq!(parse_size("64MiB").unwrap(), 64 << 20);
+        assert_eq!(parse_size("1G").unwrap(), 1 << 30);
+        assert_eq!(parse_size("512k").unwrap(), 512 << 10);
+        assert_eq!(parse_size("4096").unwrap(), 4096);
+        assert!(parse_size("").is_err());
+        assert!(parse_size("M").is_err());
+        assert!(parse_size("99999999999999999999G").is_err());
+    }
+
+    #[test]
+    fn header_crc_and_fields() {
+        let h = header(1, 99, 34, 65, &[7; 16], 2, 0x1234);
+        assert!(parse_header(&h, 1).is_some());
+        assert!(parse_header(&h, 2).is_none(), "wrong my_lba accepted");
+        let mut bad = h;
+        bad[40] ^= 1;
+        assert!(parse_header(&bad, 1).is_none(), "CRC not checked");
+    }
+}

@@ -114,3 +114,27 @@ pub fn random<const N: usize>() -> Result<[u8; N]> {
     getrandom::fill(&mut b).map_err(|e| Fail::new(1, format!("random source: {e}")))?;
     Ok(b)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const K: &str = "480011fd860eae308cc4291ee974eaa40ded6e99e1a51cca5d1e694fdb855afbbf66413c95d399ca88e58c6238166dcb3c07f6c17509af8ed1b8bb15ce4a49fd";
+
+    #[test]
+    fn key_forms() {
+        let k = parse_pubkey_text(K).unwrap();
+        assert_eq!(parse_pubkey_text(&format!("04{K}")), Some(k));
+        assert_eq!(
+            parse_pubkey_text(&format!("Public key:\n{}\n", K.to_uppercase())),
+            Some(k)
+        );
+        assert_eq!(parse_pubkey_text(&to_pem(&k)), Some(k));
+        assert_eq!(parse_pubkey_text(&format!("05{K}")), None);
+        assert_eq!(parse_pubkey_text(&K[2..]), None);
+        assert!(load_pubkey(K).is_ok());
+        let mut off = k;
+        off[63] ^= 1;
+        assert!(check_point(off).is_err(), "point off the curve accepted");
+    }
+}

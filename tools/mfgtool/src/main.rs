@@ -154,6 +154,9 @@ enum Cmd {
         /// Seconds per measurement.
         #[arg(long, default_value_t = 2.0)]
         seconds: f64,
+        /// Records per ledger batch (10 batches) and in the verify set.
+        #[arg(long, default_value_t = 1000)]
+        records: u64,
         /// JSON output.
         #[arg(long)]
         json: bool,
@@ -530,7 +533,11 @@ fn run(cli: Cli) -> Result<u8> {
                 println!("{}", hex::encode_upper(k));
             }
         }
-        Cmd::Bench { seconds, json } => bench::run(seconds, json)?,
+        Cmd::Bench {
+            seconds,
+            records,
+            json,
+        } => bench::run(seconds, records, json)?,
         Cmd::Example => print!("{}", example::render()?),
     }
     Ok(exit::OK)

@@ -207,3 +207,33 @@ pub fn open(bundle_bytes: &[u8], mp_pubkey: &[u8; 64], reveal: bool) -> Result<O
             .collect(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn der_and_pem_sanity() {
+        assert!(der_sane(&[0x30, 0x03, 0x02, 0x01, 0x05]));
+        assert!(
+            !der_sane(&[0x30, 0x04, 0x02, 0x01, 0x05]),
+            "length mismatch"
+        );
+        assert!(!der_sane(&[0x31, 0x03, 0x02, 0x01, 0x05]), "not a SEQUENCE");
+        let mut long = vec![0x30, 0x82, 0x01, 0x00];
+        long.extend(vec![0u8; 256]);
+        assert!(der_sane(&long));
+        assert!(!der_sane(&long[..100]));
+        assert!(!der_sane(&[0x30, 0x85, 1, 1, 1, 1, 1]));
+        assert!(pem_sane(
+            b"-----BEGIN CERTIFICATE-----\nMAMCAQU=\n-----END CERTIFICATE-----\n"
+        ));
+        assert!(!pem_sane(
+            b"-----BEGIN CERTIFICATE-----\nMAMCAQU=\n-----END KEY-----\n"
+        ));
+        assert!(!pem_sane(
+            b"-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n"
+        ));
+        assert!(!pem_sane(b"just text"));
+    }
+}

@@ -54,7 +54,7 @@ pub fn parse_records(data: &[u8]) -> Result<Vec<IdRecord>> {
     let mut out = Vec::new();
     for line in text.lines() {
         if let Some(pos) = line.find(identity::CONSOLE_PREFIX) {
-            out.push(IdRecord::from_console_line(line[pos..].as_bytes())?);
+            out.push(IdRecord::from_console_line(&line.as_bytes()[pos..])?);
         }
     }
     if out.is_empty() {

@@ -1,0 +1,838 @@
+//! CLI tests of every subcommand and refusal.
+
+mod common;
+
+use std::fs;
+
+use common::*;
+use mfg_formats::area::{self, BlobEntry, BundlePartitionHeader, JournalRecord, ProvState};
+use mfg_formats::identity::SecurityState;
+use mfg_formats::{SecretType, crc32};
+
+fn tmp() -> tempfile::TempDir {
+    tempfile::tempdir().unwrap()
+}
+
+#[test]
+fn help_on_every_subcommand_lists_exit_codes() {
+    for args in [
+        vec!["--help"],
+        vec!["fuses", "new", "--help"],
+        vec!["fuses", "show", "--help"],
+        vec!["seal", "--help"],
+        vec!["open", "--help"],
+        vec!["verify-id", "--help"],
+        vec!["ledger", "--help"],
+        vec!["image", "--help"],
+        vec!["inspect", "--help"],
+        vec!["pubkey", "--help"],
+    ] {
+        let out = ok(&args);
+        assert!(out.contains("Exit codes:"), "{args:?}");
+        assert!(out.contains("4  refused by ledger policy"), "{args:?}");
+    }
+    let (c, _, err) = run(&["seal"]);
+    assert_eq!(c, 2, "{err}");
+}
+
+#[test]
+fn docs_worked_example_is_current() {
+    let doc_path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/formats.md");
+    let doc = fs::read_to_string(doc_path).unwrap();
+    let generated = ok(&["example"]);
+    let (b, e) = (
+        "<!-- BEGIN GENERATED EXAMPLE -->\n",
+        "<!-- END GENERATED EXAMPLE -->",
+    );
+    let i = doc.find(b).unwrap() + b.len();
+    let j = doc.find(e).unwrap();
+    if std::env::var_os("MFGTOOL_UPDATE_DOCS").is_some() {
+        let new = format!("{}{}{}", &doc[..i], generated, &doc[j..]);
+        fs::write(doc_path, new).unwrap();
+        return;
+    }
+    assert_eq!(
+        &doc[i..j],
+        generated,
+        "docs/formats.md worked example is stale: run MFGTOOL_UPDATE_DOCS=1 cargo test -p mfgtool docs_worked"
+    );
+}
+
+#[test]
+fn fuses_new_and_show() {
+    let d = tmp();
+    let f = p(d.path(), "chip.fuses");
+    let uid = "00112233445566778899aabbccddeeff";
+    ok(&[
+        "fuses",
+        "new",
+        "--uid",
+        uid,
+        "--srk-hash",
+        &"ab".repeat(32),
+        "-o",
+        s(&f),
+    ]);
+    let b = fs::read(&f).unwrap();
+    let parsed = imx_emu::fusefile::FuseFile::parse(&b).unwrap();
+    assert_eq!(hex::encode(parsed.uid), uid);
+    assert!(!parsed.open);
+    let out = ok(&["fuses", "show", s(&f)]);
+    assert!(out.contains(uid) && out.contains("closed"));
+    assert!(!out.contains(&hex::encode(parsed.otpmk)), "OTPMK printed");
+    let j: serde_json::Value =
+        serde_json::from_str(&ok(&["fuses", "show", "--json", s(&f)])).unwrap();
+    assert_eq!(j["srk_hash"], "ab".repeat(32));
+    // Random UID and OTPMK when not given; --open; --family-secret.
+    let g = p(d.path(), "g.fuses");
+    ok(&[
+        "fuses",
+        "new",
+        "--srk-hash",
+        &"ab".repeat(32),
+        "--open",
+        "--family-secret",
+        &"01".repeat(32),
+        "-o",
+        s(&g),
+    ]);
+    let g2 = imx_emu::fusefile::FuseFile::parse(&fs::read(&g).unwrap()).unwrap();
+    assert!(g2.open);
+    assert_ne!(g2.uid, parsed.uid);
+    assert_ne!(g2.otpmk, parsed.otpmk);
+    assert_eq!(g2.family_secret, [1; 32]);
+    // Refusals.
+    assert_eq!(
+        run(&[
+            "fuses",
+            "new",
+            "--uid",
+            "123",
+            "--srk-hash",
+            &"ab".repeat(32),
+            "-o",
+            s(&g)
+        ])
+        .0,
+        2
+    );
+    assert_eq!(run(&["fuses", "new", "--srk-hash", "zz", "-o", s(&g)]).0, 2);
+    fs::write(&g, &b[..100]).unwrap();
+    let (c, _, err) = run(&["fuses", "show", s(&g)]);
+    assert_eq!(c, 5);
+    assert!(err.contains("truncated"), "{err}");
+    let mut bad = b.clone();
+    bad[20] ^= 1;
+    fs::write(&g, &bad).unwrap();
+    assert!(run(&["fuses", "show", s(&g)]).2.contains("CRC mismatch"));
+}
+
+const DER: &[u8] = &[0x30, 0x06, 0x02, 0x01, 0x05, 0x02, 0x01, 0x07];
+
+fn write_manifest(dir: &std::path::Path) -> std::path::PathBuf {
+    fs::create_dir_all(dir.join("sec")).unwrap();
+    fs::write(dir.join("sec/wifi.key"), b"WIFI-SECRET-0123456789abcdef!!").unwrap();
+    fs::write(dir.join("sec/dev.der"), DER).unwrap();
+    fs::write(
+        dir.join("sec/dev.pem"),
+        "-----BEGIN CERTIFICATE-----\nMAYCAQUCAQc=\n-----END CERTIFICATE-----\n",
+    )
+    .unwrap();
+    fs::write(dir.join("sec/blob.bin"), b"OPAQUE-PAYLOAD-XYZ").unwrap();
+    let m = dir.join("manifest.toml");
+    fs::write(
+        &m,
+        r#"
+[[secret]]
+name = "wifi-key"
+file = "sec/wifi.key"
+type = "raw"
+
+[[secret]]
+name = "device.der"
+file = "sec/dev.der"
+type = "der"
+key_modifier = "000102030405060708090a0b0c0d0e0f"
+
+[[secret]]
+name = "device.pem"
+file = "sec/dev.pem"
+type = "pem"
+
+[[secret]]
+name = "app_blob"
+file = "sec/blob.bin"
+type = "opaque"
+"#,
+    )
+    .unwrap();
+    m
+}
+
+#[test]
+fn seal_and_open_round_trip_without_echoing_secrets() {
+    let d = tmp();
+    let k = key(0x21);
+    let pk = pubhex(&k);
+    let m = write_manifest(d.path());
+    let b = p(d.path(), "bundle.bin");
+    let out = ok(&[
+        "seal",
+        "--mp-pubkey",
+        &pk,
+        "--secrets",
+        s(&m),
+        "--product",
+        "widget",
+        "--bundle-id",
+        "9",
+        "-o",
+        s(&b),
+    ]);
+    assert!(!out.contains("WIFI-SECRET"));
+    let raw = fs::read(&b).unwrap();
+    assert!(
+        !raw.windows(11).any(|w| w == b"WIFI-SECRET"),
+        "plaintext in bundle"
+    );
+    let out = ok(&["open", "--mp-pubkey", &pk, s(&b)]);
+    for n in [
+        "wifi-key",
+        "device.der",
+        "device.pem",
+        "app_blob",
+        "raw",
+        "der",
+        "pem",
+        "opaque",
+        "widget",
+    ] {
+        assert!(out.contains(n), "{n} missing in {out}");
+    }
+    assert!(out.contains("000102030405060708090a0b0c0d0e0f"));
+    assert!(
+        !out.contains("WIFI") && !out.contains(&hex::encode("WIFI-SECRET")),
+        "secret shown without --reveal"
+    );
+    let rev = ok(&["open", "--mp-pubkey", &pk, "--reveal", s(&b)]);
+    assert!(rev.contains(&hex::encode(b"WIFI-SECRET-0123456789abcdef!!")));
+    let j: serde_json::Value =
+        serde_json::from_str(&ok(&["open", "--json", "--mp-pubkey", &pk, s(&b)])).unwrap();
+    assert_eq!(j["bundle_id"], 9);
+    assert_eq!(j["secrets"][0]["size"], 30);
+    assert_eq!(j["secrets"][1]["size"], DER.len());
+    // Key forms: 04-prefixed hex, U-Boot output file, PEM file.
+    ok(&["open", "--mp-pubkey", &format!("04{pk}"), s(&b)]);
+    let uboot = p(d.path(), "pubk.txt");
+    fs::write(
+        &uboot,
+        format!("\nGenerating Manufacturing Protection Public Key\nPublic key:\n{pk}\n"),
+    )
+    .unwrap();
+    ok(&["open", "--mp-pubkey", s(&uboot), s(&b)]);
+    let pem = p(d.path(), "pubk.pem");
+    fs::write(&pem, ok(&["pubkey", "--mp-pubkey", &pk, "--pem"])).unwrap();
+    ok(&["open", "--mp-pubkey", s(&pem), s(&b)]);
+    assert_eq!(ok(&["pubkey", "--mp-pubkey", s(&pem)]).trim(), pk);
+}
+
+#[test]
+fn open_refuses_wrong_key_tampering_and_truncation() {
+    let d = tmp();
+    let k = key(0x21);
+    let pk = pubhex(&k);
+    let m = write_manifest(d.path());
+    let b = p(d.path(), "bundle.bin");
+    ok(&[
+        "seal",
+        "--mp-pubkey",
+        &pk,
+        "--secrets",
+        s(&m),
+        "--product",
+        "widget",
+        "-o",
+        s(&b),
+    ]);
+    let good = fs::read(&b).unwrap();
+    let (c, _, err) = run(&["open", "--mp-pubkey", &pubhex(&key(0x22)), s(&b)]);
+    assert_eq!(c, 3);
+    assert!(err.contains("bundle authentication failed"), "{err}");
+    // A changed byte in the bundle id (header), the ciphertext and the tag.
+    for i in [48, 200, good.len() - 1] {
+        let mut t = good.clone();
+        t[i] ^= 0x10;
+        let tb = p(d.path(), "t.bin");
+        fs::write(&tb, &t).unwrap();
+        let (c, _, err) = run(&["open", "--mp-pubkey", &pk, s(&tb)]);
+        assert_eq!(c, 3, "byte {i}: {err}");
+        assert!(err.contains("bundle authentication failed"));
+    }
+    for n in [0, 10, 127, good.len() - 1] {
+        let tb = p(d.path(), "t.bin");
+        fs::write(&tb, &good[..n]).unwrap();
+        let (c, _, err) = run(&["open", "--mp-pubkey", &pk, s(&tb)]);
+        assert_eq!(c, 5, "len {n}: {err}");
+    }
+    // Bad keys.
+    assert_eq!(run(&["open", "--mp-pubkey", "1234", s(&b)]).0, 2);
+    let notpoint = "00".repeat(64);
+    let (c, _, err) = run(&["open", "--mp-pubkey", &notpoint, s(&b)]);
+    assert_eq!(c, 5, "{err}");
+    assert!(err.contains("not a valid P-256 point"));
+}
+
+#[test]
+fn seal_refuses_bad_manifests() {
+    let d = tmp();
+    let pk = pubhex(&key(0x21));
+    write_manifest(d.path());
+    let out = p(d.path(), "o.bin");
+    let cases: [(&str, i32, &str); 7] = [
+        (
+            "[[secret]]\nname = \"a\"\nfile = \"sec/wifi.key\"\ntype = \"raw\"\ncolour = 1\n",
+            5,
+            "unknown field",
+        ),
+        (
+            "[[secret]]\nname = \"a\"\nfile = \"sec/wifi.key\"\ntype = \"rsa\"\n",
+            5,
+            "type 'rsa' unknown",
+        ),
+        (
+            "[[secret]]\nname = \"a\"\nfile = \"sec/wifi.key\"\ntype = \"pem\"\n",
+            5,
+            "not valid PEM",
+        ),
+        (
+            "[[secret]]\nname = \"a\"\nfile = \"sec/wifi.key\"\ntype = \"der\"\n",
+            5,
+            "not valid DER",
+        ),
+        (
+            "[[secret]]\nname = \"a\"\nfile = \"sec/missing\"\ntype = \"raw\"\n",
+            1,
+            "missing",
+        ),
+        (
+            "[[secret]]\nname = \"a\"\nfile = \"sec/wifi.key\"\ntype = \"raw\"\nkey_modifier = \"0011\"\n",
+            5,
+            "32 hex digits",
+        ),
+        (
+            "[[secret]]\nname = \"a b\"\nfile = \"sec/wifi.key\"\ntype = \"raw\"\n",
+            5,
+            "secret name",
+        ),
+    ];
+    for (text, code, msg) in cases {
+        let m = p(d.path(), "bad.toml");
+        fs::write(&m, text).unwrap();
+        let (c, _, err) = run(&[
+            "seal",
+            "--mp-pubkey",
+            &pk,
+            "--secrets",
+            s(&m),
+            "--product",
+            "w",
+            "-o",
+            s(&out),
+        ]);
+        assert_eq!(c, code, "{text}: {err}");
+        assert!(err.contains(msg), "{text}: {err}");
+        assert!(!err.contains("WIFI-SECRET"), "secret echoed");
+    }
+    let m = p(d.path(), "dup.toml");
+    fs::write(&m, "[[secret]]\nname = \"a\"\nfile = \"sec/wifi.key\"\ntype = \"raw\"\n[[secret]]\nname = \"a\"\nfile = \"sec/blob.bin\"\ntype = \"raw\"\n").unwrap();
+    assert!(
+        run(&[
+            "seal",
+            "--mp-pubkey",
+            &pk,
+            "--secrets",
+            s(&m),
+            "--product",
+            "w",
+            "-o",
+            s(&out)
+        ])
+        .2
+        .contains("duplicate")
+    );
+    let m = write_manifest(d.path());
+    assert_eq!(
+        run(&[
+            "seal",
+            "--mp-pubkey",
+            &pk,
+            "--secrets",
+            s(&m),
+            "--product",
+            "bad product",
+            "-o",
+            s(&out)
+        ])
+        .0,
+        5
+    );
+}
+
+#[test]
+fn verify_id_accepts_console_lines_raw_records_and_refuses_tampering() {
+    let d = tmp();
+    let k = key(0x31);
+    let pk = pubhex(&k);
+    let r = record(&k, 0x1234, SRK, SecurityState::Closed);
+    let log = p(d.path(), "console.log");
+    fs::write(
+        &log,
+        format!(
+            "U-Boot-ish noise\n=> provision\n{}\r\n=> \n",
+            console_line(&r)
+        ),
+    )
+    .unwrap();
+    let out = ok(&["verify-id", "--mp-pubkey", &pk, s(&log)]);
+    assert!(out.contains("signature OK"));
+    assert!(out.contains("00000000000000000000000000001234"));
+    assert!(out.contains("closed") && out.contains("i.MX8MP"));
+    let raw = p(d.path(), "rec.bin");
+    fs::write(&raw, r.to_bytes()).unwrap();
+    let j: serde_json::Value =
+        serde_json::from_str(&ok(&["verify-id", "--json", "--mp-pubkey", &pk, s(&raw)])).unwrap();
+    assert_eq!(j[0]["bundle_id"], 7);
+    // Wrong key.
+    let (c, _, err) = run(&["verify-id", "--mp-pubkey", &pubhex(&key(0x32)), s(&raw)]);
+    assert_eq!(c, 3);
+    assert!(err.contains("signature verification failed"), "{err}");
+    // A changed message byte with a recomputed CRC and message representative:
+    // only the signature catches it.
+    let mut t = r.clone();
+    t.message.boot_counter += 1;
+    t.mes_rep = t.digest();
+    fs::write(&raw, t.to_bytes()).unwrap();
+    assert_eq!(run(&["verify-id", "--mp-pubkey", &pk, s(&raw)]).0, 3);
+    // Wrong message representative.
+    let mut t = r.clone();
+    t.mes_rep[0] ^= 1;
+    fs::write(&raw, t.to_bytes()).unwrap();
+    assert!(
+        run(&["verify-id", "--mp-pubkey", &pk, s(&raw)])
+            .2
+            .contains("message representative")
+    );
+    // Raw corruption (CRC), truncation, no record.
+    let mut b = r.to_bytes();
+    b[100] ^= 1;
+    fs::write(&raw, b).unwrap();
+    assert_eq!(run(&["verify-id", "--mp-pubkey", &pk, s(&raw)]).0, 5);
+    fs::write(&raw, &r.to_bytes()[..200]).unwrap();
+    assert_eq!(run(&["verify-id", "--mp-pubkey", &pk, s(&raw)]).0, 5);
+    let line = console_line(&r);
+    fs::write(&raw, &line[..line.len() - 8]).unwrap();
+    assert_eq!(run(&["verify-id", "--mp-pubkey", &pk, s(&raw)]).0, 5);
+    fs::write(&raw, "hello\n").unwrap();
+    assert_eq!(run(&["verify-id", "--mp-pubkey", &pk, s(&raw)]).0, 5);
+}
+
+fn init_ledger(db: &str, pk: &str, quota: Option<&str>) {
+    let mut a = vec![
+        "ledger",
+        "--db",
+        db,
+        "init",
+        "--mp-pubkey",
+        pk,
+        "--srk-hash",
+    ];
+    let srk = hex::encode(SRK);
+    a.push(&srk);
+    if let Some(q) = quota {
+        a.extend(["--quota", q]);
+    }
+    ok(&a);
+}
+
+#[test]
+fn ledger_registers_and_refuses_with_audit() {
+    let d = tmp();
+    let k = key(0x41);
+    let pk = pubhex(&k);
+    let db = p(d.path(), "ledger.sqlite");
+    let db = s(&db);
+    init_ledger(db, &pk, Some("3"));
+    assert_eq!(
+        run(&[
+            "ledger",
+            "--db",
+            db,
+            "init",
+            "--mp-pubkey",
+            &pk,
+            "--srk-hash",
+            &hex::encode(SRK)
+        ])
+        .0,
+        2
+    );
+    let w = |name: &str, recs: &[mfg_formats::IdRecord]| {
+        let f = p(d.path(), name);
+        fs::write(
+            &f,
+            recs.iter()
+                .map(|r| console_line(r) + "\n")
+                .collect::<String>(),
+        )
+        .unwrap();
+        f
+    };
+    let a = record(&k, 1, SRK, SecurityState::Closed);
+    let b = record(&k, 2, SRK, SecurityState::Closed);
+    let fa = w("a.txt", &[a.clone(), b]);
+    let out = ok(&[
+        "ledger",
+        "--db",
+        db,
+        "register",
+        "--product",
+        "widget",
+        "--lot",
+        "L1",
+        s(&fa),
+    ]);
+    assert_eq!(out.matches("accepted").count(), 2, "{out}");
+    // Duplicate UID: names the earlier record.
+    let dup = w("dup.txt", &[a]);
+    let (c, out, _) = run(&["ledger", "--db", db, "register", s(&dup)]);
+    assert_eq!(c, 4);
+    assert!(
+        out.contains("already registered as device #1") && out.contains("lot L1"),
+        "{out}"
+    );
+    // Wrong SRK hash, open part, wrong key (another OEM's MP key).
+    let fs_ = w(
+        "srk.txt",
+        &[record(&k, 10, [0x77; 32], SecurityState::Closed)],
+    );
+    let (c, out, _) = run(&["ledger", "--db", db, "register", s(&fs_)]);
+    assert_eq!(c, 4);
+    assert!(out.contains("is not the OEM's"), "{out}");
+    let fo = w("open.txt", &[record(&k, 11, SRK, SecurityState::Open)]);
+    assert!(
+        run(&["ledger", "--db", db, "register", s(&fo)])
+            .1
+            .contains("security state 'open'")
+    );
+    let fk = w(
+        "key.txt",
+        &[record(&key(0x42), 12, SRK, SecurityState::Closed)],
+    );
+    assert!(
+        run(&["ledger", "--db", db, "register", s(&fk)])
+            .1
+            .contains("signature verification failed")
+    );
+    // UID ranges.
+    ok(&[
+        "ledger",
+        "--db",
+        db,
+        "allow",
+        "--uid-range",
+        &format!("{:032x}-{:032x}", 0, 100),
+    ]);
+    assert_eq!(
+        run(&["ledger", "--db", db, "allow", "--uid-range", "12-34"]).0,
+        2
+    );
+    let fr = w("range.txt", &[record(&k, 1000, SRK, SecurityState::Closed)]);
+    assert!(
+        run(&["ledger", "--db", db, "register", s(&fr)])
+            .1
+            .contains("outside every allowed UID range")
+    );
+    // Quota 3: one more is fine, then over-production.
+    let f3 = w(
+        "q.txt",
+        &[
+            record(&k, 3, SRK, SecurityState::Closed),
+            record(&k, 4, SRK, SecurityState::Closed),
+        ],
+    );
+    let (c, out, _) = run(&["ledger", "--db", db, "register", "--lot", "L2", s(&f3)]);
+    assert_eq!(c, 4);
+    assert!(
+        out.contains("accepted uid 00000000000000000000000000000003"),
+        "{out}"
+    );
+    assert!(out.contains("over the production quota (3"), "{out}");
+    // list / report / audit.
+    let list: serde_json::Value =
+        serde_json::from_str(&ok(&["ledger", "--db", db, "list", "--json"])).unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 3);
+    let r: serde_json::Value =
+        serde_json::from_str(&ok(&["ledger", "--db", db, "report", "--json"])).unwrap();
+    assert_eq!(r["devices"], 3);
+    for code in ["duplicate", "srk", "state", "signature", "range", "quota"] {
+        assert_eq!(r["refusals"][code], 1, "{code}: {r}");
+    }
+    assert_eq!(
+        r["duplicates"][0]["uid"],
+        "00000000000000000000000000000001"
+    );
+    // init + allow + 2 + 1 + 1 + 1 + 1 + 1 + 2 register decisions.
+    assert_eq!(r["audit_entries"], 11);
+    let human = ok(&["ledger", "--db", db, "report"]);
+    assert!(
+        human.contains("product widget lot L1: 2") && human.contains("duplicate UIDs: 1"),
+        "{human}"
+    );
+    // Not initialised.
+    let db2 = p(d.path(), "empty.sqlite");
+    let (c, _, err) = run(&["ledger", "--db", s(&db2), "register", s(&fa)]);
+    assert_eq!(c, 2);
+    assert!(err.contains("not initialised"));
+}
+
+fn image_parts(out: &str) -> serde_json::Value {
+    serde_json::from_str(out).unwrap()
+}
+
+#[test]
+fn image_is_valid_gpt_and_inspect_decodes_it() {
+    let d = tmp();
+    let k = key(0x51);
+    let pk = pubhex(&k);
+    let m = write_manifest(d.path());
+    let b = p(d.path(), "bundle.bin");
+    ok(&[
+        "seal",
+        "--mp-pubkey",
+        &pk,
+        "--secrets",
+        s(&m),
+        "--product",
+        "widget",
+        "--bundle-id",
+        "5",
+        "-o",
+        s(&b),
+    ]);
+    let kernel = p(d.path(), "Image");
+    fs::write(&kernel, vec![0xaa; 3 * 1024 * 1024 + 100]).unwrap();
+    let dtb = p(d.path(), "board.dtb");
+    fs::write(&dtb, vec![0xd0; 5000]).unwrap();
+    let initrd = p(d.path(), "initrd");
+    fs::write(&initrd, vec![0x1d; 7000]).unwrap();
+    let img = p(d.path(), "disk.img");
+    let parts = image_parts(&ok(&[
+        "image",
+        "-o",
+        s(&img),
+        "--size",
+        "64M",
+        "--bundle",
+        s(&b),
+        "--kernel",
+        s(&kernel),
+        "--dtb",
+        s(&dtb),
+        "--initrd",
+        s(&initrd),
+        "--json",
+    ]));
+    assert_eq!(fs::metadata(&img).unwrap().len(), 64 << 20);
+    let names: Vec<_> = parts
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(names, ["mfg-data", "mfg-bundle", "kernel", "dtb", "initrd"]);
+    let sectors = |i: usize| {
+        parts[i]["last_lba"].as_u64().unwrap() + 1 - parts[i]["first_lba"].as_u64().unwrap()
+    };
+    assert_eq!(sectors(2), (3 * 1024 * 1024 + 100u64).div_ceil(512));
+    assert_eq!(sectors(3), 5000u64.div_ceil(512));
+    assert_eq!(sectors(0) * 512, area::MFG_DATA_BYTES);
+    // sgdisk validates the GPT we wrote.
+    let v = std::process::Command::new("sgdisk")
+        .arg("-v")
+        .arg(&img)
+        .output()
+        .expect("sgdisk (Debian package gdisk) must be installed for this test");
+    let vout = String::from_utf8_lossy(&v.stdout);
+    assert!(
+        v.status.success() && vout.contains("No problems found"),
+        "sgdisk -v: {vout}"
+    );
+    let pr = std::process::Command::new("sgdisk")
+        .arg("-p")
+        .arg(&img)
+        .output()
+        .unwrap();
+    let pout = String::from_utf8_lossy(&pr.stdout);
+    assert!(
+        pout.contains("mfg-data") && pout.contains("mfg-bundle") && pout.contains("initrd"),
+        "{pout}"
+    );
+    // sgdisk reads our type GUIDs back in their textual form.
+    for (i, def) in mfg_formats::partitions::ALL[..2].iter().enumerate() {
+        let info = std::process::Command::new("sgdisk")
+            .arg(format!("-i{}", i + 1))
+            .arg(&img)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&info.stdout);
+        assert!(text.contains(&def.type_guid.to_string()), "{text}");
+        assert!(
+            text.contains(&format!("Partition name: '{}'", def.name)),
+            "{text}"
+        );
+    }
+    // Kernel bytes landed in the kernel partition.
+    let raw = fs::read(&img).unwrap();
+    let kstart = parts[2]["first_lba"].as_u64().unwrap() as usize * 512;
+    assert!(
+        raw[kstart..kstart + 3 * 1024 * 1024 + 100]
+            .iter()
+            .all(|&x| x == 0xaa)
+    );
+
+    // Fresh image: blank, bundle present.
+    let j: serde_json::Value = serde_json::from_str(&ok(&["inspect", "--json", s(&img)])).unwrap();
+    assert_eq!(j["state"], "blank");
+    assert_eq!(j["bundle"]["present"], true);
+    assert_eq!(j["bundle"]["bundle_id"], 5);
+    assert!(ok(&["inspect", s(&img)]).contains("bundle: present"));
+
+    // Simulate what the loader writes: ID record, blobs, table, journal,
+    // bundle erased.
+    let data_off = parts[0]["first_lba"].as_u64().unwrap() as usize * 512;
+    let bundle_off = parts[1]["first_lba"].as_u64().unwrap() as usize * 512;
+    let mut raw = raw;
+    let r = record(&k, 0xabc, SRK, SecurityState::Closed);
+    raw[data_off + 3 * 512..data_off + 3 * 512 + 244].copy_from_slice(&r.to_bytes());
+    let blob1 = vec![0x11u8; area::blob_len(30)];
+    let blob2 = vec![0x22u8; area::blob_len(8)];
+    let o1 = area::next_blob_offset(None);
+    let o2 = area::next_blob_offset(Some(o1 + blob1.len() as u64));
+    raw[data_off + o1 as usize..][..blob1.len()].copy_from_slice(&blob1);
+    raw[data_off + o2 as usize..][..blob2.len()].copy_from_slice(&blob2);
+    let e1 = BlobEntry::new(
+        "wifi-key",
+        SecretType::Raw,
+        [1; 16],
+        false,
+        o1 as u32,
+        blob1.len() as u32,
+        crc32(&blob1),
+    )
+    .unwrap();
+    let e2 = BlobEntry::new(
+        "device.der",
+        SecretType::Der,
+        [2; 16],
+        true,
+        o2 as u32,
+        blob2.len() as u32,
+        0xdead,
+    )
+    .unwrap();
+    let mut tb = [0u8; area::TABLE_MAX_LEN];
+    let (tn, tcrc) = area::write_blob_table(&mut tb, &[e1, e2]).unwrap();
+    raw[data_off + 8 * 512..][..tn].copy_from_slice(&tb[..tn]);
+    let j1 = JournalRecord {
+        state: ProvState::IdSigned,
+        id_slot: Some(1),
+        sequence: 1,
+        bundle_id: Some(5),
+        blob_count: 0,
+        last_error: 0,
+        table_crc: 0,
+        boot_counter: 1,
+    };
+    let j2 = JournalRecord {
+        state: ProvState::Done,
+        id_slot: Some(1),
+        sequence: 2,
+        bundle_id: Some(5),
+        blob_count: 2,
+        last_error: 0,
+        table_crc: tcrc,
+        boot_counter: 1,
+    };
+    raw[data_off..data_off + 512].copy_from_slice(&j1.to_block());
+    raw[data_off + 512..data_off + 1024].copy_from_slice(&j2.to_block());
+    raw[bundle_off..bundle_off + 512].fill(0);
+    fs::write(&img, &raw).unwrap();
+    let j: serde_json::Value = serde_json::from_str(&ok(&["inspect", "--json", s(&img)])).unwrap();
+    assert_eq!(j["state"], "done");
+    assert_eq!(j["journal"]["copy"], 1);
+    assert_eq!(j["id_record"]["uid"], "00000000000000000000000000000abc");
+    assert_eq!(j["blob_table"][0]["name"], "wifi-key");
+    assert_eq!(j["blob_table"][0]["crc_ok"], true);
+    assert_eq!(j["blob_table"][1]["crc_ok"], false);
+    assert_eq!(j["blob_table"][1]["secret_length"], 8);
+    assert_eq!(j["bundle"]["present"], false);
+    let human = ok(&["inspect", s(&img)]);
+    assert!(
+        human.contains("state: done") && human.contains("bundle: none") && human.contains("BAD"),
+        "{human}"
+    );
+    // verify-id reads the record from the disk image.
+    let out = ok(&["verify-id", "--mp-pubkey", &pk, s(&img)]);
+    assert!(out.contains("00000000000000000000000000000abc"));
+    // A torn newer journal copy: the older copy wins.
+    raw[data_off + 512 + 10] ^= 0xff;
+    fs::write(&img, &raw).unwrap();
+    let j: serde_json::Value = serde_json::from_str(&ok(&["inspect", "--json", s(&img)])).unwrap();
+    assert_eq!(j["state"], "id-signed");
+    assert_eq!(j["journal_copies"][1]["valid"], false);
+    // Corrupt primary GPT: inspect falls back to the backup.
+    raw[512 + 30] ^= 0xff;
+    fs::write(&img, &raw).unwrap();
+    let j: serde_json::Value = serde_json::from_str(&ok(&["inspect", "--json", s(&img)])).unwrap();
+    assert_eq!(j["gpt"], "backup (primary damaged)");
+    // Both GPTs bad.
+    let n = raw.len();
+    raw[n - 512 + 30] ^= 0xff;
+    fs::write(&img, &raw).unwrap();
+    let (c, _, err) = run(&["inspect", s(&img)]);
+    assert_eq!(c, 5);
+    assert!(err.contains("no valid GPT"), "{err}");
+    let _ = BundlePartitionHeader::parse(&[0; 512]);
+}
+
+#[test]
+fn image_refuses_bad_sizes_and_bundles() {
+    let d = tmp();
+    let img = p(d.path(), "disk.img");
+    let (c, _, err) = run(&["image", "-o", s(&img), "--size", "48M"]);
+    assert_eq!(c, 2);
+    assert!(err.contains("power of two"), "{err}");
+    let (c, _, err) = run(&["image", "-o", s(&img), "--size", "8M"]);
+    assert_eq!(c, 2);
+    assert!(err.contains("too small"), "{err}");
+    assert_eq!(run(&["image", "-o", s(&img), "--size", "lots"]).0, 2);
+    let junk = p(d.path(), "junk.bin");
+    fs::write(&junk, b"not a bundle").unwrap();
+    assert_eq!(run(&["image", "-o", s(&img), "--bundle", s(&junk)]).0, 5);
+    // Default 64M, empty kernel/dtb placeholders, no bundle.
+    ok(&["image", "-o", s(&img)]);
+    let j: serde_json::Value = serde_json::from_str(&ok(&["inspect", "--json", s(&img)])).unwrap();
+    assert_eq!(j["bundle"]["present"], false);
+    assert_eq!(j["partitions"].as_array().unwrap().len(), 4);
+}
+
+#[test]
+fn bench_hook_reports_every_measurement() {
+    let out = ok(&["bench", "--seconds", "0.05", "--records", "20", "--json"]);
+    let j: serde_json::Value = serde_json::from_str(&out).unwrap();
+    for k in ["verify_id_per_s", "ledger_register_per_s", "seal_1mib_ms"] {
+        assert!(j[k].as_f64().unwrap() > 0.0, "{k}: {out}");
+    }
+    assert_eq!(j["ledger_batch"], 20);
+    assert!(j.get("openssl_ecdsap256_verify_per_s").is_some());
+}
