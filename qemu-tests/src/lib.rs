@@ -37,8 +37,9 @@ pub const LOAD_ADDR: u64 = 0x4020_0000;
 /// The page QEMU loads a fuse file into (`-device loader,...`).
 pub const FUSES_ADDR: u64 = 0x4010_0000;
 
-/// Everything that can go wrong while driving QEMU.
-#[derive(Debug)]
+/// Everything that can go wrong while driving QEMU. `Debug` prints the
+/// same readable text as `Display`, so a test's `unwrap()` shows the
+/// console output and QEMU's stderr as lines.
 pub enum Error {
     /// QEMU (or another program) could not be started.
     Spawn {
@@ -113,6 +114,12 @@ impl fmt::Display for Error {
             Self::Io(e) => write!(f, "console I/O error: {e}"),
             Self::Defmt(e) => write!(f, "defmt-print: {e}"),
         }
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
     }
 }
 
@@ -503,6 +510,13 @@ impl Qemu {
         Ok(q)
     }
 
+    /// Starts QEMU and waits for the first prompt; returns the banner too.
+    pub fn boot_to_prompt(opts: QemuOpts) -> Result<(Self, String)> {
+        let mut q = Self::boot(opts)?;
+        let banner = q.wait_prompt()?;
+        Ok((q, banner))
+    }
+
     /// What QEMU printed on stderr so far.
     pub fn stderr(&self) -> String {
         fs::read(self.dir.join("qemu.stderr"))
@@ -626,6 +640,27 @@ impl Qemu {
         decode_defmt(&self.elf, &raw)
     }
 
+    /// Waits until the decoded `defmt` log contains `pattern` and returns
+    /// the whole decoded log.
+    pub fn wait_defmt(&self, pattern: &str, timeout: Duration) -> Result<String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let log = self.defmt_log()?;
+            if log.contains(pattern) {
+                return Ok(log);
+            }
+            if Instant::now() >= deadline {
+                return Err(Error::Timeout {
+                    waiting_for: format!("defmt: {pattern}"),
+                    after: timeout,
+                    seen: log,
+                    stderr: self.stderr(),
+                });
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// The raw `defmt` bytes received so far.
     pub fn defmt_raw(&self) -> Result<Vec<u8>> {
         Ok(fs::read(self.dir.join("defmt.bin"))?)
@@ -652,6 +687,11 @@ impl Qemu {
             }
             thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// QEMU's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// The scratch directory of this run (sockets, defmt stream, stderr).
@@ -794,6 +834,55 @@ mod tests {
         assert!(a.contains("-drive if=sd,bus=2,id=emmc,file=/x/disk.img,format=raw"));
         assert!(a.contains("-icount shift=0,sleep=off -no-reboot -d unimp"));
         assert_eq!(o.elf_path(), PathBuf::from("/x/loader.elf"));
+    }
+
+    /// A 4 KiB arm64 Image whose first instruction branches to itself.
+    fn spin_image(name: &str) -> PathBuf {
+        let mut img = vec![0u8; 4096];
+        img[0..4].copy_from_slice(&0x1400_0000u32.to_le_bytes()); // b .
+        img[8..16].copy_from_slice(&0x20_0000u64.to_le_bytes());
+        img[16..24].copy_from_slice(&0x1000u64.to_le_bytes());
+        img[0x38..0x3c].copy_from_slice(b"ARM\x64");
+        let p = std::env::temp_dir().join(format!("qt-spin-{}-{name}.bin", std::process::id()));
+        fs::write(&p, img).unwrap();
+        p
+    }
+
+    fn alive(pid: u32) -> bool {
+        // A reaped process has no /proc entry; a zombie would say "Z".
+        fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map(|s| !s.contains(") Z "))
+            .unwrap_or(false)
+    }
+
+    #[test]
+    fn qemu_is_killed_on_drop_and_on_panic() {
+        let img = spin_image("drop");
+        let q = Qemu::boot(QemuOpts::new(&img)).unwrap();
+        let pid = q.pid();
+        let dir = q.scratch().to_path_buf();
+        assert!(alive(pid));
+        drop(q);
+        assert!(!alive(pid), "QEMU {pid} survived drop");
+        assert!(!dir.exists(), "scratch dir left behind");
+
+        let pid = std::sync::Arc::new(AtomicU32::new(0));
+        let p2 = std::sync::Arc::clone(&pid);
+        let r = std::panic::catch_unwind(move || {
+            let mut q = Qemu::boot(QemuOpts::new(&img)).unwrap();
+            p2.store(q.pid(), Ordering::SeqCst);
+            // Nothing ever prints: this times out, and the test "fails".
+            q.wait_prompt_timeout(Duration::from_millis(300)).unwrap();
+        });
+        let e = r.expect_err("wait_prompt must time out");
+        let msg = e.downcast_ref::<String>().cloned().unwrap_or_default();
+        assert!(
+            msg.contains("timed out after 300ms waiting for \"=> \""),
+            "{msg}"
+        );
+        let pid = pid.load(Ordering::SeqCst);
+        assert!(pid != 0 && !alive(pid), "QEMU {pid} survived a panic");
+        let _ = fs::remove_file(spin_image("drop"));
     }
 
     #[test]

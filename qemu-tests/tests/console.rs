@@ -6,9 +6,7 @@ use std::time::Duration;
 
 /// Boots the QEMU-board loader and waits for the first prompt.
 fn boot() -> (Qemu, String) {
-    let mut q = Qemu::boot(QemuOpts::new(loader_image())).expect("QEMU starts");
-    let banner = q.wait_prompt().expect("first prompt");
-    (q, banner)
+    Qemu::boot_to_prompt(QemuOpts::new(loader_image())).expect("QEMU boots to its prompt")
 }
 
 fn run(q: &mut Qemu, cmd: &str) -> String {
@@ -59,7 +57,9 @@ fn boots_to_prompt_with_banner_and_defmt_log() {
         banner.contains(env!("CARGO_PKG_VERSION")),
         "banner lacks the version: {banner:?}"
     );
-    let log = q.defmt_log().expect("defmt-print decodes the log");
+    let log = q
+        .wait_defmt("bench prompt=", Duration::from_secs(5))
+        .expect("defmt-print decodes the log");
     let marks = qemu_tests::bench_marks(&log);
     assert!(
         marks.iter().any(|(n, v)| n == "prompt" && *v > 0),
