@@ -430,6 +430,32 @@ mod tests {
     }
 
     #[test]
+    fn factory_needs_an_output_dir() {
+        let Ok(Cmd::Factory(o)) =
+            p("factory -o out --bundle b.bin --kernel Image --dtb x.dtb --board evk")
+        else {
+            panic!("factory not parsed")
+        };
+        assert_eq!(o.out, PathBuf::from("out"));
+        assert_eq!(o.board, Board::Imx8mpEvk);
+        assert_eq!(o.bundle, Some(PathBuf::from("b.bin")));
+        assert_eq!(o.kernel, Some(PathBuf::from("Image")));
+        assert_eq!(o.dtb, Some(PathBuf::from("x.dtb")));
+        assert_eq!(o.bl31, None);
+        assert!(
+            p("factory --bundle b.bin")
+                .unwrap_err()
+                .contains("-o DIR is required")
+        );
+        assert!(
+            p("factory -o d --frob")
+                .unwrap_err()
+                .contains("unexpected argument '--frob'")
+        );
+        assert!(p("factory -o").unwrap_err().contains("-o needs a value"));
+    }
+
+    #[test]
     fn hex_is_exact() {
         assert_eq!(parse_hex::<2>("x", "0xBEef"), Ok([0xbe, 0xef]));
         assert!(parse_hex::<2>("x", "beef00").is_err());

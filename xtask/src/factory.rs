@@ -455,3 +455,151 @@ fn manifest(out: &Path) -> Result<String> {
     }
     Ok(s)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIB: u64 = 1 << 20;
+
+    #[test]
+    fn disk_size_is_a_power_of_two_holding_every_partition() {
+        let base = [Some(8 * MIB), Some(8 * MIB), None, None, Some(111 * 1024)];
+        assert_eq!(disk_size(&base), MIN_DISK);
+        // A 33 MB kernel still fits in 64 MiB (8+8+32+1+1 MiB + 2 MiB of GPT).
+        let k = [Some(8 * MIB), Some(8 * MIB), Some(33_000_000), Some(MIB)];
+        assert_eq!(disk_size(&k), 64 * MIB);
+        // 62 MiB of partitions + 2 MiB is exactly 64 MiB; one byte more doubles.
+        let exact = [Some(60 * MIB), Some(2 * MIB)];
+        assert_eq!(disk_size(&exact), 64 * MIB);
+        let over = [Some(60 * MIB), Some(2 * MIB + 1)];
+        assert_eq!(disk_size(&over), 128 * MIB);
+    }
+
+    fn fake_disk(name: &str, first: u64, last: u64) -> Vec<u8> {
+        let mut d = vec![0u8; 64 * 512];
+        d[512..520].copy_from_slice(b"EFI PART");
+        d[512 + 72..512 + 80].copy_from_slice(&2u64.to_le_bytes());
+        d[512 + 80..512 + 84].copy_from_slice(&4u32.to_le_bytes());
+        d[512 + 84..512 + 88].copy_from_slice(&128u32.to_le_bytes());
+        // Entry 1 (the second): the named partition.
+        let e = 2 * 512 + 128;
+        d[e + 32..e + 40].copy_from_slice(&first.to_le_bytes());
+        d[e + 40..e + 48].copy_from_slice(&last.to_le_bytes());
+        for (k, u) in name.encode_utf16().enumerate() {
+            d[e + 56 + 2 * k..e + 58 + 2 * k].copy_from_slice(&u.to_le_bytes());
+        }
+        for (i, b) in d[usize::try_from(first).unwrap() * 512..]
+            .iter_mut()
+            .enumerate()
+        {
+            *b = u8::try_from(i % 251).unwrap();
+        }
+        d
+    }
+
+    #[test]
+    fn partition_finds_the_named_entry() {
+        let d = fake_disk("mfg-bundle", 40, 41);
+        let p = partition(&d, "mfg-bundle").expect("found");
+        assert_eq!(p.len(), 1024);
+        assert_eq!(p.as_ptr(), d[40 * 512..].as_ptr());
+        assert_eq!(partition(&d, "mfg-bundl"), None);
+        assert_eq!(partition(&d, "mfg-bundle-2"), None);
+        // Past the end of the image: refused, not a panic.
+        let d2 = fake_disk("mfg-bundle", 40, 400);
+        assert_eq!(partition(&d2, "mfg-bundle"), None);
+        let mut bad = d.clone();
+        bad[512] = b'X';
+        assert_eq!(partition(&bad, "mfg-bundle"), None);
+    }
+
+    /// Every `_name` token a command line uses is declared in a `# @` line,
+    /// and every declared parameter is used.
+    fn params_consistent(script: &str) {
+        let declared: Vec<&str> = script
+            .lines()
+            .filter_map(|l| l.strip_prefix("# @"))
+            .filter_map(|l| l.split_whitespace().next())
+            .collect();
+        let used: Vec<&str> = script
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .flat_map(str::split_whitespace)
+            .filter(|w| w.starts_with('_'))
+            .collect();
+        for u in &used {
+            assert!(declared.contains(u), "{u} used but not declared:\n{script}");
+        }
+        for d in &declared {
+            assert!(used.contains(d), "{d} declared but unused:\n{script}");
+        }
+    }
+
+    #[test]
+    fn emmc_script_follows_the_stock_flow() {
+        let s = flash_emmc_script();
+        params_consistent(&s);
+        let cmds: Vec<&str> = s
+            .lines()
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .collect();
+        assert_eq!(
+            cmds,
+            [
+                "uuu_version 1.4.149",
+                "SDPS: boot -f _flash.bin",
+                "FB: ucmd setenv fastboot_dev mmc",
+                "FB: ucmd setenv mmcdev 2",
+                "FB: ucmd mmc dev 2",
+                "FB: flash -raw2sparse all _image",
+                "FB: flash bootloader _boot.bin",
+                "FB: ucmd if env exists emmc_ack; then ; else setenv emmc_ack 0; fi;",
+                "FB: ucmd mmc partconf 2 ${emmc_ack} 1 0",
+                "FB: done",
+            ]
+        );
+    }
+
+    #[test]
+    fn bundle_script_writes_only_the_bundle_partition() {
+        let s = flash_bundle_script();
+        params_consistent(&s);
+        let writes: Vec<&str> = s
+            .lines()
+            .filter(|l| l.starts_with("FB: flash") || l.contains("mmc write"))
+            .collect();
+        assert_eq!(writes, ["FB: flash mfg-bundle _bundle"]);
+        assert!(!s.contains("partconf"));
+    }
+
+    #[test]
+    fn fit_source_names_images_addresses_and_configuration() {
+        let s = fit_source("bl31.bin");
+        for want in [
+            "data = /incbin/(\"loader.bin\");",
+            "data = /incbin/(\"bl31.bin\");",
+            "data = /incbin/(\"board.dtb\");",
+            "load = <0x40200000>;",
+            "entry = <0x40200000>;",
+            "load = <0x970000>;",
+            "entry = <0x970000>;",
+            "load = <0x43000000>;",
+            "firmware = \"atf\";",
+            "loadables = \"loader\";",
+            "fdt = \"fdt\";",
+        ] {
+            assert!(s.contains(want), "{want} missing:\n{s}");
+        }
+        // BL31 is entered first: the loader must not be the firmware.
+        assert!(!s.contains("firmware = \"loader\""));
+    }
+
+    #[test]
+    fn placeholder_is_a_branch_to_self_and_says_so() {
+        let p = bl31_placeholder();
+        assert_eq!(p[..4], [0x00, 0x00, 0x00, 0x14]);
+        let t = String::from_utf8_lossy(&p[4..]);
+        assert!(t.contains("PLACEHOLDER") && t.contains("--bl31"), "{t}");
+    }
+}
