@@ -21,6 +21,9 @@ commands:
   fmt [--check]  cargo fmt --all
   prereqs  check (and where possible install) what test/demo/bench need
   elf2bin ELF BIN  convert any loader ELF into a raw arm64 Image (what build does)
+  factory -o DIR [--bundle FILE] [--kernel Image] [--dtb DTB] [--bl31 FILE] [--board imx8mp-evk]
+        the CM's deliverables: production loader FIT (mkimage), eMMC disk image with the
+        sealed bundle, uuu scripts flash-emmc.uuu and flash-bundle.uuu (docs/factory.md)
 ";
 
 /// The board a loader image is built for.
@@ -49,7 +52,8 @@ impl Board {
         }
     }
 
-    fn parse(s: &str) -> Result<Self, String> {
+    /// Parses a `--board` value.
+    pub fn parse(s: &str) -> Result<Self, String> {
         match s {
             "qemu" => Ok(Board::Qemu),
             "imx8mp-evk" | "evk" => Ok(Board::Imx8mpEvk),
@@ -142,6 +146,8 @@ pub enum Cmd {
         /// Output Image.
         bin: PathBuf,
     },
+    /// `factory`.
+    Factory(crate::factory::FactoryOpts),
     /// `help`.
     Help,
 }
@@ -245,6 +251,30 @@ pub fn parse(args: &[String]) -> Result<Cmd, String> {
             }),
             _ => Err("elf2bin: expected ELF BIN".into()),
         },
+        "factory" => {
+            let mut o = crate::factory::FactoryOpts {
+                out: PathBuf::new(),
+                board: Board::Imx8mpEvk,
+                bundle: None,
+                kernel: None,
+                dtb: None,
+                bl31: None,
+            };
+            let mut out = None;
+            while let Some(a) = it.next() {
+                match a.as_str() {
+                    "-o" | "--output" => out = Some(PathBuf::from(value(&mut it, a)?)),
+                    "--bundle" => o.bundle = Some(PathBuf::from(value(&mut it, a)?)),
+                    "--kernel" => o.kernel = Some(PathBuf::from(value(&mut it, a)?)),
+                    "--dtb" => o.dtb = Some(PathBuf::from(value(&mut it, a)?)),
+                    "--bl31" => o.bl31 = Some(PathBuf::from(value(&mut it, a)?)),
+                    "--board" => o.board = Board::parse(&value(&mut it, a)?)?,
+                    _ => return Err(format!("factory: unexpected argument '{a}'")),
+                }
+            }
+            o.out = out.ok_or("factory: -o DIR is required")?;
+            Ok(Cmd::Factory(o))
+        }
         "fmt" => {
             let mut check = false;
             for a in it {
@@ -397,6 +427,32 @@ mod tests {
             .contains("-o FILE is required")
         );
         assert!(p("fuses old").is_err());
+    }
+
+    #[test]
+    fn factory_needs_an_output_dir() {
+        let Ok(Cmd::Factory(o)) =
+            p("factory -o out --bundle b.bin --kernel Image --dtb x.dtb --board evk")
+        else {
+            panic!("factory not parsed")
+        };
+        assert_eq!(o.out, PathBuf::from("out"));
+        assert_eq!(o.board, Board::Imx8mpEvk);
+        assert_eq!(o.bundle, Some(PathBuf::from("b.bin")));
+        assert_eq!(o.kernel, Some(PathBuf::from("Image")));
+        assert_eq!(o.dtb, Some(PathBuf::from("x.dtb")));
+        assert_eq!(o.bl31, None);
+        assert!(
+            p("factory --bundle b.bin")
+                .unwrap_err()
+                .contains("-o DIR is required")
+        );
+        assert!(
+            p("factory -o d --frob")
+                .unwrap_err()
+                .contains("unexpected argument '--frob'")
+        );
+        assert!(p("factory -o").unwrap_err().contains("-o needs a value"));
     }
 
     #[test]

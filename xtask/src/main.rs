@@ -5,6 +5,7 @@
 mod args;
 mod bench;
 mod build;
+mod factory;
 mod fuses;
 mod image;
 mod prereq;
@@ -83,6 +84,7 @@ fn main() -> ExitCode {
         args::Cmd::Clippy => testcmd::clippy_all(),
         args::Cmd::Fmt { check } => testcmd::fmt(check),
         args::Cmd::Elf2Bin { elf, bin } => build::elf2bin(&elf, &bin),
+        args::Cmd::Factory(o) => factory::factory(&o),
         args::Cmd::Prereqs => prereq::ensure(prereq::Need::All).map(|_| ()),
     };
     match result {

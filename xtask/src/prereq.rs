@@ -33,6 +33,7 @@ pub struct Tools {
 const DEBIAN_TOOLS: &[(&str, &[&str])] = &[
     ("gdisk", &["sgdisk", "--version"]),
     ("u-boot-tools", &["mkimage", "-V"]),
+    ("device-tree-compiler", &["dtc", "--version"]),
     ("uuu", &["uuu", "-h"]),
     ("openssl", &["openssl", "version"]),
     ("device-tree-compiler", &["dtc", "--version"]),

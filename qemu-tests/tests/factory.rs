@@ -1,0 +1,346 @@
+//! `cargo xtask factory`: the FIT lists the expected images and addresses,
+//! the disk image has the expected GPT partitions and carries the sealed
+//! bundle, and `uuu -dry` accepts both scripts (and refuses them when a
+//! file they name is missing).
+//!
+//! One factory run (with a freshly sealed bundle) is shared by the tests.
+//! The two inputs the CM supplies and this project cannot build, NXP's
+//! stock `flash.bin` (booted over USB) and the imx-mkimage `flash.bin`
+//! (SPL + DDR firmware + our FIT), are stood in by placeholder files:
+//! `uuu -dry` checks script syntax, parameters and that every named file
+//! opens, not what the files hold.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+use qemu_tests::{target_dir, workspace_root};
+
+struct Factory {
+    dir: PathBuf,
+    bundle: Vec<u8>,
+    scratch: PathBuf,
+}
+
+fn cargo() -> Command {
+    let mut c = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    c.current_dir(workspace_root());
+    c
+}
+
+fn run(cmd: &mut Command) -> Output {
+    let o = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    assert!(
+        o.status.success(),
+        "{cmd:?} failed ({}):\n{}\n{}",
+        o.status,
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    o
+}
+
+fn stdout(cmd: &mut Command) -> String {
+    String::from_utf8_lossy(&run(cmd).stdout).into_owned()
+}
+
+/// Seals a bundle for a throw-away MP public key and runs the factory.
+fn factory() -> &'static Factory {
+    static F: OnceLock<Factory> = OnceLock::new();
+    F.get_or_init(|| {
+        let scratch = target_dir().join("factory-test");
+        let _ = fs::remove_dir_all(&scratch);
+        fs::create_dir_all(scratch.join("sec")).expect("scratch dir");
+        run(Command::new("openssl")
+            .current_dir(&scratch)
+            .args(["ecparam", "-name", "prime256v1", "-genkey", "-noout"])
+            .args(["-out", "mp.key"]));
+        run(Command::new("openssl")
+            .current_dir(&scratch)
+            .args(["ec", "-in", "mp.key", "-pubout", "-out", "mp.pub"]));
+        fs::write(scratch.join("sec/wifi.bin"), [0x5a; 32]).expect("secret");
+        fs::write(
+            scratch.join("secrets.toml"),
+            "[[secret]]\nname = \"wifi-key\"\nfile = \"sec/wifi.bin\"\ntype = \"raw\"\n",
+        )
+        .expect("manifest");
+        run(cargo()
+            .args(["run", "--quiet", "-p", "mfgtool", "--", "seal"])
+            .arg("--mp-pubkey")
+            .arg(scratch.join("mp.pub"))
+            .arg("--secrets")
+            .arg(scratch.join("secrets.toml"))
+            .args(["--product", "factory-test", "-o"])
+            .arg(scratch.join("bundle.bin")));
+        let dir = scratch.join("out");
+        run(cargo()
+            .args(["run", "--quiet", "-p", "xtask", "--", "factory", "-o"])
+            .arg(&dir)
+            .arg("--bundle")
+            .arg(scratch.join("bundle.bin")));
+        // Stand-ins for the two flash.bin files the CM gets elsewhere.
+        fs::write(
+            scratch.join("stock-flash.bin"),
+            b"PLACEHOLDER: NXP stock flash.bin (U-Boot with fastboot) for uuu -dry\n",
+        )
+        .expect("placeholder");
+        fs::write(
+            scratch.join("flash.bin"),
+            b"PLACEHOLDER: imx-mkimage flash.bin made from loader.itb, for uuu -dry\n",
+        )
+        .expect("placeholder");
+        let bundle = fs::read(scratch.join("bundle.bin")).expect("bundle");
+        Factory {
+            dir,
+            bundle,
+            scratch,
+        }
+    })
+}
+
+/// The lines of `mkimage -l` for one image, from its ` Image N (name)` line
+/// to the next image or configuration.
+fn image_block<'a>(listing: &'a str, name: &str) -> &'a str {
+    let head = format!("({name})");
+    let start = listing
+        .match_indices(" Image ")
+        .map(|(i, _)| i)
+        .find(|&i| {
+            listing[i..]
+                .lines()
+                .next()
+                .is_some_and(|l| l.trim_end().ends_with(&head))
+        })
+        .unwrap_or_else(|| panic!("no image {name} in:\n{listing}"));
+    let rest = &listing[start + 1..];
+    let end = rest
+        .find("\n Image ")
+        .or_else(|| rest.find("\n Default Configuration"))
+        .unwrap_or(rest.len());
+    &rest[..end]
+}
+
+fn field<'a>(block: &'a str, key: &str) -> Option<&'a str> {
+    block
+        .lines()
+        .find_map(|l| l.trim().strip_prefix(key))
+        .map(|v| v.trim_start_matches(':').trim())
+}
+
+#[test]
+fn fit_lists_loader_atf_and_fdt_at_their_addresses() {
+    let f = factory();
+    let itb = f.dir.join("loader.itb");
+    let listing = stdout(Command::new("mkimage").arg("-l").arg(&itb));
+
+    let loader = image_block(&listing, "loader");
+    assert_eq!(
+        field(loader, "Type"),
+        Some("Standalone Program"),
+        "{loader}"
+    );
+    assert_eq!(field(loader, "Architecture"), Some("AArch64"), "{loader}");
+    assert_eq!(
+        field(loader, "Load Address"),
+        Some("0x40200000"),
+        "{loader}"
+    );
+    assert_eq!(field(loader, "Entry Point"), Some("0x40200000"), "{loader}");
+    let loader_len = fs::metadata(f.dir.join("loader.bin")).unwrap().len();
+    assert!(
+        field(loader, "Data Size").is_some_and(|s| s.starts_with(&format!("{loader_len} Bytes"))),
+        "{loader}"
+    );
+
+    let atf = image_block(&listing, "atf");
+    assert_eq!(field(atf, "Type"), Some("Firmware"), "{atf}");
+    assert_eq!(field(atf, "Load Address"), Some("0x00970000"), "{atf}");
+
+    let fdt = image_block(&listing, "fdt");
+    assert_eq!(field(fdt, "Type"), Some("Flat Device Tree"), "{fdt}");
+    assert_eq!(field(fdt, "Load Address"), Some("0x43000000"), "{fdt}");
+
+    let conf = &listing[listing.find("Default Configuration").expect("config")..];
+    assert!(conf.contains("'conf-1'"), "{conf}");
+    assert_eq!(field(conf, "Firmware"), Some("atf"), "{conf}");
+    assert_eq!(field(conf, "Loadables"), Some("loader"), "{conf}");
+    assert_eq!(field(conf, "FDT"), Some("fdt"), "{conf}");
+    // Three images, no more.
+    assert_eq!(listing.matches("\n Image ").count(), 3, "{listing}");
+}
+
+#[test]
+fn fit_images_hold_the_loader_placeholder_and_dtb_bytes() {
+    let f = factory();
+    let itb = f.dir.join("loader.itb");
+    // External data (mkimage -E), as imx-mkimage's u-boot.itb.
+    let raw = fs::read(&itb).unwrap();
+    assert_eq!(&raw[..4], &[0xd0, 0x0d, 0xfe, 0xed], "not an FDT/FIT");
+    let extract = |index: &str, name: &str| -> Vec<u8> {
+        let o = f.scratch.join(name);
+        run(Command::new("dumpimage")
+            .args(["-T", "flat_dt", "-p", index, "-o"])
+            .arg(&o)
+            .arg(&itb));
+        fs::read(o).unwrap()
+    };
+    let loader = fs::read(f.dir.join("loader.bin")).unwrap();
+    assert_eq!(extract("0", "x-loader.bin"), loader);
+    // The loader is an arm64 Image: magic "ARM\x64" at 0x38.
+    assert_eq!(&loader[0x38..0x3c], b"ARM\x64");
+    let atf = extract("1", "x-atf.bin");
+    assert_eq!(atf, fs::read(f.dir.join("bl31-PLACEHOLDER.bin")).unwrap());
+    // `b .`: a FIT booted with the placeholder hangs at BL31's entry.
+    assert_eq!(&atf[..4], &0x1400_0000u32.to_le_bytes());
+    assert!(String::from_utf8_lossy(&atf).contains("PLACEHOLDER for TF-A bl31.bin"));
+    let dtb = extract("2", "x-fdt.dtb");
+    assert_eq!(dtb, fs::read(f.dir.join("board.dtb")).unwrap());
+    let dts = stdout(
+        Command::new("dtc")
+            .args(["-I", "dtb", "-O", "dts"])
+            .arg(f.scratch.join("x-fdt.dtb")),
+    );
+    assert!(dts.contains("fsl,imx8mp-evk"), "{dts}");
+}
+
+#[test]
+fn disk_image_has_the_gpt_partitions_and_the_bundle() {
+    let f = factory();
+    let disk = f.dir.join("disk.img");
+    let p = stdout(Command::new("sgdisk").arg("-p").arg(&disk));
+    let rows: Vec<Vec<&str>> = p
+        .lines()
+        .skip_while(|l| !l.starts_with("Number"))
+        .skip(1)
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    let names: Vec<&str> = rows.iter().filter_map(|r| r.last().copied()).collect();
+    assert_eq!(
+        names,
+        ["mfg-data", "mfg-bundle", "kernel", "dtb", "loader"],
+        "{p}"
+    );
+    // mfg-data and mfg-bundle: 8 MiB each, from the first 1 MiB boundary.
+    assert_eq!(rows[0][1..5], ["2048", "18431", "8.0", "MiB"], "{p}");
+    assert_eq!(rows[1][1..5], ["18432", "34815", "8.0", "MiB"], "{p}");
+    // sgdisk finds both GPT copies consistent.
+    let v = stdout(Command::new("sgdisk").arg("-v").arg(&disk));
+    assert!(v.contains("No problems found"), "{v}");
+
+    let img = fs::read(&disk).unwrap();
+    let part = &img[18432 * 512..34816 * 512];
+    let bundle_img = fs::read(f.dir.join("mfg-bundle.img")).unwrap();
+    assert_eq!(bundle_img.len(), 8 << 20);
+    assert!(
+        bundle_img == part,
+        "mfg-bundle.img differs from the partition"
+    );
+    // The sealed bundle sits after the partition's one-block header.
+    assert_eq!(&bundle_img[512..512 + f.bundle.len()], &f.bundle[..]);
+
+    let inspect = stdout(
+        cargo()
+            .args(["run", "--quiet", "-p", "mfgtool", "--", "inspect"])
+            .arg(&disk),
+    );
+    assert!(inspect.contains("factory-test"), "{inspect}");
+}
+
+fn uuu_dry(script: &str, args: &[&Path]) -> Output {
+    let f = factory();
+    let mut c = Command::new("timeout");
+    c.current_dir(&f.dir)
+        .args(["60", "uuu", "-dry", "-b", script])
+        .args(args);
+    c.output().expect("run uuu")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+#[test]
+fn uuu_dry_accepts_both_scripts_with_the_produced_files() {
+    let f = factory();
+    let stock = f.scratch.join("stock-flash.bin");
+    let flash = f.scratch.join("flash.bin");
+    let disk = f.dir.join("disk.img");
+    let o = uuu_dry("flash-emmc.uuu", &[&stock, &flash, &disk]);
+    let t = text(&o);
+    assert!(o.status.success(), "uuu -dry flash-emmc.uuu failed:\n{t}");
+    // The parameters were substituted in order.
+    assert!(
+        t.contains(&format!("SDPS: boot -f {}", stock.display())),
+        "{t}"
+    );
+    assert!(
+        t.contains(&format!("FB: flash -raw2sparse all {}", disk.display())),
+        "{t}"
+    );
+    assert!(
+        t.contains(&format!("FB: flash bootloader {}", flash.display())),
+        "{t}"
+    );
+    assert!(t.contains("FB: ucmd mmc partconf 2 ${emmc_ack} 1 0"), "{t}");
+
+    let part = f.dir.join("mfg-bundle.img");
+    let o = uuu_dry("flash-bundle.uuu", &[&stock, &part]);
+    let t = text(&o);
+    assert!(o.status.success(), "uuu -dry flash-bundle.uuu failed:\n{t}");
+    assert!(
+        t.contains(&format!("FB: flash mfg-bundle {}", part.display())),
+        "{t}"
+    );
+    assert!(
+        !t.contains("raw2sparse all"),
+        "bundle script writes more: {t}"
+    );
+}
+
+#[test]
+fn uuu_dry_refuses_a_script_whose_file_is_missing() {
+    let f = factory();
+    let stock = f.scratch.join("stock-flash.bin");
+    let missing = f.scratch.join("no-such-flash.bin");
+    let disk = f.dir.join("disk.img");
+    let o = uuu_dry("flash-emmc.uuu", &[&stock, &missing, &disk]);
+    let t = text(&o);
+    assert!(
+        !o.status.success(),
+        "uuu -dry accepted a missing file:\n{t}"
+    );
+    assert!(t.contains("fail open file"), "{t}");
+    // And a script missing its parameters is refused too.
+    let o = uuu_dry("flash-bundle.uuu", &[]);
+    assert!(!o.status.success(), "{}", text(&o));
+}
+
+#[test]
+fn scripts_declare_their_parameters_like_uuu_built_ins() {
+    let f = factory();
+    for (script, params) in [
+        ("flash-emmc.uuu", &["_flash.bin", "_boot.bin", "_image"][..]),
+        ("flash-bundle.uuu", &["_flash.bin", "_bundle"][..]),
+    ] {
+        let s = fs::read_to_string(f.dir.join(script)).unwrap();
+        assert!(s.starts_with("uuu_version 1.4.149\n"), "{script}: {s}");
+        let declared: Vec<&str> = s
+            .lines()
+            .filter_map(|l| l.strip_prefix("# @"))
+            .map(|l| l.split_whitespace().next().unwrap_or(""))
+            .collect();
+        assert_eq!(declared, params, "{script}");
+        assert!(
+            s.lines().any(|l| l == "SDPS: boot -f _flash.bin"),
+            "{script}"
+        );
+        assert!(s.trim_end().ends_with("FB: done"), "{script}");
+    }
+}
