@@ -120,7 +120,10 @@ pub fn load_from_mmc(m: &mut Machine) -> Result<Loaded, CmdError> {
     let h = ImageHeader::parse(unsafe { head.slice_mut() })
         .map_err(|e| CmdError::msg(format_args!("partition 'kernel': {e}")))?;
     let klen = h.image_size.min(kp.num_blocks() * 512);
+    let t0 = crate::arch::cycles();
     load_part(m, &kp, KERNEL_LOAD, klen)?;
+    // The Image read, so `xtask bench` can separate it from the loader's work.
+    defmt::info!("bench linux_image_read={=u64}", crate::arch::cycles() - t0);
     let fhead = load_part(m, &dp, FDT_LOAD, 512)?;
     // SAFETY: as above.
     let flen = fdt_edit::total_size(unsafe { fhead.slice_mut() })
@@ -166,6 +169,7 @@ pub fn autoboot(m: &mut Machine, delay: u32) {
         return;
     }
     let clock = crate::arch::timer::GenericTimer;
+    let t0 = crate::arch::cycles();
     let mut left = delay;
     let _ = write!(m, "Hit any key to stop autoboot: {left:2} ");
     loop {
@@ -186,6 +190,9 @@ pub fn autoboot(m: &mut Machine, delay: u32) {
         let _ = write!(m, "\x08\x08\x08{left:2} ");
     }
     outln!(m);
+    // The countdown busy-polls the timer and the UART: under `-icount` the
+    // delay is executed instructions, which `xtask bench` subtracts.
+    defmt::info!("bench autoboot_wait={=u64}", crate::arch::cycles() - t0);
     if let Err(e) = boot(m, &["boot"]) {
         outln!(m, "boot: {}", e);
     }
@@ -289,9 +296,11 @@ fn plan(
     let dtb = (fdt_dst.addr, fdt.totalsize() as u64);
 
     // Last: move the kernel (source and destination may overlap).
+    let t0 = crate::arch::cycles();
     // SAFETY: both ranges are checked RAM outside the loader, disjoint from
     // the new DTB and the initramfs; `copy` allows overlap.
     unsafe { core::ptr::copy(src.addr as *const u8, dst.addr as *mut u8, src.len as usize) };
+    defmt::info!("bench linux_image_move={=u64}", crate::arch::cycles() - t0);
     Ok(Handoff {
         entry,
         image_size: h.image_size,
