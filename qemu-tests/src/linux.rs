@@ -306,6 +306,7 @@ dev=
 i=0
 while [ -z "$dev" ] && [ $i -lt 300 ]; do
   for u in /sys/class/block/*/uevent; do
+    [ -e "$u" ] || continue
     if $B grep -qx 'PARTNAME=mfg-data' "$u"; then dev=$($B sed -n 's/^DEVNAME=//p' "$u"); fi
   done
   [ -n "$dev" ] || $B sleep 0.1

@@ -60,7 +60,9 @@ fn bootargs(m: &mut Machine, args: &[&str]) -> Result<(), CmdError> {
 
 fn boot(m: &mut Machine, args: &[&str]) -> Result<(), CmdError> {
     arity(args, 0, 0)?;
+    let t0 = crate::arch::cycles();
     let l = load_from_mmc(m)?;
+    defmt::info!("bench linux_load={=u64}", crate::arch::cycles() - t0);
     start(m, l.kernel, l.initrd, l.fdt)
 }
 
@@ -170,6 +172,7 @@ pub fn autoboot(m: &mut Machine, delay: u32) {
     }
     let clock = crate::arch::timer::GenericTimer;
     let t0 = crate::arch::cycles();
+    defmt::info!("bench autoboot_start={=u64}", t0);
     let mut left = delay;
     let _ = write!(m, "Hit any key to stop autoboot: {left:2} ");
     loop {
@@ -222,7 +225,9 @@ pub fn start(
     initrd: Option<RamRange>,
     fdt_src: u64,
 ) -> Result<(), CmdError> {
+    let t0 = crate::arch::cycles();
     let prov = crate::flow::summary(m);
+    defmt::info!("bench linux_summary={=u64}", crate::arch::cycles() - t0);
     let plan = plan(m, kernel, initrd, fdt_src, prov)?;
     outln!(m, "## Flattened Device Tree blob at {:08x}", fdt_src);
     outln!(
@@ -290,10 +295,12 @@ fn plan(
     let input = unsafe { fdt_in.slice_mut() };
     // SAFETY: as above.
     let out = unsafe { fdt_dst.slice_mut() };
+    let t0 = crate::arch::cycles();
     let mut fdt = Fdt::open_into(input, out)
         .map_err(|e| CmdError::msg(format_args!("FDT at 0x{fdt_src:x}: {e}")))?;
     fixup(m, &mut fdt, initrd, prov).map_err(|e| CmdError::msg(format_args!("FDT fix-up: {e}")))?;
     let dtb = (fdt_dst.addr, fdt.totalsize() as u64);
+    defmt::info!("bench linux_fdt={=u64}", crate::arch::cycles() - t0);
 
     // Last: move the kernel (source and destination may overlap).
     let t0 = crate::arch::cycles();

@@ -23,7 +23,9 @@ pub struct Handoff {
 /// (every key, secret and buffer the loader held), and enters the kernel.
 pub fn enter(h: &Handoff) -> ! {
     let to_usize = |v: u64| usize::try_from(v).unwrap_or(usize::MAX);
+    let t0 = crate::arch::cycles();
     cache::clean_invalidate(to_usize(h.entry), to_usize(h.image_size));
+    defmt::info!("bench linux_image_clean={=u64}", crate::arch::cycles() - t0);
     cache::clean_invalidate(to_usize(h.dtb.0), to_usize(h.dtb.1));
     if let Some((a, l)) = h.initrd {
         cache::clean_invalidate(to_usize(a), to_usize(l));
