@@ -25,6 +25,8 @@ use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
+pub mod linux;
+
 /// The console prompt the loader prints (no newline after it).
 pub const PROMPT: &str = "=> ";
 

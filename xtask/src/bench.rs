@@ -468,6 +468,85 @@ fn caam_rows(out: &build::Outputs, rows: &mut Vec<Row>) -> Result<()> {
     Ok(())
 }
 
+/// Goal for the loader's own work before Linux (issue 7).
+pub const LINUX_LOADER_GOAL: f64 = 1_000_000.0;
+
+/// Instructions `linux_enter` executes after the `bench linux_entry` mark
+/// up to the kernel's first instruction: 82 fixed ones (boot/src/arch) plus
+/// 4 per 16 scrubbed bytes.
+pub fn linux_enter_instructions(scrub_bytes: u64) -> u64 {
+    82 + scrub_bytes / 16 * 4
+}
+
+/// Linux handoff rows (issue 7): a chip provisions from a disk image with
+/// Debian's kernel (first boot, not measured), then a second boot of the
+/// already-provisioned device runs under `-icount shift=0,sleep=off` to
+/// the kernel's entry. The loader's own work excludes the autoboot
+/// countdown (a busy poll: 1 s of virtual time is ~10^9 instructions under
+/// icount), the read of the Image from the eMMC and its move into place.
+fn linux_rows(out: &build::Outputs, rows: &mut Vec<Row>) -> Result<()> {
+    let s = qemu_tests::linux::provision_disk("bench", &out.bin)?;
+    let opts = QemuOpts::new(&out.bin)
+        .elf(&out.elf)
+        .fuses(&s.fuses)
+        .disk(&s.disk)
+        .no_reboot(true);
+    {
+        let mut q = Qemu::boot(opts.clone())?;
+        q.wait_for("Starting kernel ...", Duration::from_secs(300))?;
+    }
+    let mut q = Qemu::boot(opts.icount(true))?;
+    q.wait_for("Starting kernel ...", Duration::from_secs(600))?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let marks = loop {
+        let m = bench_marks(&q.defmt_log()?);
+        if m.iter().any(|(n, _)| n == "linux_entry") || Instant::now() >= deadline {
+            break m;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    drop(q);
+    let _ = fs::remove_dir_all(&s.dir);
+    let m = |n: &str| mark(&marks, n);
+    let entry = m("linux_entry")? + linux_enter_instructions(m("linux_scrub_bytes")?);
+    let (wait, read, moved) = (
+        m("autoboot_wait")?,
+        m("linux_image_read")?,
+        m("linux_image_move")?,
+    );
+    let clean = m("linux_image_clean")?;
+    for (name, v) in [
+        ("reset -> kernel entry (provisioned)", entry),
+        ("reset -> autoboot countdown", m("autoboot_start")?),
+        ("autoboot countdown (busy poll, 1 s)", wait),
+        ("load partitions (all eMMC reads)", m("linux_load")?),
+        ("Image read from eMMC", read),
+        ("provisioning summary for /chosen", m("linux_summary")?),
+        ("DTB copy and fix-up", m("linux_fdt")?),
+        ("Image move", moved),
+        ("Image cache clean to PoC", clean),
+    ] {
+        rows.push(Row::new("linux", name, v as f64, "instructions"));
+    }
+    let own = entry.saturating_sub(wait + read + moved);
+    rows.push(
+        Row::new(
+            "linux",
+            "loader's own work (excl. countdown, Image read/move)",
+            own as f64,
+            "instructions",
+        )
+        .goal(Goal::Below(LINUX_LOADER_GOAL)),
+    );
+    rows.push(Row::new(
+        "linux",
+        "same, also excl. the Image cache clean",
+        own.saturating_sub(clean) as f64,
+        "instructions",
+    ));
+    Ok(())
+}
+
 /// Section and image size rows for one build.
 fn size_rows(opts: BuildOpts, out: &build::Outputs, rows: &mut Vec<Row>) -> Result<()> {
     let elf = fs::read(&out.elf)?;
@@ -517,6 +596,7 @@ pub fn bench() -> Result<()> {
     boot_rows(qemu, &mut rows)?;
     storage_rows(qemu, &mut rows)?;
     caam_rows(qemu, &mut rows)?;
+    linux_rows(qemu, &mut rows)?;
     for (b, out) in &outs {
         size_rows(*b, out, &mut rows)?;
     }
@@ -617,6 +697,12 @@ mod tests {
         assert!(c[5].starts_with("blob dec ") && c[5].contains(" 1000 "));
         assert_eq!(c[6], "md.l 30900600 10");
         assert_eq!(c[7], "md.l 50000000 10");
+    }
+
+    #[test]
+    fn linux_enter_cost_counts_the_scrub_loop() {
+        assert_eq!(linux_enter_instructions(0), 82);
+        assert_eq!(linux_enter_instructions(0x8_0000), 82 + 0x8000 * 4);
     }
 
     #[test]

@@ -60,7 +60,9 @@ fn bootargs(m: &mut Machine, args: &[&str]) -> Result<(), CmdError> {
 
 fn boot(m: &mut Machine, args: &[&str]) -> Result<(), CmdError> {
     arity(args, 0, 0)?;
+    let t0 = crate::arch::cycles();
     let l = load_from_mmc(m)?;
+    defmt::info!("bench linux_load={=u64}", crate::arch::cycles() - t0);
     start(m, l.kernel, l.initrd, l.fdt)
 }
 
@@ -120,7 +122,10 @@ pub fn load_from_mmc(m: &mut Machine) -> Result<Loaded, CmdError> {
     let h = ImageHeader::parse(unsafe { head.slice_mut() })
         .map_err(|e| CmdError::msg(format_args!("partition 'kernel': {e}")))?;
     let klen = h.image_size.min(kp.num_blocks() * 512);
+    let t0 = crate::arch::cycles();
     load_part(m, &kp, KERNEL_LOAD, klen)?;
+    // The Image read, so `xtask bench` can separate it from the loader's work.
+    defmt::info!("bench linux_image_read={=u64}", crate::arch::cycles() - t0);
     let fhead = load_part(m, &dp, FDT_LOAD, 512)?;
     // SAFETY: as above.
     let flen = fdt_edit::total_size(unsafe { fhead.slice_mut() })
@@ -166,6 +171,8 @@ pub fn autoboot(m: &mut Machine, delay: u32) {
         return;
     }
     let clock = crate::arch::timer::GenericTimer;
+    let t0 = crate::arch::cycles();
+    defmt::info!("bench autoboot_start={=u64}", t0);
     let mut left = delay;
     let _ = write!(m, "Hit any key to stop autoboot: {left:2} ");
     loop {
@@ -186,6 +193,9 @@ pub fn autoboot(m: &mut Machine, delay: u32) {
         let _ = write!(m, "\x08\x08\x08{left:2} ");
     }
     outln!(m);
+    // The countdown busy-polls the timer and the UART: under `-icount` the
+    // delay is executed instructions, which `xtask bench` subtracts.
+    defmt::info!("bench autoboot_wait={=u64}", crate::arch::cycles() - t0);
     if let Err(e) = boot(m, &["boot"]) {
         outln!(m, "boot: {}", e);
     }
@@ -215,7 +225,9 @@ pub fn start(
     initrd: Option<RamRange>,
     fdt_src: u64,
 ) -> Result<(), CmdError> {
+    let t0 = crate::arch::cycles();
     let prov = crate::flow::summary(m);
+    defmt::info!("bench linux_summary={=u64}", crate::arch::cycles() - t0);
     let plan = plan(m, kernel, initrd, fdt_src, prov)?;
     outln!(m, "## Flattened Device Tree blob at {:08x}", fdt_src);
     outln!(
@@ -283,15 +295,19 @@ fn plan(
     let input = unsafe { fdt_in.slice_mut() };
     // SAFETY: as above.
     let out = unsafe { fdt_dst.slice_mut() };
+    let t0 = crate::arch::cycles();
     let mut fdt = Fdt::open_into(input, out)
         .map_err(|e| CmdError::msg(format_args!("FDT at 0x{fdt_src:x}: {e}")))?;
     fixup(m, &mut fdt, initrd, prov).map_err(|e| CmdError::msg(format_args!("FDT fix-up: {e}")))?;
     let dtb = (fdt_dst.addr, fdt.totalsize() as u64);
+    defmt::info!("bench linux_fdt={=u64}", crate::arch::cycles() - t0);
 
     // Last: move the kernel (source and destination may overlap).
+    let t0 = crate::arch::cycles();
     // SAFETY: both ranges are checked RAM outside the loader, disjoint from
     // the new DTB and the initramfs; `copy` allows overlap.
     unsafe { core::ptr::copy(src.addr as *const u8, dst.addr as *mut u8, src.len as usize) };
+    defmt::info!("bench linux_image_move={=u64}", crate::arch::cycles() - t0);
     Ok(Handoff {
         entry,
         image_size: h.image_size,
