@@ -160,14 +160,15 @@ impl Machine {
                 image.end()
             )));
         }
-        let mut page = addr & !0xfff;
-        while page < r_end {
-            if mmu::lookup(page) != mmu::Perm::ReadWrite {
+        let mut a = addr;
+        while a < r_end {
+            let (perm, end) = mmu::span(a);
+            if perm != mmu::Perm::ReadWrite {
                 return Err(CmdError::msg(format_args!(
-                    "address 0x{page:x} is not usable RAM"
+                    "address 0x{a:x} is not usable RAM"
                 )));
             }
-            page += 0x1000;
+            a = end;
         }
         Ok(r)
     }

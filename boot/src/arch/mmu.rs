@@ -214,28 +214,36 @@ pub fn init(regions: &[Region]) {
 
 /// The permissions the live map gives `addr` (walks our own tables).
 pub fn lookup(addr: u64) -> Perm {
+    span(addr).0
+}
+
+/// The permissions the live map gives `addr`, and the end of the table
+/// entry that maps it (so range checks step by block, not by page).
+pub fn span(addr: u64) -> (Perm, u64) {
     let root = ROOT.load(Ordering::Relaxed);
+    let page_end = (addr | 0xfff).saturating_add(1);
     if root == 0 || addr >> 39 != 0 {
-        return Perm::None;
+        return (Perm::None, page_end);
     }
     let mut table = root;
     for level in 1..=3u32 {
         let shift = 12 + 9 * (3 - level);
+        let end = (addr | ((1u64 << shift) - 1)).saturating_add(1);
         let idx = (addr >> shift) & 0x1ff;
         let ptr = (table + idx * 8) as *const u64;
         // SAFETY: `table` is one of the pool's tables (root or a table address
         // written by `Builder`), `idx` < 512, and the pool is no longer written.
         let e = unsafe { ptr.read() };
         if e & VALID == 0 {
-            return Perm::None;
+            return (Perm::None, end);
         }
         let is_table = e & TABLE_OR_PAGE != 0 && level < 3;
         if !is_table {
-            return decode(e);
+            return (decode(e), end);
         }
         table = e & ADDR_MASK;
     }
-    Perm::None
+    (Perm::None, page_end)
 }
 
 fn decode(e: u64) -> Perm {

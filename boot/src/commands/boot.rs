@@ -32,8 +32,8 @@ pub const BOOT: Command = Command {
     run: boot,
 };
 
-/// Where `boot` loads the partitions before `booti` places them.
-const KERNEL_LOAD: u64 = board::soc::DRAM_BASE + 0x0400_0000;
+/// Where `boot` loads the DTB and initramfs (the kernel goes straight to
+/// its final place).
 const FDT_LOAD: u64 = board::soc::DRAM_BASE + 0x0700_0000;
 const INITRD_LOAD: u64 = board::soc::DRAM_BASE + 0x0800_0000;
 
@@ -117,13 +117,19 @@ pub fn load_from_mmc(m: &mut Machine) -> Result<Loaded, CmdError> {
             .ok_or_else(|| CmdError::msg(format_args!("no '{name}' partition")))
     };
     let (kp, dp) = (find(KERNEL.name)?, find(DTB.name)?);
-    let head = load_part(m, &kp, KERNEL_LOAD, 512)?;
+    // The kernel header, read to a scratch spot (the DTB lands there next).
+    let head = load_part(m, &kp, FDT_LOAD, 512)?;
     // SAFETY: the 512 bytes just read, in checked RAM; only read here.
     let h = ImageHeader::parse(unsafe { head.slice_mut() })
         .map_err(|e| CmdError::msg(format_args!("partition 'kernel': {e}")))?;
     let klen = h.image_size.min(kp.num_blocks() * 512);
+    // Read the Image straight to where `booti` places it, so it is not moved.
+    let (_, dram_end) = m.dram();
+    let kernel = h
+        .placement(crate::arch::layout::image_end(), dram_end)
+        .map_err(|e| CmdError::msg(format_args!("partition 'kernel': {e}")))?;
     let t0 = crate::arch::cycles();
-    load_part(m, &kp, KERNEL_LOAD, klen)?;
+    load_part(m, &kp, kernel, klen)?;
     // The Image read, so `xtask bench` can separate it from the loader's work.
     defmt::info!("bench linux_image_read={=u64}", crate::arch::cycles() - t0);
     let fhead = load_part(m, &dp, FDT_LOAD, 512)?;
@@ -144,7 +150,7 @@ pub fn load_from_mmc(m: &mut Machine) -> Result<Loaded, CmdError> {
         Current::MMC_DEV
     );
     Ok(Loaded {
-        kernel: KERNEL_LOAD,
+        kernel,
         fdt: FDT_LOAD,
         initrd,
     })
@@ -304,9 +310,11 @@ fn plan(
 
     // Last: move the kernel (source and destination may overlap).
     let t0 = crate::arch::cycles();
-    // SAFETY: both ranges are checked RAM outside the loader, disjoint from
-    // the new DTB and the initramfs; `copy` allows overlap.
-    unsafe { core::ptr::copy(src.addr as *const u8, dst.addr as *mut u8, src.len as usize) };
+    if src.addr != dst.addr {
+        // SAFETY: both ranges are checked RAM outside the loader, disjoint
+        // from the new DTB and the initramfs; `copy` allows overlap.
+        unsafe { core::ptr::copy(src.addr as *const u8, dst.addr as *mut u8, src.len as usize) };
+    }
     defmt::info!("bench linux_image_move={=u64}", crate::arch::cycles() - t0);
     Ok(Handoff {
         entry,
