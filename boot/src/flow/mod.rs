@@ -14,6 +14,8 @@
 //! | secrets-blobbed | ID record, verified blobs and table | consume the bundle |
 //! | done | all of it, bundle erased | nothing (boots straight through) |
 //!
+//! The bundle is authenticated and decrypted before sign-ID, so a refused
+//! bundle leaves nothing on the eMMC but the journal entry of the refusal.
 //! The bundle is erased only in the last step, after the blobs were read
 //! back from the eMMC and decapsulated to the original secrets.
 
@@ -31,7 +33,7 @@ use mfg_formats::area::{
     self, BLOB_TABLE_LBA, BLOCK, BlobEntry, BlobPlanner, BlobTable, BundlePartitionHeader,
     ID_SLOT_LBA, JOURNAL_LBA, JournalRecord, ProvState, TABLE_MAX_LEN,
 };
-use mfg_formats::bundle::{self, BundleHeader, MAX_BUNDLE_LEN, MAX_SECRET_LEN, MAX_SECRETS};
+use mfg_formats::bundle::{self, MAX_BUNDLE_LEN, MAX_SECRET_LEN, MAX_SECRETS};
 use mfg_formats::identity::{self, IdRecord, IdentityMessage, SecurityState};
 use sha2::{Digest, Sha256};
 
@@ -231,20 +233,32 @@ fn steps(
     if cfg!(feature = "production") && !closed(d.m)? {
         return Err(FlowError::OpenPart);
     }
-    if j.rec.state == ProvState::Blank {
-        let hdr = hdr.ok_or(FlowError::Partition("no bundle"))?;
-        let t = cycles();
-        outln!(d.m, "provision: [1/4] sign-ID");
-        let bundle_id = read_bundle_header(d, l, &hdr)?.bundle_id;
-        let rec = sign_id(d, l, j, bundle_id)?;
-        print_id_line(d.m, &rec);
-        meter.sign = cycles() - t;
-    }
-    if j.rec.state == ProvState::IdSigned {
+    if matches!(j.rec.state, ProvState::Blank | ProvState::IdSigned) {
         let hdr = hdr.ok_or(FlowError::Partition(
             "the bundle is gone but the blobs were never written",
         ))?;
-        decrypt_and_blob(d, l, j, &hdr, meter)?;
+        // Authenticate and decrypt first: a refused bundle (another OEM's
+        // key, tampered, another product) then leaves nothing on the eMMC
+        // but the journal entry of the refusal, not a fresh ID record.
+        let (bundle_area, blob_area) = scratch(d.m)?.split_at_mut(BLOB_AT);
+        let t = cycles();
+        let view = decrypt(d, l, &hdr, bundle_area, meter)?;
+        let decrypt_cycles = cycles() - t;
+        if j.rec.state == ProvState::Blank {
+            let t = cycles();
+            outln!(d.m, "provision: [1/4] sign-ID");
+            let rec = sign_id(d, l, j, view.header().bundle_id)?;
+            print_id_line(d.m, &rec);
+            meter.sign = cycles() - t;
+        }
+        outln!(d.m, "provision: [2/4] decrypt-bundle");
+        outln!(
+            d.m,
+            "provision:       {} secret(s) authenticated",
+            view.len()
+        );
+        meter.decrypt = decrypt_cycles;
+        blob(d, l, j, &view, blob_area, meter)?;
     }
     if j.rec.state == ProvState::SecretsBlobbed {
         let t = cycles();
@@ -274,21 +288,6 @@ fn closed(m: &mut Machine) -> Result<bool, FlowError> {
             moo,
             caam::SecurityState::Secure | caam::SecurityState::Trusted
         ))
-}
-
-fn read_bundle_header(
-    d: &mut Disk<'_>,
-    l: &Layout,
-    hdr: &BundlePartitionHeader,
-) -> Result<BundleHeader, FlowError> {
-    if hdr.bundle_len as usize > MAX_BUNDLE_LEN || hdr.bundle_len == 0 {
-        return Err(FlowError::Bundle(mfg_formats::FormatError::BadLength {
-            what: "bundle",
-        }));
-    }
-    let mut b = [0u8; BLOCK];
-    d.read(l.bundle, area::BUNDLE_OFFSET / BLOCK as u64, &mut b)?;
-    BundleHeader::parse(&b).map_err(FlowError::Bundle)
 }
 
 /// Step 1: the identity message, signed by the CAAM's MP key, stored in the
@@ -366,23 +365,15 @@ fn print_id_line(m: &mut Machine, rec: &IdRecord) {
     }
 }
 
-/// Steps 2 and 3: decrypt the bundle in scratch RAM, make a blob of each
-/// secret, write blobs and table, read everything back and decapsulate it,
-/// then the journal.
-fn decrypt_and_blob(
+/// Step 2: reads the bundle into scratch RAM, authenticates and decrypts it
+/// in place (the view zeroizes the plaintext when dropped).
+fn decrypt<'a>(
     d: &mut Disk<'_>,
     l: &Layout,
-    j: &mut Journal,
     hdr: &BundlePartitionHeader,
+    bundle_area: &'a mut [u8],
     meter: &mut Meter,
-) -> Result<(), FlowError> {
-    let t = cycles();
-    outln!(d.m, "provision: [2/4] decrypt-bundle");
-    let scratch = scratch(d.m)?;
-    let (bundle_area, rest) = scratch.split_at_mut(BLOB_AT);
-    let (blob_buf, rest) = rest.split_at_mut(BACK_AT - BLOB_AT);
-    let back_buf = &mut rest[..BLOB_BUF];
-    let blob_buf = &mut blob_buf[..BLOB_BUF];
+) -> Result<bundle::BundleView<'a>, FlowError> {
     let len = hdr.bundle_len as usize;
     if len > MAX_BUNDLE_LEN || len == 0 {
         return Err(FlowError::Bundle(mfg_formats::FormatError::BadLength {
@@ -402,14 +393,22 @@ fn decrypt_and_blob(
     let mut pubkey = caam.mp_public_key()?;
     let opened = bundle::open_for_product(sealed, &pubkey, PRODUCT);
     scrub(&mut pubkey);
-    let view = opened.map_err(FlowError::Bundle)?;
-    outln!(
-        d.m,
-        "provision:       {} secret(s) authenticated",
-        view.len()
-    );
-    meter.decrypt = cycles() - t;
+    opened.map_err(FlowError::Bundle)
+}
 
+/// Step 3: make a blob of each secret, write blobs and table, read
+/// everything back and decapsulate it, then the journal.
+fn blob(
+    d: &mut Disk<'_>,
+    l: &Layout,
+    j: &mut Journal,
+    view: &bundle::BundleView<'_>,
+    blob_area: &mut [u8],
+    meter: &mut Meter,
+) -> Result<(), FlowError> {
+    let (blob_buf, rest) = blob_area.split_at_mut(BACK_AT - BLOB_AT);
+    let back_buf = &mut rest[..BLOB_BUF];
+    let blob_buf = &mut blob_buf[..BLOB_BUF];
     let t = cycles();
     outln!(d.m, "provision: [3/4] blob-encapsulate");
     let mut planner = BlobPlanner::new();
