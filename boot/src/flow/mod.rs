@@ -407,7 +407,8 @@ fn blob(
     meter: &mut Meter,
 ) -> Result<(), FlowError> {
     let (blob_buf, rest) = blob_area.split_at_mut(BACK_AT - BLOB_AT);
-    let back_buf = &mut rest[..BLOB_BUF];
+    // The read-back blob, then room for its decapsulated secret.
+    let back_buf = &mut rest[..BLOB_BUF + MAX_SECRET_LEN];
     let blob_buf = &mut blob_buf[..BLOB_BUF];
     let t = cycles();
     outln!(d.m, "provision: [3/4] blob-encapsulate");
