@@ -701,3 +701,26 @@ fn power_cut_after_every_write_resumes_to_exactly_one_provisioning() {
     assert!(last >= 8, "only {last} writes in a 2-secret flow");
     eprintln!("power cut: all {last} write points checked");
 }
+
+#[test]
+fn largest_secret_provisions_and_verifies() {
+    // One secret of the maximum size (64 KiB): its blob and the read-back
+    // decapsulation need the most scratch RAM.
+    let f = fixture();
+    let dir = f.dir.join("big");
+    fs::create_dir_all(&dir).expect("dir");
+    let data = pseudo(3, mfg_formats::bundle::MAX_SECRET_LEN);
+    fs::write(dir.join("big.bin"), &data).expect("secret");
+    fs::write(
+        dir.join("secrets.toml"),
+        "[[secret]]\nname = \"big\"\nfile = \"big.bin\"\ntype = \"opaque\"\n",
+    )
+    .expect("manifest");
+    let bundle = seal(&dir, &f.pubk_a, PRODUCT, "bundle.bin");
+    let img = fresh_copy("big");
+    put_bundle(&img, &bundle);
+    let (mut q, banner) = boot(&loader_image(), Some(&f.fuses_a), &img);
+    assert!(banner.contains("provision: device provisioned"), "{banner}");
+    let out = q.run_timeout("provision verify", BOOT).expect("verify");
+    assert_verify(&out, &[("big".to_string(), data)]);
+}

@@ -430,7 +430,7 @@ fn flow_rows(out: &build::Outputs, rows: &mut Vec<Row>) -> Result<()> {
                 .disk(&img)
                 .icount(true),
         )?;
-        let banner = q.wait_prompt_timeout(Duration::from_secs(300))?;
+        let banner = q.wait_prompt_timeout(Duration::from_secs(120))?;
         if !banner.contains("provision: device provisioned") {
             return Err(format!("{group}: the flow did not provision:\n{banner}").into());
         }
