@@ -69,7 +69,7 @@ pub struct Disk<'a> {
 impl Disk<'_> {
     fn check(p: Part, lba: u64, len: usize) -> Result<u64, FlowError> {
         let blocks = (len / BLOCK) as u64;
-        if len % BLOCK != 0 || lba.checked_add(blocks).is_none_or(|e| e > p.blocks) {
+        if !len.is_multiple_of(BLOCK) || lba.checked_add(blocks).is_none_or(|e| e > p.blocks) {
             return Err(FlowError::Partition("request outside the partition"));
         }
         Ok(p.first + lba)
