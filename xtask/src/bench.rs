@@ -324,8 +324,13 @@ pub const FLOW_8_GOAL: f64 = 2_000_000.0;
 
 /// The `bench flow k=v ...` line of a decoded `defmt` log, as pairs.
 pub fn flow_marks(log: &str) -> Option<Vec<(String, u64)>> {
-    let line = log.lines().find(|l| l.contains("bench flow "))?;
-    let rest = &line[line.find("bench flow ")? + "bench flow ".len()..];
+    tagged_marks(log, "bench flow ")
+}
+
+/// The pairs of the first line holding `tag` followed by `k=v` words.
+fn tagged_marks(log: &str, tag: &str) -> Option<Vec<(String, u64)>> {
+    let line = log.lines().find(|l| l.contains(tag))?;
+    let rest = &line[line.find(tag)? + tag.len()..];
     let mut out = Vec::new();
     for kv in rest.split_whitespace() {
         let (k, v) = kv.split_once('=')?;
@@ -436,8 +441,11 @@ fn flow_rows(out: &build::Outputs, rows: &mut Vec<Row>) -> Result<()> {
         }
         q.send_line("poweroff")?;
         let _ = q.wait_exit(Duration::from_secs(10));
-        let marks = flow_marks(&q.defmt_log()?)
+        let log = q.defmt_log()?;
+        let marks = flow_marks(&log)
             .ok_or_else(|| format!("{group}: no `bench flow` line in the defmt log"))?;
+        let emu_marks = tagged_marks(&log, "bench flowemu ")
+            .ok_or_else(|| format!("{group}: no `bench flowemu` line in the defmt log"))?;
         drop(q);
         let get = |k: &str| -> Result<f64> {
             marks
@@ -445,6 +453,13 @@ fn flow_rows(out: &build::Outputs, rows: &mut Vec<Row>) -> Result<()> {
                 .find(|(n, _)| n == k)
                 .map(|m| m.1 as f64)
                 .ok_or_else(|| format!("{group}: `bench flow` has no {k}=").into())
+        };
+        let get_emu = |k: &str| -> Result<f64> {
+            emu_marks
+                .iter()
+                .find(|(n, _)| n == k)
+                .map(|m| m.1 as f64)
+                .ok_or_else(|| format!("{group}: `bench flowemu` has no {k}=").into())
         };
         let (total, emu) = (get("total")?, get("emu")?);
         for (name, key) in [
@@ -458,6 +473,19 @@ fn flow_rows(out: &build::Outputs, rows: &mut Vec<Row>) -> Result<()> {
         ] {
             rows.push(Row::new(&group, name, get(key)?, "instructions"));
         }
+        for (name, key) in [
+            ("sign-ID: emulated CAAM", "sign"),
+            ("decrypt: emulated CAAM", "decrypt"),
+            ("blob: emulated CAAM", "blob"),
+        ] {
+            rows.push(Row::new(&group, name, get_emu(key)?, "instructions"));
+        }
+        rows.push(Row::new(
+            &group,
+            "sign-ID: loader measurement (SHA-256)",
+            get_emu("measure")?,
+            "instructions",
+        ));
         let mut own = Row::new(
             &group,
             "loader's own work (total - emu)",
@@ -584,6 +612,9 @@ mod tests {
         assert_eq!(m[6], ("total".to_string(), 70));
         assert!(flow_marks("bench prompt=5").is_none());
         assert!(flow_marks("bench flow sign=x").is_none());
+        let e = tagged_marks("x bench flowemu sign=1 measure=2\n", "bench flowemu ").expect("emu");
+        assert_eq!(e[1], ("measure".to_string(), 2));
+        assert!(tagged_marks(log, "bench flowemu ").is_none());
         let cases = flow_cases();
         assert_eq!(cases.len(), 4);
         assert_eq!(cases[1].1.len(), 8);
