@@ -14,6 +14,8 @@
 //! assert!(out.contains("loader"));
 //! ```
 
+pub mod mfg;
+
 use std::fmt;
 use std::fs;
 use std::io::{self, Read, Write};

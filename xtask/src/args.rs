@@ -16,7 +16,7 @@ commands:
         write a virtual chip's fuse file (random OTPMK unless given)
   test  prerequisites, host tests, QEMU tests, clippy (host + target), fmt --check
   bench instruction counts under -icount and image sizes; target/bench/bench.json
-  demo  boot on QEMU, run a short scripted session, power off
+  demo  the provisioning story on QEMU: 4 chips, 2 OEMs, seal, provision, ledger, attacks
   clippy  clippy for host and target with -D warnings
   fmt [--check]  cargo fmt --all
   prereqs  check (and where possible install) what test/demo/bench need

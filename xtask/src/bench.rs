@@ -570,6 +570,188 @@ fn size_rows(opts: BuildOpts, out: &build::Outputs, rows: &mut Vec<Row>) -> Resu
     Ok(())
 }
 
+/// Goal for the loader's own work (total - emulated CAAM) in an 8-secret
+/// provisioning flow (issue 6).
+pub const FLOW_8_GOAL: f64 = 2_000_000.0;
+
+/// The `bench flow k=v ...` line of a decoded `defmt` log, as pairs.
+pub fn flow_marks(log: &str) -> Option<Vec<(String, u64)>> {
+    tagged_marks(log, "bench flow ")
+}
+
+/// The pairs of the first line holding `tag` followed by `k=v` words.
+fn tagged_marks(log: &str, tag: &str) -> Option<Vec<(String, u64)>> {
+    let line = log.lines().find(|l| l.contains(tag))?;
+    let rest = &line[line.find(tag)? + tag.len()..];
+    let mut out = Vec::new();
+    for kv in rest.split_whitespace() {
+        let (k, v) = kv.split_once('=')?;
+        let digits: String = v.chars().take_while(char::is_ascii_digit).collect();
+        out.push((k.to_string(), digits.parse().ok()?));
+    }
+    Some(out)
+}
+
+/// The provisioning cases: (row group, secrets as (name, length)).
+fn flow_cases() -> Vec<(String, Vec<(String, usize)>)> {
+    let n64 = |n: usize| -> Vec<(String, usize)> {
+        (0..n).map(|i| (format!("secret-{i:02}"), 64)).collect()
+    };
+    vec![
+        ("flow/1x64B".into(), n64(1)),
+        ("flow/8x64B".into(), n64(8)),
+        ("flow/64x64B".into(), n64(64)),
+        (
+            "flow/1x64KiB".into(),
+            vec![("big-secret".into(), 64 * 1024)],
+        ),
+    ]
+}
+
+/// Provisioning-flow rows: a fresh chip provisions at boot under `-icount`
+/// with 1, 8 and 64 secrets of 64 bytes and one of 64 KiB. The steps
+/// include the eMMC I/O and emulated-CAAM work done inside them; `eMMC
+/// I/O` and `emulated CAAM/OCOTP` are those parts over the whole flow, and
+/// `loader's own work` is the total without the emulation.
+fn flow_rows(out: &build::Outputs, rows: &mut Vec<Row>) -> Result<()> {
+    use qemu_tests::mfg;
+    let dir = qemu_tests::target_dir().join("bench/flow");
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir)?;
+    let chip = qemu_tests::chip(*b"bench-flow-chip1", [0x3c; 32]);
+    let fuses = dir.join("chip.fuses");
+    fs::write(&fuses, chip.to_bytes())?;
+    let mfgtool = |args: &[&str]| -> Result<()> {
+        let o = mfg::mfgtool(args).map_err(|e| format!("cannot run mfgtool: {e}"))?;
+        if o.status.success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "mfgtool {} failed: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&o.stderr)
+            )
+            .into())
+        }
+    };
+    let mut q = Qemu::boot(QemuOpts::new(&out.bin).elf(&out.elf).fuses(&fuses))?;
+    q.wait_prompt()?;
+    let pubk = q.run("mfgprot pubk")?;
+    q.send_line("poweroff")?;
+    let _ = q.wait_exit(Duration::from_secs(10));
+    drop(q);
+    let pubk_file = dir.join("pubk.txt");
+    fs::write(&pubk_file, &pubk)?;
+    let p = |x: &std::path::Path| x.display().to_string();
+    for (group, secrets) in flow_cases() {
+        let case = dir.join(group.replace('/', "-"));
+        fs::create_dir_all(&case)?;
+        let mut manifest = String::new();
+        for (i, (name, len)) in secrets.iter().enumerate() {
+            let data: Vec<u8> = (0..*len)
+                .map(|j| u8::try_from((i * 131 + j * 7 + 1) % 251).unwrap_or(0))
+                .collect();
+            fs::write(case.join(format!("{name}.bin")), data)?;
+            let _ = write!(
+                manifest,
+                "[[secret]]\nname = \"{name}\"\nfile = \"{name}.bin\"\ntype = \"opaque\"\n\n"
+            );
+        }
+        fs::write(case.join("secrets.toml"), manifest)?;
+        let bundle = case.join("bundle.bin");
+        let img = case.join("disk.img");
+        mfgtool(&[
+            "seal",
+            "--mp-pubkey",
+            &p(&pubk_file),
+            "--secrets",
+            &p(&case.join("secrets.toml")),
+            "--product",
+            "imx8mp-demo",
+            "-o",
+            &p(&bundle),
+        ])?;
+        mfgtool(&[
+            "image",
+            "-o",
+            &p(&img),
+            "--size",
+            "32M",
+            "--bundle",
+            &p(&bundle),
+        ])?;
+        let mut q = Qemu::boot(
+            QemuOpts::new(&out.bin)
+                .elf(&out.elf)
+                .fuses(&fuses)
+                .disk(&img)
+                .icount(true),
+        )?;
+        let banner = q.wait_prompt_timeout(Duration::from_secs(120))?;
+        if !banner.contains("provision: device provisioned") {
+            return Err(format!("{group}: the flow did not provision:\n{banner}").into());
+        }
+        q.send_line("poweroff")?;
+        let _ = q.wait_exit(Duration::from_secs(10));
+        let log = q.defmt_log()?;
+        let marks = flow_marks(&log)
+            .ok_or_else(|| format!("{group}: no `bench flow` line in the defmt log"))?;
+        let emu_marks = tagged_marks(&log, "bench flowemu ")
+            .ok_or_else(|| format!("{group}: no `bench flowemu` line in the defmt log"))?;
+        drop(q);
+        let get = |k: &str| -> Result<f64> {
+            marks
+                .iter()
+                .find(|(n, _)| n == k)
+                .map(|m| m.1 as f64)
+                .ok_or_else(|| format!("{group}: `bench flow` has no {k}=").into())
+        };
+        let get_emu = |k: &str| -> Result<f64> {
+            emu_marks
+                .iter()
+                .find(|(n, _)| n == k)
+                .map(|m| m.1 as f64)
+                .ok_or_else(|| format!("{group}: `bench flowemu` has no {k}=").into())
+        };
+        let (total, emu) = (get("total")?, get("emu")?);
+        for (name, key) in [
+            ("sign-ID", "sign"),
+            ("decrypt", "decrypt"),
+            ("blob", "blob"),
+            ("consume", "consume"),
+            ("eMMC I/O", "emmc"),
+            ("emulated CAAM/OCOTP", "emu"),
+            ("total", "total"),
+        ] {
+            rows.push(Row::new(&group, name, get(key)?, "instructions"));
+        }
+        for (name, key) in [
+            ("sign-ID: emulated CAAM", "sign"),
+            ("decrypt: emulated CAAM", "decrypt"),
+            ("blob: emulated CAAM", "blob"),
+        ] {
+            rows.push(Row::new(&group, name, get_emu(key)?, "instructions"));
+        }
+        rows.push(Row::new(
+            &group,
+            "sign-ID: loader measurement (SHA-256)",
+            get_emu("measure")?,
+            "instructions",
+        ));
+        let mut own = Row::new(
+            &group,
+            "loader's own work (total - emu)",
+            total - emu,
+            "instructions",
+        );
+        if group == "flow/8x64B" {
+            own = own.goal(Goal::Below(FLOW_8_GOAL));
+        }
+        rows.push(own);
+    }
+    Ok(())
+}
+
 /// Runs every benchmark, prints the table, writes the JSON.
 pub fn bench() -> Result<()> {
     prereq::ensure(Need::Qemu)?;
@@ -597,6 +779,7 @@ pub fn bench() -> Result<()> {
     storage_rows(qemu, &mut rows)?;
     caam_rows(qemu, &mut rows)?;
     linux_rows(qemu, &mut rows)?;
+    flow_rows(qemu, &mut rows)?;
     for (b, out) in &outs {
         size_rows(*b, out, &mut rows)?;
     }
@@ -703,6 +886,25 @@ mod tests {
     fn linux_enter_cost_counts_the_scrub_loop() {
         assert_eq!(linux_enter_instructions(0), 82);
         assert_eq!(linux_enter_instructions(0x8_0000), 82 + 0x8000 * 4);
+    }
+
+    #[test]
+    fn parses_the_flow_line() {
+        let log = "0.5 INFO flow: journal seq 1\n\
+                   0.9 INFO bench flow sign=10 decrypt=20 blob=30 consume=4 emmc=5 emu=6 total=70\n";
+        let m = flow_marks(log).expect("parses");
+        assert_eq!(m.len(), 7);
+        assert_eq!(m[0], ("sign".to_string(), 10));
+        assert_eq!(m[6], ("total".to_string(), 70));
+        assert!(flow_marks("bench prompt=5").is_none());
+        assert!(flow_marks("bench flow sign=x").is_none());
+        let e = tagged_marks("x bench flowemu sign=1 measure=2\n", "bench flowemu ").expect("emu");
+        assert_eq!(e[1], ("measure".to_string(), 2));
+        assert!(tagged_marks(log, "bench flowemu ").is_none());
+        let cases = flow_cases();
+        assert_eq!(cases.len(), 4);
+        assert_eq!(cases[1].1.len(), 8);
+        assert_eq!(cases[3].1[0].1, 65_536);
     }
 
     #[test]

@@ -5,6 +5,7 @@
 mod args;
 mod bench;
 mod build;
+mod demo;
 mod factory;
 mod fuses;
 mod image;
@@ -80,7 +81,7 @@ fn main() -> ExitCode {
         args::Cmd::FusesNew(f) => fuses::new(&f),
         args::Cmd::Test => testcmd::test(),
         args::Cmd::Bench => bench::bench(),
-        args::Cmd::Demo => run::demo(),
+        args::Cmd::Demo => demo::demo(),
         args::Cmd::Clippy => testcmd::clippy_all(),
         args::Cmd::Fmt { check } => testcmd::fmt(check),
         args::Cmd::Elf2Bin { elf, bin } => build::elf2bin(&elf, &bin),

@@ -1,9 +1,9 @@
-//! `cargo xtask qemu` (interactive) and `cargo xtask demo` (scripted).
+//! `cargo xtask qemu`: the loader on QEMU with the console on this terminal.
 
 use crate::args::{Board, BuildOpts};
 use crate::prereq::{self, Need};
 use crate::{Result, build, show};
-use qemu_tests::{Qemu, QemuOpts};
+use qemu_tests::QemuOpts;
 use std::fs;
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
@@ -90,75 +90,5 @@ pub fn interactive(
         "xtask: QEMU exited ({status}); defmt log in {}",
         log_path.display()
     );
-    Ok(())
-}
-
-/// One scripted step of the demo: a command and text its output must hold.
-struct Step {
-    cmd: &'static str,
-    expect: &'static [&'static str],
-}
-
-const DEMO: &[Step] = &[
-    Step {
-        cmd: "version",
-        expect: &["loader"],
-    },
-    Step {
-        cmd: "bdinfo",
-        expect: &["load addr   = 0x0000000040200000", "current el  = 2"],
-    },
-    Step {
-        cmd: "mw.l 50000000 c0ffee42",
-        expect: &[],
-    },
-    Step {
-        cmd: "md.l 50000000 1",
-        expect: &["50000000: c0ffee42"],
-    },
-    Step {
-        cmd: "help",
-        expect: &["md", "mw", "version", "poweroff"],
-    },
-];
-
-/// Boots, runs a short scripted session, powers off; fails on any surprise.
-pub fn demo() -> Result<()> {
-    prereq::ensure(Need::All)?;
-    let out = build::build(BuildOpts::default())?;
-    // A closed virtual chip with a fixed identity (random OTPMK).
-    let dir = qemu_tests::target_dir().join("demo");
-    fs::create_dir_all(&dir)?;
-    let chip = crate::args::FusesNew {
-        uid: *b"demo-chip-000001",
-        srk_hash: [0x5a; 32],
-        otpmk: None,
-        open: false,
-        out: dir.join("chip.fuses"),
-    };
-    crate::fuses::new(&chip)?;
-    let mut q = Qemu::boot(QemuOpts::new(&out.bin).elf(&out.elf).fuses(&chip.out))?;
-    let banner = q.wait_prompt()?;
-    print!("{banner}=> ");
-    for step in DEMO {
-        let text = q.run(step.cmd)?;
-        print!("{}\r\n{text}=> ", step.cmd);
-        std::io::stdout().flush()?;
-        for want in step.expect {
-            if !text.to_lowercase().contains(&want.to_lowercase()) {
-                return Err(format!("demo: `{}` output lacks {want:?}", step.cmd).into());
-            }
-        }
-    }
-    q.send_line("poweroff")?;
-    println!("poweroff");
-    let status = q.wait_exit(Duration::from_secs(10))?;
-    if !status.success() {
-        return Err(format!("demo: QEMU exited with {status} after poweroff").into());
-    }
-    let log = q.defmt_log()?;
-    println!("--- defmt log ({} lines)", log.lines().count());
-    print!("{log}");
-    println!("demo: ok (QEMU exited with status 0)");
     Ok(())
 }

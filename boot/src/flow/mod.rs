@@ -14,6 +14,8 @@
 //! | secrets-blobbed | ID record, verified blobs and table | consume the bundle |
 //! | done | all of it, bundle erased | nothing (boots straight through) |
 //!
+//! The bundle is authenticated and decrypted before sign-ID, so a refused
+//! bundle leaves nothing on the eMMC but the journal entry of the refusal.
 //! The bundle is erased only in the last step, after the blobs were read
 //! back from the eMMC and decapsulated to the original secrets.
 
@@ -31,7 +33,7 @@ use mfg_formats::area::{
     self, BLOB_TABLE_LBA, BLOCK, BlobEntry, BlobPlanner, BlobTable, BundlePartitionHeader,
     ID_SLOT_LBA, JOURNAL_LBA, JournalRecord, ProvState, TABLE_MAX_LEN,
 };
-use mfg_formats::bundle::{self, BundleHeader, MAX_BUNDLE_LEN, MAX_SECRET_LEN, MAX_SECRETS};
+use mfg_formats::bundle::{self, MAX_BUNDLE_LEN, MAX_SECRET_LEN, MAX_SECRETS};
 use mfg_formats::identity::{self, IdRecord, IdentityMessage, SecurityState};
 use sha2::{Digest, Sha256};
 
@@ -70,6 +72,12 @@ struct Meter {
     decrypt: u64,
     blob: u64,
     consume: u64,
+    /// Emulated-CAAM cycles inside sign, decrypt and blob.
+    sign_emu: u64,
+    decrypt_emu: u64,
+    blob_emu: u64,
+    /// Cycles of the loader measurement (SHA-256 of the image) in sign.
+    measure: u64,
     /// Scratch bytes that held the bundle, and the largest blob.
     bundle_bytes: usize,
     blob_bytes: usize,
@@ -214,6 +222,13 @@ pub fn run(
         exception::emulation_cycles() - emu0,
         cycles() - start
     );
+    defmt::info!(
+        "bench flowemu sign={=u64} decrypt={=u64} blob={=u64} measure={=u64}",
+        meter.sign_emu,
+        meter.decrypt_emu,
+        meter.blob_emu,
+        meter.measure
+    );
     scrubbed?;
     r
 }
@@ -231,20 +246,34 @@ fn steps(
     if cfg!(feature = "production") && !closed(d.m)? {
         return Err(FlowError::OpenPart);
     }
-    if j.rec.state == ProvState::Blank {
-        let hdr = hdr.ok_or(FlowError::Partition("no bundle"))?;
-        let t = cycles();
-        outln!(d.m, "provision: [1/4] sign-ID");
-        let bundle_id = read_bundle_header(d, l, &hdr)?.bundle_id;
-        let rec = sign_id(d, l, j, bundle_id)?;
-        print_id_line(d.m, &rec);
-        meter.sign = cycles() - t;
-    }
-    if j.rec.state == ProvState::IdSigned {
+    if matches!(j.rec.state, ProvState::Blank | ProvState::IdSigned) {
         let hdr = hdr.ok_or(FlowError::Partition(
             "the bundle is gone but the blobs were never written",
         ))?;
-        decrypt_and_blob(d, l, j, &hdr, meter)?;
+        // Authenticate and decrypt first: a refused bundle (another OEM's
+        // key, tampered, another product) then leaves nothing on the eMMC
+        // but the journal entry of the refusal, not a fresh ID record.
+        let (bundle_area, blob_area) = scratch(d.m)?.split_at_mut(BLOB_AT);
+        let (t, e) = (cycles(), exception::emulation_cycles());
+        let view = decrypt(d, l, &hdr, bundle_area, meter)?;
+        let decrypt_cycles = cycles() - t;
+        meter.decrypt_emu = exception::emulation_cycles() - e;
+        if j.rec.state == ProvState::Blank {
+            let (t, e) = (cycles(), exception::emulation_cycles());
+            outln!(d.m, "provision: [1/4] sign-ID");
+            let rec = sign_id(d, l, j, view.header().bundle_id, meter)?;
+            print_id_line(d.m, &rec);
+            meter.sign = cycles() - t;
+            meter.sign_emu = exception::emulation_cycles() - e;
+        }
+        outln!(d.m, "provision: [2/4] decrypt-bundle");
+        outln!(
+            d.m,
+            "provision:       {} secret(s) authenticated",
+            view.len()
+        );
+        meter.decrypt = decrypt_cycles;
+        blob(d, l, j, &view, blob_area, meter)?;
     }
     if j.rec.state == ProvState::SecretsBlobbed {
         let t = cycles();
@@ -276,21 +305,6 @@ fn closed(m: &mut Machine) -> Result<bool, FlowError> {
         ))
 }
 
-fn read_bundle_header(
-    d: &mut Disk<'_>,
-    l: &Layout,
-    hdr: &BundlePartitionHeader,
-) -> Result<BundleHeader, FlowError> {
-    if hdr.bundle_len as usize > MAX_BUNDLE_LEN || hdr.bundle_len == 0 {
-        return Err(FlowError::Bundle(mfg_formats::FormatError::BadLength {
-            what: "bundle",
-        }));
-    }
-    let mut b = [0u8; BLOCK];
-    d.read(l.bundle, area::BUNDLE_OFFSET / BLOCK as u64, &mut b)?;
-    BundleHeader::parse(&b).map_err(FlowError::Bundle)
-}
-
 /// Step 1: the identity message, signed by the CAAM's MP key, stored in the
 /// free ID slot, then the journal.
 fn sign_id(
@@ -298,6 +312,7 @@ fn sign_id(
     l: &Layout,
     j: &mut Journal,
     bundle_id: u64,
+    meter: &mut Meter,
 ) -> Result<IdRecord, FlowError> {
     let ocotp = d.m.ocotp.as_ref().ok_or(FlowError::Fuses)?;
     let (uid, srk_hash) = (ocotp.unique_id(), ocotp.srk_hash());
@@ -326,7 +341,9 @@ fn sign_id(
     let mpmr = if caam.info().mpmr_locked {
         caam.mpmr_read()
     } else {
+        let t = cycles();
         let v = measurement();
+        meter.measure = cycles() - t;
         caam.mpmr_write_and_lock(&v)?;
         v
     };
@@ -366,23 +383,15 @@ fn print_id_line(m: &mut Machine, rec: &IdRecord) {
     }
 }
 
-/// Steps 2 and 3: decrypt the bundle in scratch RAM, make a blob of each
-/// secret, write blobs and table, read everything back and decapsulate it,
-/// then the journal.
-fn decrypt_and_blob(
+/// Step 2: reads the bundle into scratch RAM, authenticates and decrypts it
+/// in place (the view zeroizes the plaintext when dropped).
+fn decrypt<'a>(
     d: &mut Disk<'_>,
     l: &Layout,
-    j: &mut Journal,
     hdr: &BundlePartitionHeader,
+    bundle_area: &'a mut [u8],
     meter: &mut Meter,
-) -> Result<(), FlowError> {
-    let t = cycles();
-    outln!(d.m, "provision: [2/4] decrypt-bundle");
-    let scratch = scratch(d.m)?;
-    let (bundle_area, rest) = scratch.split_at_mut(BLOB_AT);
-    let (blob_buf, rest) = rest.split_at_mut(BACK_AT - BLOB_AT);
-    let back_buf = &mut rest[..BLOB_BUF];
-    let blob_buf = &mut blob_buf[..BLOB_BUF];
+) -> Result<bundle::BundleView<'a>, FlowError> {
     let len = hdr.bundle_len as usize;
     if len > MAX_BUNDLE_LEN || len == 0 {
         return Err(FlowError::Bundle(mfg_formats::FormatError::BadLength {
@@ -402,15 +411,24 @@ fn decrypt_and_blob(
     let mut pubkey = caam.mp_public_key()?;
     let opened = bundle::open_for_product(sealed, &pubkey, PRODUCT);
     scrub(&mut pubkey);
-    let view = opened.map_err(FlowError::Bundle)?;
-    outln!(
-        d.m,
-        "provision:       {} secret(s) authenticated",
-        view.len()
-    );
-    meter.decrypt = cycles() - t;
+    opened.map_err(FlowError::Bundle)
+}
 
-    let t = cycles();
+/// Step 3: make a blob of each secret, write blobs and table, read
+/// everything back and decapsulate it, then the journal.
+fn blob(
+    d: &mut Disk<'_>,
+    l: &Layout,
+    j: &mut Journal,
+    view: &bundle::BundleView<'_>,
+    blob_area: &mut [u8],
+    meter: &mut Meter,
+) -> Result<(), FlowError> {
+    let (blob_buf, rest) = blob_area.split_at_mut(BACK_AT - BLOB_AT);
+    // The read-back blob, then room for its decapsulated secret.
+    let back_buf = &mut rest[..BLOB_BUF + MAX_SECRET_LEN];
+    let blob_buf = &mut blob_buf[..BLOB_BUF];
+    let (t, e) = (cycles(), exception::emulation_cycles());
     outln!(d.m, "provision: [3/4] blob-encapsulate");
     let mut planner = BlobPlanner::new();
     let mut entries: heapless::Vec<BlobEntry, MAX_SECRETS> = heapless::Vec::new();
@@ -496,6 +514,7 @@ fn decrypt_and_blob(
     next.table_crc = table_crc;
     write_journal(d, l, j, next)?;
     meter.blob = cycles() - t;
+    meter.blob_emu = exception::emulation_cycles() - e;
     Ok(())
 }
 

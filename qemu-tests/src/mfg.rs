@@ -1,0 +1,289 @@
+//! Host-side helpers for the provisioning-flow tests, the demo and the
+//! bench: the `mfgtool` binary, the MP public key out of a development
+//! boot's `mfgprot pubk`, `mfgprot-id:` lines, GPT partitions of a disk
+//! image, and fuse files with a power-cut test plan.
+
+use crate::{target_dir, workspace_root};
+use std::fs;
+use std::io;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+/// The console line prefix of an ID record.
+pub const ID_PREFIX: &str = "mfgprot-id: ";
+
+/// The `mfgtool` binary: `MFGTOOL` names it, otherwise it is built once per
+/// process (`cargo build -p mfgtool`, a no-op when up to date).
+pub fn mfgtool_path() -> PathBuf {
+    static P: OnceLock<PathBuf> = OnceLock::new();
+    P.get_or_init(|| {
+        if let Some(p) = std::env::var_os("MFGTOOL") {
+            return PathBuf::from(p);
+        }
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let status = Command::new(cargo)
+            .current_dir(workspace_root())
+            .args(["build", "--quiet", "--package", "mfgtool"])
+            .status();
+        match status {
+            Ok(s) if s.success() => {}
+            Ok(s) => panic!("`cargo build -p mfgtool` failed ({s})"),
+            Err(e) => panic!("cannot run cargo to build mfgtool: {e}"),
+        }
+        target_dir().join("debug/mfgtool")
+    })
+    .clone()
+}
+
+/// Runs `mfgtool` with `args` and returns its output (any exit status).
+pub fn mfgtool<I, S>(args: I) -> io::Result<Output>
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    Command::new(mfgtool_path()).args(args).output()
+}
+
+/// The QEMU-board production loader Image (`cargo xtask build --board qemu
+/// --production`, once per process; `LOADER_BIN_PRODUCTION` overrides).
+pub fn production_loader_image() -> PathBuf {
+    static IMAGE: OnceLock<PathBuf> = OnceLock::new();
+    IMAGE
+        .get_or_init(|| {
+            if let Some(p) = std::env::var_os("LOADER_BIN_PRODUCTION") {
+                return PathBuf::from(p);
+            }
+            let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+            let status = Command::new(cargo)
+                .current_dir(workspace_root())
+                .args(["run", "--quiet", "--package", "xtask", "--"])
+                .args(["build", "--board", "qemu", "--production"])
+                .status();
+            match status {
+                Ok(s) if s.success() => {}
+                Ok(s) => panic!("`cargo xtask build --board qemu --production` failed ({s})"),
+                Err(e) => panic!("cannot run cargo to build the production loader: {e}"),
+            }
+            target_dir().join("out/qemu-production/loader.bin")
+        })
+        .clone()
+}
+
+/// The 64-byte MP public key (X || Y) out of `mfgprot pubk` output: the
+/// first 128 hex digits after `Public key:`.
+pub fn parse_pubkey(out: &str) -> Option<[u8; 64]> {
+    let (_, rest) = out.split_once("Public key:")?;
+    let digits: Vec<u8> = rest
+        .bytes()
+        .filter(|b| !b.is_ascii_whitespace())
+        .take_while(u8::is_ascii_hexdigit)
+        .take(128)
+        .collect();
+    if digits.len() != 128 {
+        return None;
+    }
+    let mut key = [0u8; 64];
+    for (i, k) in key.iter_mut().enumerate() {
+        let s = std::str::from_utf8(&digits[2 * i..2 * i + 2]).ok()?;
+        *k = u8::from_str_radix(s, 16).ok()?;
+    }
+    Some(key)
+}
+
+/// Every `mfgprot-id: ...` line in a console log (prefix included, line
+/// end stripped).
+pub fn id_lines(console: &str) -> Vec<String> {
+    console
+        .lines()
+        .filter_map(|l| {
+            let l = l.trim_end_matches('\r');
+            l.find(ID_PREFIX).map(|i| l[i..].to_string())
+        })
+        .collect()
+}
+
+/// The byte range of the GPT partition named `name` in a disk image
+/// (primary GPT: header at LBA 1, entries from the header's entry LBA).
+pub fn partition(image: &[u8], name: &str) -> Option<Range<usize>> {
+    const LBA: usize = 512;
+    let hdr = image.get(LBA..2 * LBA)?;
+    if &hdr[0..8] != b"EFI PART" {
+        return None;
+    }
+    let u64_at = |b: &[u8], o: usize| {
+        let mut a = [0u8; 8];
+        a.copy_from_slice(&b[o..o + 8]);
+        u64::from_le_bytes(a)
+    };
+    let u32_at = |b: &[u8], o: usize| {
+        let mut a = [0u8; 4];
+        a.copy_from_slice(&b[o..o + 4]);
+        u32::from_le_bytes(a)
+    };
+    let entries = usize::try_from(u64_at(hdr, 72)).ok()? * LBA;
+    let count = usize::try_from(u32_at(hdr, 80)).ok()?;
+    let size = usize::try_from(u32_at(hdr, 84)).ok()?;
+    let want: Vec<u16> = name.encode_utf16().collect();
+    for i in 0..count {
+        let e = image.get(entries + i * size..entries + (i + 1) * size)?;
+        let first = usize::try_from(u64_at(e, 32)).ok()?;
+        let last = usize::try_from(u64_at(e, 40)).ok()?;
+        let n: Vec<u16> = e[56..128]
+            .chunks_exact(2)
+            .map(|c| u16::from_le_bytes([c[0], c[1]]))
+            .take_while(|&c| c != 0)
+            .collect();
+        if first != 0 && n == want {
+            return Some(first * LBA..(last + 1) * LBA);
+        }
+    }
+    None
+}
+
+/// Fuse-file bytes of `chip`, with a power-cut test plan appended when
+/// `cut_after_write` is given.
+pub fn fuse_bytes(chip: &imx_emu::fusefile::FuseFile, cut_after_write: Option<u32>) -> Vec<u8> {
+    let mut b = chip.to_bytes().to_vec();
+    if let Some(k) = cut_after_write {
+        let plan = imx_emu::fusefile::TestPlan {
+            cut_after_write: Some(k),
+        };
+        b.extend_from_slice(&plan.to_bytes());
+    }
+    b
+}
+
+/// Lower-case hex of `b`.
+pub fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// Standard base64 (with padding) of `b`.
+pub fn base64(b: &[u8]) -> String {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut s = String::new();
+    for c in b.chunks(3) {
+        let n = (u32::from(c[0]) << 16)
+            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
+            | u32::from(*c.get(2).unwrap_or(&0));
+        for i in 0..4 {
+            if i <= c.len() {
+                s.push(char::from(A[((n >> (18 - 6 * i)) & 63) as usize]));
+            } else {
+                s.push('=');
+            }
+        }
+    }
+    s
+}
+
+/// The text forms under which `secret` could leak into a log: hex (lower and
+/// upper) and base64 at each of the three byte alignments a longer base64
+/// stream could put it at (only the characters fully determined by the
+/// secret are kept).
+pub fn text_forms(secret: &[u8]) -> Vec<String> {
+    let h = hex(secret);
+    let mut v = vec![h.clone(), h.to_uppercase()];
+    for pad in 0..3usize {
+        let mut b = vec![0u8; pad];
+        b.extend_from_slice(secret);
+        let enc = base64(&b);
+        // Characters covering only the padding bytes (at the start) or the
+        // partial last group (at the end) also depend on other data.
+        let skip = match pad {
+            0 => 0,
+            1 => 2,
+            _ => 3,
+        };
+        let total = pad + secret.len();
+        let full_groups = total / 3;
+        let end = full_groups * 4;
+        if end > skip {
+            v.push(enc[skip..end].to_string());
+        }
+    }
+    v
+}
+
+/// Where `needle` (bytes or any of its [`text_forms`]) occurs in `hay`:
+/// a description of the first hit, or `None`.
+pub fn find_leak(hay: &[u8], needle: &[u8]) -> Option<String> {
+    if needle.is_empty() {
+        return None;
+    }
+    if let Some(i) = hay.windows(needle.len()).position(|w| w == needle) {
+        return Some(format!("binary at byte {i}"));
+    }
+    for f in text_forms(needle) {
+        if f.len() < 16 {
+            continue;
+        }
+        if let Some(i) = hay.windows(f.len()).position(|w| w == f.as_bytes()) {
+            return Some(format!("text form {f:?} at byte {i}"));
+        }
+    }
+    None
+}
+
+/// Copies `from` to `to` and returns `to`.
+pub fn copy(from: &Path, to: &Path) -> io::Result<PathBuf> {
+    fs::copy(from, to)?;
+    Ok(to.to_path_buf())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_matches_the_rfc_vectors() {
+        assert_eq!(base64(b""), "");
+        assert_eq!(base64(b"f"), "Zg==");
+        assert_eq!(base64(b"fo"), "Zm8=");
+        assert_eq!(base64(b"foo"), "Zm9v");
+        assert_eq!(base64(b"foobar"), "Zm9vYmFy");
+    }
+
+    #[test]
+    fn text_forms_find_a_secret_inside_a_longer_base64_stream() {
+        let secret: Vec<u8> = (0u8..40).map(|i| i.wrapping_mul(37) ^ 0x5c).collect();
+        for pre in 0..3 {
+            let mut stream = vec![0xeeu8; pre];
+            stream.extend_from_slice(&secret);
+            stream.extend_from_slice(&[1, 2, 3, 4]);
+            let enc = base64(&stream);
+            assert!(
+                find_leak(enc.as_bytes(), &secret).is_some(),
+                "alignment {pre}"
+            );
+        }
+        assert!(find_leak(b"nothing to see here at all", &secret).is_none());
+        let up = hex(&secret).to_uppercase();
+        assert!(find_leak(up.as_bytes(), &secret).is_some());
+    }
+
+    #[test]
+    fn parses_pubk_output() {
+        let mut out =
+            String::from("\r\nGenerating Manufacturing Protection Public Key\r\nPublic key:\r\n");
+        for i in 0..64u8 {
+            out.push_str(&format!("{i:02X}"));
+            if i == 31 {
+                out.push_str("\r\n");
+            }
+        }
+        out.push_str("\r\n");
+        let k = parse_pubkey(&out).expect("parses");
+        assert_eq!(k[0], 0);
+        assert_eq!(k[63], 63);
+        assert!(parse_pubkey("Public key:\r\n12").is_none());
+    }
+
+    #[test]
+    fn finds_id_lines() {
+        let log = "a\r\nprovision: x\r\nmfgprot-id: QUJD\r\n=> ";
+        assert_eq!(id_lines(log), vec!["mfgprot-id: QUJD".to_string()]);
+    }
+}
