@@ -9,7 +9,7 @@
 //! fresh virtual chip and a disk image with a sealed bundle, kernel, DTB and
 //! initramfs with `mfgtool`.
 
-use crate::{Error, Qemu, QemuOpts, chip, target_dir, workspace_root};
+use crate::{Error, Qemu, QemuOpts, chip, target_dir};
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -359,31 +359,9 @@ pub fn initramfs(k: &KernelFiles) -> io::Result<Vec<u8>> {
     Ok(c.finish())
 }
 
-/// The `mfgtool` binary: `MFGTOOL`, else built with cargo (once per process).
-pub fn mfgtool() -> PathBuf {
-    static TOOL: OnceLock<PathBuf> = OnceLock::new();
-    TOOL.get_or_init(|| {
-        if let Some(p) = std::env::var_os("MFGTOOL") {
-            return PathBuf::from(p);
-        }
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let status = Command::new(cargo)
-            .current_dir(workspace_root())
-            .args(["build", "--quiet", "--package", "mfgtool"])
-            .status();
-        match status {
-            Ok(s) if s.success() => {}
-            Ok(s) => panic!("`cargo build -p mfgtool` failed ({s})"),
-            Err(e) => panic!("cannot run cargo to build mfgtool: {e}"),
-        }
-        target_dir().join("debug/mfgtool")
-    })
-    .clone()
-}
-
 /// Runs `mfgtool ARGS`, panicking with its stderr on failure.
 pub fn mfgtool_run<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> String {
-    let out = Command::new(mfgtool())
+    let out = Command::new(crate::mfg::mfgtool_path())
         .args(args)
         .output()
         .expect("mfgtool runs");
