@@ -124,11 +124,11 @@ proptest! {
                 prop_assert_eq!(e, ArgError::BadNumber(&s));
             }
         }
-        if let Ok(v) = args::dec_or_hex(&s) {
-            if digits.len() == s.len() {
-                prop_assert!(s.bytes().all(|c| c.is_ascii_digit()), "accepted {:?}", s);
-                prop_assert_eq!(v, s.parse::<u64>().unwrap());
-            }
+        if let Ok(v) = args::dec_or_hex(&s)
+            && digits.len() == s.len()
+        {
+            prop_assert!(s.bytes().all(|c| c.is_ascii_digit()), "accepted {:?}", s);
+            prop_assert_eq!(v, s.parse::<u64>().unwrap());
         }
     }
 
