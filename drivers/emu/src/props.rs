@@ -286,5 +286,21 @@ proptest! {
             wr(&mut e, JR1 + 0x34, 1);
             prop_assert_eq!(rd(&mut e, JR1 + 0x3C), 0);
         }
+        // After the garbage, a real job (MP public key into RAM+0x300)
+        // still succeeds: nothing wedged the model.
+        let slot = u32::try_from(jobs.len()).unwrap() % RING_SIZE;
+        let good = [0xB083_0004u32, 0x0006_0000, 0x4000_0300, 0x8614_0000];
+        let bytes: Vec<u8> = good.iter().flat_map(|w| w.to_le_bytes()).collect();
+        e.mem().write(u64::from(DESC), &bytes).unwrap();
+        e.mem().write(0x4000_0300, &[0u8; 64]).unwrap();
+        e.mem().write(u64::from(IN_RING + 4 * slot), &DESC.to_le_bytes()).unwrap();
+        wr(&mut e, JR1 + 0x1C, 1);
+        prop_assert_eq!(rd(&mut e, JR1 + 0x3C), 1);
+        let mut out = [0u8; 8];
+        e.mem().read(u64::from(OUT_RING + 8 * slot), &mut out).unwrap();
+        prop_assert_eq!(u32::from_le_bytes(out[4..].try_into().unwrap()), 0, "status");
+        let mut key = [0u8; 64];
+        e.mem().read(0x4000_0300, &mut key).unwrap();
+        prop_assert_ne!(key, [0u8; 64]);
     }
 }
