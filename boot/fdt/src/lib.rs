@@ -590,4 +590,6 @@ struct Tok {
 }
 
 #[cfg(test)]
+mod props;
+#[cfg(test)]
 mod tests;

@@ -124,8 +124,29 @@ fn ec_name(ec: u64) -> &'static str {
     }
 }
 
+/// The fault status code (DFSC/IFSC) of an abort, in words.
+fn fault_status(esr: u64) -> Option<&'static str> {
+    let ec = (esr >> 26) & 0x3f;
+    if !matches!(ec, 0x20 | 0x21 | 0x24 | 0x25) {
+        return None;
+    }
+    Some(match esr & 0x3f {
+        0x04..=0x07 => "translation fault",
+        0x09..=0x0b => "access flag fault",
+        0x0c..=0x0f => "permission fault",
+        0x10 => "synchronous external abort",
+        0x21 => "alignment fault",
+        _ => "other fault status",
+    })
+}
+
 fn diagnose(frame: &TrapFrame) -> Option<&'static str> {
     let far = frame.far;
+    let ec = (frame.esr >> 26) & 0x3f;
+    let permission = matches!(frame.esr & 0x3f, 0x0c..=0x0f);
+    if ec == 0x21 && permission {
+        return Some("instruction abort on an XN (execute-never) page");
+    }
     let in_range = |a: u64, b: u64| (a..b).contains(&far);
     if in_range(layout::stack_guard(), layout::stack_bottom()) {
         Some("stack overflow (fault in the main stack's guard page)")
@@ -155,6 +176,20 @@ fn crash(kind: u64, frame: &TrapFrame, refusal: Option<TrapRefusal>) -> ! {
         frame.elr,
         frame.spsr
     );
+    if let Some(fs) = fault_status(frame.esr) {
+        let access = if ec < 0x24 {
+            "instruction fetch"
+        } else if (frame.esr >> 6) & 1 == 1 {
+            "write"
+        } else {
+            "read"
+        };
+        let _ = write!(con, "fault: {fs} on {access}");
+        if matches!(frame.esr & 0x3c, 0x04 | 0x08 | 0x0c) {
+            let _ = write!(con, ", level {}", frame.esr & 3);
+        }
+        let _ = write!(con, "\r\n");
+    }
     for (i, x) in frame.x.iter().enumerate() {
         let sep = if i % 4 == 3 || i == 30 { "\r\n" } else { "  " };
         let _ = write!(con, "x{i:<2} = 0x{x:016x}{sep}");

@@ -3,6 +3,8 @@
 //! changes state.
 
 pub mod boot;
+#[cfg(not(feature = "production"))]
+mod debug;
 mod mem;
 pub mod mmc;
 pub mod provision;
@@ -99,6 +101,8 @@ pub static COMMANDS: &[Command] = &[
     boot::BOOTARGS,
     boot::BOOTI,
     security::CAAM,
+    #[cfg(not(feature = "production"))]
+    debug::CRASH,
     sys::ECHO,
     security::FUSE,
     sys::HELP,

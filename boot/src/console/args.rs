@@ -52,7 +52,8 @@ pub fn hex(s: &str) -> Result<u64, ArgError<'_>> {
         .strip_prefix("0x")
         .or_else(|| s.strip_prefix("0X"))
         .unwrap_or(s);
-    if digits.is_empty() || digits.len() > 16 {
+    // `from_str_radix` alone would take a leading `+`.
+    if digits.is_empty() || digits.len() > 16 || !digits.bytes().all(|c| c.is_ascii_hexdigit()) {
         return Err(ArgError::BadNumber(s));
     }
     u64::from_str_radix(digits, 16).map_err(|_| ArgError::BadNumber(s))
@@ -63,7 +64,7 @@ pub fn dec_or_hex(s: &str) -> Result<u64, ArgError<'_>> {
     if s.starts_with("0x") || s.starts_with("0X") {
         return hex(s);
     }
-    if s.is_empty() || s.len() > 20 {
+    if s.is_empty() || s.len() > 20 || !s.bytes().all(|c| c.is_ascii_digit()) {
         return Err(ArgError::BadNumber(s));
     }
     s.parse::<u64>().map_err(|_| ArgError::BadNumber(s))
@@ -116,6 +117,14 @@ mod tests {
         assert_eq!(dec_or_hex("10"), Ok(10));
         assert_eq!(dec_or_hex("0x10"), Ok(16));
         assert_eq!(dec_or_hex("1a"), Err(ArgError::BadNumber("1a")));
+    }
+
+    /// Found by the property tests: `from_str_radix` takes a leading `+`.
+    #[test]
+    fn regression_plus_sign_is_not_a_number() {
+        assert_eq!(hex("+0"), Err(ArgError::BadNumber("+0")));
+        assert_eq!(hex("0x+f"), Err(ArgError::BadNumber("0x+f")));
+        assert_eq!(dec_or_hex("+1"), Err(ArgError::BadNumber("+1")));
     }
 
     #[test]

@@ -7,3 +7,6 @@ pub mod line;
 
 #[cfg(target_os = "none")]
 pub mod shell;
+
+#[cfg(test)]
+mod props;

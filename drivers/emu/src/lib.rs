@@ -17,6 +17,8 @@ pub mod decode;
 mod emulator;
 pub mod fusefile;
 pub mod ocotp;
+#[cfg(test)]
+mod props;
 pub mod trap;
 
 pub use caam::{BusError, BusMemory};

@@ -453,3 +453,107 @@ fn matches_sgdisk_when_available() {
     );
     assert_eq!(b.partitions(), g.partitions());
 }
+
+// ---------------------------------------------------------------------------
+// Property tests: arbitrary and damaged disks never panic the reader. The
+// case count defaults to a bounded number for `cargo test`; set
+// `PROPTEST_CASES=1000000` for a long run.
+
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn config(default: u32) -> ProptestConfig {
+        let cases = std::env::var("PROPTEST_CASES")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(default);
+        ProptestConfig::with_cases(cases)
+    }
+
+    const BLOCKS: u64 = 128;
+
+    fn small_disk() -> Vec<u8> {
+        make_disk(
+            BLOCKS,
+            &[
+                Part {
+                    name: "a",
+                    type_guid: Guid::EFI_SYSTEM,
+                    unique: Guid([7; 16]),
+                    first: 34,
+                    last: 60,
+                    attrs: 0,
+                },
+                Part {
+                    name: "mfg-data",
+                    type_guid: Guid::LINUX_FS,
+                    unique: Guid([8; 16]),
+                    first: 61,
+                    last: 94,
+                    attrs: 0,
+                },
+            ],
+        )
+    }
+
+    /// Whatever the reader accepts lies inside the disk.
+    fn check_sane(g: &Gpt, blocks: u64) -> Result<(), TestCaseError> {
+        prop_assert!(g.first_usable <= g.last_usable && g.last_usable < blocks);
+        for p in g.partitions() {
+            prop_assert!(p.first_lba <= p.last_lba && p.last_lba < blocks);
+            prop_assert!(p.first_lba >= g.first_usable && p.last_lba <= g.last_usable);
+            let _ = p.display_name().to_string();
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(config(1024))]
+
+        #[test]
+        fn arbitrary_disk_bytes_never_panic(
+            blocks in 0usize..48,
+            seed in prop::collection::vec(any::<u8>(), 1..4096),
+            with_signature in any::<bool>(),
+        ) {
+            let mut img: Vec<u8> = seed.iter().copied().cycle().take(blocks * BS).collect();
+            if with_signature && blocks > 1 {
+                img[off(1)..off(1) + 8].copy_from_slice(SIGNATURE);
+            }
+            let n = u64::try_from(blocks).unwrap();
+            if let Ok(g) = read(&mut img) {
+                check_sane(&g, n)?;
+            }
+        }
+
+        /// A valid table with random bytes changed, with and without the
+        /// CRCs fixed up afterwards (so the damage reaches the field checks).
+        #[test]
+        fn damaged_table_never_panics(
+            flips in prop::collection::vec((0usize..off(34), any::<u8>()), 1..12),
+            fix_crcs in any::<bool>(),
+        ) {
+            let mut img = small_disk();
+            for (at, v) in flips {
+                img[at] = v;
+            }
+            if fix_crcs {
+                // Only when the header still names an in-range entry array.
+                let h = off(1);
+                let ent = le64(&img, h + 72);
+                let len = u64::from(le32(&img, h + 80)) * u64::from(le32(&img, h + 84));
+                let size = le32(&img, h + 12);
+                if (92..=512).contains(&size)
+                    && ent < BLOCKS
+                    && ent * 512 + len <= BLOCKS * 512
+                {
+                    fix_entries_crc(&mut img, 1);
+                }
+            }
+            if let Ok(g) = read(&mut img) {
+                check_sane(&g, BLOCKS)?;
+            }
+        }
+    }
+}

@@ -1,0 +1,133 @@
+//! Memory protections proven on QEMU: W^X (`.text` is read-only, the stack
+//! is execute-never) and the main stack's guard page. The debug-only
+//! `crash` command faults on purpose; the crash report must name the cause.
+//! `mw` into `.text` goes through the fault-catching probe: the shell
+//! reports a permission fault and survives.
+
+use qemu_tests::{LOAD_ADDR, Qemu, QemuOpts, loader_image};
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+fn boot(image: PathBuf) -> Qemu {
+    Qemu::boot_to_prompt(QemuOpts::new(image))
+        .expect("QEMU boots to its prompt")
+        .0
+}
+
+fn run(q: &mut Qemu, cmd: &str) -> String {
+    q.run(cmd)
+        .unwrap_or_else(|e| panic!("`{cmd}` did not return to the prompt: {e}"))
+}
+
+/// Runs `crash WHAT` and returns the crash report up to the final line.
+fn crash_report(what: &str) -> String {
+    let mut q = boot(loader_image());
+    q.send_line(&format!("crash {what}")).unwrap();
+    let report = q
+        .wait_for("*** loader stopped ***", Duration::from_secs(30))
+        .unwrap_or_else(|e| panic!("`crash {what}` gave no crash report: {e}"));
+    // The loader stops: no prompt comes back.
+    assert!(
+        q.wait_for("=> ", Duration::from_secs(1)).is_err(),
+        "the loader went on after `crash {what}`"
+    );
+    report
+}
+
+#[test]
+fn mw_into_text_is_a_permission_fault_and_the_shell_survives() {
+    let mut q = boot(loader_image());
+    // 0x40200100: inside .text, just past the Image header.
+    let text = LOAD_ADDR + 0x100;
+    let before = run(&mut q, &format!("md.l {text:x} 4"));
+    let out = run(&mut q, &format!("mw.l {text:x} 0"));
+    assert!(
+        out.contains(&format!("mw.l: permission fault on write at 0x{text:x}")),
+        "{out:?}"
+    );
+    assert_eq!(
+        run(&mut q, &format!("md.l {text:x} 4")),
+        before,
+        "text changed"
+    );
+    let v = run(&mut q, "version");
+    assert!(v.contains(env!("CARGO_PKG_VERSION")), "{v:?}");
+}
+
+#[test]
+fn crash_is_listed_as_a_debug_command() {
+    let mut q = boot(loader_image());
+    let help = run(&mut q, "help");
+    assert!(
+        help.lines()
+            .any(|l| l.starts_with("crash") && l.contains("[debug]")),
+        "{help}"
+    );
+    let out = run(&mut q, "crash sideways");
+    assert!(out.contains("unknown crash 'sideways'"), "{out:?}");
+    let out = run(&mut q, "crash");
+    assert!(out.contains("missing argument"), "{out:?}");
+}
+
+#[test]
+fn stack_overflow_hits_the_guard_page() {
+    let r = crash_report("stack");
+    assert!(r.contains("data abort"), "{r}");
+    assert!(r.contains("fault: translation fault on "), "{r}");
+    assert!(
+        r.contains("cause: stack overflow (fault in the main stack's guard page)"),
+        "{r}"
+    );
+}
+
+#[test]
+fn executing_from_the_stack_is_an_instruction_abort_on_an_xn_page() {
+    let r = crash_report("exec");
+    assert!(r.contains("EC 0x21 (instruction abort)"), "{r}");
+    assert!(
+        r.contains("fault: permission fault on instruction fetch"),
+        "{r}"
+    );
+    assert!(
+        r.contains("cause: instruction abort on an XN (execute-never) page"),
+        "{r}"
+    );
+}
+
+#[test]
+fn writing_text_without_the_probe_is_a_permission_fault() {
+    let r = crash_report("write");
+    assert!(r.contains("EC 0x25 (data abort)"), "{r}");
+    assert!(r.contains("fault: permission fault on write"), "{r}");
+    assert!(r.contains("cause: write to read-only .text"), "{r}");
+}
+
+fn production_image() -> PathBuf {
+    static IMAGE: OnceLock<PathBuf> = OnceLock::new();
+    IMAGE
+        .get_or_init(|| {
+            let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+            let st = Command::new(cargo)
+                .current_dir(qemu_tests::workspace_root())
+                .args(["run", "--quiet", "--package", "xtask", "--"])
+                .args(["build", "--board", "qemu", "--production"])
+                .status()
+                .expect("cargo runs");
+            assert!(st.success(), "production build failed ({st})");
+            qemu_tests::target_dir().join("out/qemu-production/loader.bin")
+        })
+        .clone()
+}
+
+#[test]
+fn the_production_image_has_no_crash_command() {
+    let mut q = boot(production_image());
+    let help = run(&mut q, "help");
+    assert!(!help.contains("crash"), "{help}");
+    let out = run(&mut q, "crash stack");
+    assert!(out.contains("Unknown command 'crash'"), "{out:?}");
+    let v = run(&mut q, "version");
+    assert!(v.contains(env!("CARGO_PKG_VERSION")), "{v:?}");
+}
