@@ -346,6 +346,9 @@ pub fn demo() -> Result<()> {
     Demo::poweroff(&mut q)?;
     drop(q);
 
+    d.step("9. a freshly provisioned chip autoboots Debian's arm64 kernel, which finds its blobs");
+    linux_step(&mut d)?;
+
     let elapsed = started.elapsed();
     let failed = d.checks.iter().filter(|c| !c.ok).count();
     println!();
@@ -371,4 +374,57 @@ pub fn demo() -> Result<()> {
         }
         Err(format!("{failed} of {} expectations failed", d.checks.len()).into())
     }
+}
+
+/// The last act: a chip provisions from a disk that also holds Debian's
+/// kernel, DTB and a small initramfs, autoboots Linux, and Linux reads the
+/// `/chosen` properties and the blob table the loader left it.
+fn linux_step(d: &mut Demo) -> Result<()> {
+    use qemu_tests::linux;
+    let loader = d.loader.clone();
+    let setup = std::panic::catch_unwind(|| linux::provision_disk("demo", &loader));
+    let s = match setup {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => return Err(format!("preparing the Linux disk: {e}").into()),
+        Err(_) => {
+            return Err(
+                "fetching Debian's arm64 kernel failed (needs root on Debian; see above)".into(),
+            );
+        }
+    };
+    let mut q = Qemu::boot(
+        QemuOpts::new(&d.loader)
+            .elf(&d.elf)
+            .fuses(&s.fuses)
+            .disk(&s.disk)
+            .no_reboot(true),
+    )?;
+    let before = q.wait_for("Starting kernel ...", Duration::from_secs(120))?;
+    d.check(
+        "the chip provisioned itself and autobooted",
+        before.contains("provision: device provisioned")
+            && before.contains("Hit any key to stop autoboot:"),
+        before.clone(),
+    );
+    let log = q
+        .wait_for("init: done", Duration::from_secs(180))?
+        .replace('\r', "");
+    for l in log.lines().filter(|l| {
+        l.contains("Linux version") || l.starts_with("chosen: ") || l.starts_with("blob: ")
+    }) {
+        println!("demo:   | {}", l.trim_end());
+    }
+    let blobs = log.lines().filter(|l| l.starts_with("blob: ")).count();
+    d.check(
+        "Linux sees state done and its 3 blobs on the eMMC",
+        log.contains("chosen: mfgprot,state=done") && blobs == 3,
+        log.clone(),
+    );
+    let st = q.wait_exit(Duration::from_secs(60))?;
+    d.check(
+        "Linux powered the machine off cleanly",
+        st.success(),
+        format!("{st}"),
+    );
+    Ok(())
 }
