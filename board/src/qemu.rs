@@ -8,14 +8,18 @@
 //! The virtual chip's fuses come from a fuse file that QEMU loads at
 //! [`FUSE_PAGE`] (`-device loader,file=chip.fuses,addr=0x40100000,force-raw=on`).
 //! [`Platform::early_init`] parses it with the MMU off, scrubs the page, and the
-//! page stays unmapped afterwards.
+//! page stays unmapped afterwards. A test plan (power cut) and a CAAM fault
+//! plan may follow the fuse file (see `imx_emu::fusefile`); only this board
+//! reads them.
 
 use crate::cell::{InitOnce, TakeOnce};
 use crate::memory::{Kind, Region};
 use crate::trap::{TrapFrame, TrapOutcome, TrapRefusal};
 use crate::{Peripherals, Platform, soc};
 use core::cell::UnsafeCell;
-use imx_emu::fusefile::{FUSE_FILE_LEN, FuseFile, FuseFileError, TEST_PLAN_LEN, TestPlan};
+use imx_emu::fusefile::{
+    FAULT_PLAN_LEN, FUSE_FILE_LEN, Fault, FuseFile, FuseFileError, TEST_PLAN_LEN, TestPlan,
+};
 use imx_emu::{BusError, BusMemory, Emulator, RegFile};
 
 /// The QEMU `imx8mp-evk` machine (run with `-m 1G`).
@@ -152,15 +156,17 @@ impl Platform for Qemu {
     }
 
     fn early_init() {
-        let mut raw = [0u8; FUSE_FILE_LEN + TEST_PLAN_LEN];
+        let mut raw = [0u8; FUSE_FILE_LEN + TEST_PLAN_LEN + FAULT_PLAN_LEN];
         let page = FUSE_PAGE as *mut u8;
         for (i, b) in raw.iter_mut().enumerate() {
             // SAFETY: the MMU is off (early_init contract), FUSE_PAGE is DRAM
-            // that nothing else uses, and `i` < FUSE_FILE_LEN < 4096.
+            // that nothing else uses, and `i` < raw.len() < 4096.
             *b = unsafe { page.wrapping_add(i).read_volatile() };
         }
         let parsed = FuseFile::parse(&raw);
         let _ = PLAN.set(TestPlan::parse(&raw[FUSE_FILE_LEN..]).unwrap_or_default());
+        // A CAAM fault plan (tests only) follows the test plan.
+        let fault = Fault::parse(&raw[FUSE_FILE_LEN + TEST_PLAN_LEN..]);
         for i in 0..raw.len() {
             // SAFETY: as above; scrubbing the OTPMK and family secret from DRAM
             // that a later OS could read.
@@ -170,6 +176,7 @@ impl Platform for Qemu {
         if let Ok(f) = &parsed {
             let mut emu = Emulator::new(f.clone(), GuestRam);
             emu.reseed(&counter().to_le_bytes());
+            emu.set_fault(fault);
             // SAFETY: see `EmuCell`: nothing else can see the cell yet.
             unsafe { *EMU.0.get() = Some(emu) };
         }

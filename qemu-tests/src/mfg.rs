@@ -155,6 +155,18 @@ pub fn fuse_bytes(chip: &imx_emu::fusefile::FuseFile, cut_after_write: Option<u3
     b
 }
 
+/// Fuse-file bytes of `chip` followed by an empty test plan and the CAAM
+/// fault plan `fault` (see `imx_emu::fusefile::Fault`).
+pub fn fuse_bytes_with_fault(
+    chip: &imx_emu::fusefile::FuseFile,
+    fault: imx_emu::fusefile::Fault,
+) -> Vec<u8> {
+    let mut b = chip.to_bytes().to_vec();
+    b.extend_from_slice(&imx_emu::fusefile::TestPlan::default().to_bytes());
+    b.extend_from_slice(&fault.to_bytes());
+    b
+}
+
 /// Lower-case hex of `b`.
 pub fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()

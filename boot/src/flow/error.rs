@@ -31,6 +31,9 @@ pub enum FlowError {
     Area(FormatError),
     /// A blob did not decapsulate back to its secret after writing.
     BlobVerify(heapless::String<32>),
+    /// The CAAM reports security state "fail" (CSTA.MOO = 3): its keys are
+    /// gone, nothing it signs or wraps can be trusted.
+    SecurityFail,
 }
 
 impl FlowError {
@@ -41,7 +44,7 @@ impl FlowError {
                 error_code::EMMC
             }
             Self::NoSecurityHw(_) | Self::Fuses => error_code::FUSE_READ,
-            Self::Caam(_) => error_code::CAAM,
+            Self::Caam(_) | Self::SecurityFail => error_code::CAAM,
             Self::OpenPart => error_code::OPEN_PART,
             Self::Bundle(e) => error_code::for_format_error(*e),
             Self::Area(_) => error_code::BUNDLE_MALFORMED,
@@ -74,6 +77,10 @@ impl fmt::Display for FlowError {
             ),
             Self::Bundle(e) => write!(f, "bundle refused: {e}"),
             Self::Area(e) => write!(f, "provisioning area: {e}"),
+            Self::SecurityFail => write!(
+                f,
+                "CAAM security state is fail: the part cannot be provisioned"
+            ),
             Self::BlobVerify(n) => write!(
                 f,
                 "blob '{n}' did not decapsulate to its secret after writing"

@@ -243,6 +243,17 @@ fn steps(
     if let Some(e) = board_error() {
         return Err(FlowError::NoSecurityHw(e));
     }
+    // Any build: a CAAM in fail state has lost its keys (facts: MOO = 3),
+    // and without an instantiated RNG its blobs would have no fresh keys
+    // (the CAAM init failure is on the console already; record it).
+    if let Some(info) = d.m.caam.as_ref().map(|c| c.info()) {
+        if info.security == caam::SecurityState::Fail {
+            return Err(FlowError::SecurityFail);
+        }
+        if !info.rng_sh0 {
+            return Err(FlowError::Caam(caam::CaamError::RngNotInstantiated));
+        }
+    }
     if cfg!(feature = "production") && !closed(d.m)? {
         return Err(FlowError::OpenPart);
     }

@@ -63,7 +63,7 @@
 //! documented publicly; the model's choices are stated above.
 
 use crate::crypto::{CcmStream, Drbg, ct_eq, hkdf, mp_signing_key, wrap_key};
-use crate::fusefile::FuseFile;
+use crate::fusefile::{Fault, FuseFile, LOCKED_MPMR};
 use crate::trap::EmuError;
 use p256::ecdsa::signature::hazmat::PrehashSigner;
 use sha2::{Digest, Sha256};
@@ -262,6 +262,12 @@ pub(crate) struct Caam {
     rings: [JobRing; 3],
     drbg: Drbg,
     stalled: bool,
+    /// Injected fault (test plan), if any.
+    fault: Option<Fault>,
+    /// Jobs taken from the input rings since power-on.
+    jobs: u32,
+    /// Blob decapsulations started since power-on.
+    decaps: u32,
 }
 
 fn err_unimpl(offset: u32, write: bool) -> EmuError {
@@ -293,6 +299,20 @@ impl Caam {
             rings: [JobRing::default(); 3],
             drbg: Drbg::new(&fuses.otpmk, &fuses.uid),
             stalled: false,
+            fault: None,
+            jobs: 0,
+            decaps: 0,
+        }
+    }
+
+    /// Arms a fault (call once, right after power-on). `MpmrLocked` takes
+    /// effect at once: the MPMR holds [`LOCKED_MPMR`] and SCFGR.MPMRL is set,
+    /// as if an earlier boot stage had locked it.
+    pub(crate) fn set_fault(&mut self, fault: Option<Fault>) {
+        self.fault = fault;
+        if fault == Some(Fault::MpmrLocked) {
+            self.mpmr = LOCKED_MPMR;
+            self.scfgr |= SCFGR_MPMRL;
         }
     }
 
@@ -371,7 +391,11 @@ impl Caam {
             CTPR_LS => (1 << 14) | (1 << 1),
             FAR_MS..=FADR => 0,
             CSTA => {
-                let moo = if fuses.open { 0 } else { 1 };
+                let moo = match (self.fault, fuses.open) {
+                    (Some(Fault::SecurityFail), _) => 3,
+                    (_, true) => 0,
+                    (_, false) => 1,
+                };
                 let trng_idle = if self.trng[0] & RTMCTL_PRGM == 0 {
                     1 << 2
                 } else {
@@ -588,7 +612,22 @@ impl Caam {
                 return;
             }
             let desc = u32::from_le_bytes(entry);
-            let st = self.run_job(desc, mem, fuses);
+            let n = self.jobs.saturating_add(1);
+            let st = match self.fault {
+                Some(Fault::JobTimeout(k)) if u32::from(k) == n => {
+                    // The job stays in the input ring for good.
+                    self.stalled = true;
+                    return;
+                }
+                Some(Fault::DecoError(k)) if u32::from(k) == n => {
+                    self.jobs = n;
+                    status::deco(0, status::DECO_DMA)
+                }
+                _ => {
+                    self.jobs = n;
+                    self.run_job(desc, mem, fuses)
+                }
+            };
             let mut out = [0u8; 8];
             out[..4].copy_from_slice(&desc.to_le_bytes());
             out[4..].copy_from_slice(&st.to_le_bytes());
@@ -890,7 +929,7 @@ impl Caam {
                 if sk {
                     return status::deco(idx, status::DECO_INVALID_OPERATION);
                 }
-                if self.rdsta & if_bit != 0 {
+                if self.rdsta & if_bit != 0 || self.fault == Some(Fault::RngNotInstantiable) {
                     return status::ccb(idx, status::CHA_RNG, status::ERR_RNG_INSTANTIATE);
                 }
                 self.rdsta |= if_bit;
@@ -1113,6 +1152,9 @@ impl Caam {
                 return deco(status::DECO_DMA);
             }
             wrap_key(&kek, &mut bk, false);
+            self.decaps = self.decaps.saturating_add(1);
+            let forced_icv =
+                matches!(self.fault, Some(Fault::IcvFailure(k)) if u32::from(k) == self.decaps);
             let mut ccm = CcmStream::new(&bk, &nonce, plain_len);
             // Pass 1: decrypt and MAC without releasing any plaintext.
             let mut done = 0u32;
@@ -1128,7 +1170,7 @@ impl Caam {
                 ccm.mac_update(&buf[..k]);
                 done += k as u32;
             }
-            if !ct_eq(&ccm.tag(), &tag) {
+            if !ct_eq(&ccm.tag(), &tag) || forced_icv {
                 return status::ccb(idx, status::CHA_AES, status::ERR_ICV);
             }
             // Pass 2: decrypt again into the output.

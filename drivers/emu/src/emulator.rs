@@ -50,6 +50,12 @@ impl<M: BusMemory> Emulator<M> {
         self.caam.set_stalled(stalled, &mut self.mem, &self.fuses);
     }
 
+    /// Fault injection for tests (the QEMU board's fault plan): arms
+    /// `fault` for this power-on. See [`crate::fusefile::Fault`].
+    pub fn set_fault(&mut self, fault: Option<crate::fusefile::Fault>) {
+        self.caam.set_fault(fault);
+    }
+
     fn read32(&mut self, addr: u64) -> Result<u32, EmuError> {
         if (CAAM_BASE..CAAM_BASE + CAAM_SIZE).contains(&addr) {
             self.caam.read(offset(addr, CAAM_BASE), &self.fuses)
@@ -527,6 +533,94 @@ mod tests {
         assert_eq!(run(&mut e, &[0xB080_0003, 0x10A0_0004, 0]), 0x4000_0107);
         // SEQ IN PTR with scatter/gather.
         assert_eq!(run(&mut e, &[0xB080_0003, 0xF100_0010, pk]), 0x4000_0110);
+    }
+
+    fn blob_jobs(src: u32, blob: u32, back: u32) -> ([u32; 11], [u32; 11]) {
+        let km = [0x6261_6161u32, 0x6463_6362, 0x6665_6564, 0x6867_6766];
+        let head = [0xB080_000B, 0x0480_0010, km[0], km[1], km[2], km[3]];
+        let mut enc = [0u32; 11];
+        enc[..6].copy_from_slice(&head);
+        enc[6..].copy_from_slice(&[0xF000_0028, src, 0xF800_0058, blob, 0x870D_0000]);
+        let mut dec = [0u32; 11];
+        dec[..6].copy_from_slice(&head);
+        dec[6..].copy_from_slice(&[0xF000_0058, blob, 0xF800_0028, back, 0x860D_0000]);
+        (enc, dec)
+    }
+
+    #[test]
+    fn fault_deco_error_and_icv_hit_exactly_the_planned_job() {
+        use crate::fusefile::Fault;
+        let (src, blob, back) = (0x4000_1000u32, 0x4000_2000u32, 0x4000_3000u32);
+        let (enc, dec) = blob_jobs(src, blob, back);
+        let mut e = emu(false);
+        e.set_fault(Some(Fault::DecoError(2)));
+        e.mem().write(u64::from(src), &[0x5A; 40]).unwrap();
+        assert_eq!(run(&mut e, &enc), 0, "job 1 runs");
+        assert_eq!(run(&mut e, &dec), 0x4000_0016, "job 2: DECO DMA error");
+        assert_eq!(run(&mut e, &dec), 0, "job 3 runs again");
+
+        let mut e = emu(false);
+        e.set_fault(Some(Fault::IcvFailure(2)));
+        e.mem().write(u64::from(src), &[0x5A; 40]).unwrap();
+        assert_eq!(run(&mut e, &enc), 0, "encap does not count");
+        e.mem().write(u64::from(back), &[0; 40]).unwrap();
+        assert_eq!(run(&mut e, &dec), 0, "decap 1");
+        e.mem().write(u64::from(back), &[0; 40]).unwrap();
+        assert_eq!(run(&mut e, &dec), 0x2000_0A1A, "decap 2: ICV (index 10)");
+        let mut out = [0u8; 40];
+        e.mem().read(u64::from(back), &mut out).unwrap();
+        assert_eq!(out, [0; 40], "no plaintext released on ICV failure");
+        assert_eq!(run(&mut e, &dec), 0, "decap 3");
+    }
+
+    #[test]
+    fn fault_job_timeout_leaves_the_job_in_the_ring() {
+        use crate::fusefile::Fault;
+        let mut e = emu(false);
+        e.set_fault(Some(Fault::JobTimeout(1)));
+        wr(&mut e, JR1, 0);
+        wr(&mut e, JR1 + 4, 0x4000_0000);
+        wr(&mut e, JR1 + 0x20, 0);
+        wr(&mut e, JR1 + 0x24, 0x4000_0100);
+        wr(&mut e, JR1 + 0x2C, 1);
+        wr(&mut e, JR1 + 0xC, 1);
+        let desc = [0xB080_0002u32, 0xA000_00FF];
+        let bytes: Vec<u8> = desc.iter().flat_map(|w| w.to_le_bytes()).collect();
+        e.mem().write(0x4000_0200, &bytes).unwrap();
+        e.mem()
+            .write(0x4000_0000, &0x4000_0200u32.to_le_bytes())
+            .unwrap();
+        wr(&mut e, JR1 + 0x1C, 1);
+        assert_eq!(rd(&mut e, JR1 + 0x3C), 0, "ORSFR: nothing completed");
+        assert_eq!(rd(&mut e, JR1 + 0x14), 0, "IRSAR: the slot stays taken");
+        assert_eq!(rd(&mut e, JR1 + 0x4C) & 1, 0, "no JRI");
+    }
+
+    #[test]
+    fn fault_rng_mpmr_and_security_state() {
+        use crate::fusefile::{Fault, LOCKED_MPMR};
+        let mut e = emu(false);
+        e.set_fault(Some(Fault::RngNotInstantiable));
+        assert_eq!(run(&mut e, &[0xB080_0002, 0x8250_0006]), 0x2000_0153);
+        assert_eq!(rd(&mut e, C + 0x6C0) & 1, 0, "RDSTA.IF0 stays clear");
+
+        let mut e = emu(false);
+        e.set_fault(Some(Fault::MpmrLocked));
+        assert_ne!(rd(&mut e, C + 0xC) & (1 << 26), 0, "MPMRL set at boot");
+        let mut got = [0u8; 32];
+        for k in 0..8u64 {
+            let w = rd(&mut e, C + 0x380 + 4 * k).to_be_bytes();
+            got[4 * usize::try_from(k).unwrap()..][..4].copy_from_slice(&w);
+        }
+        assert_eq!(got, LOCKED_MPMR);
+        wr(&mut e, C + 0x380, 0);
+        assert_eq!(rd(&mut e, C + 0x380).to_be_bytes(), LOCKED_MPMR[..4]);
+
+        let mut e = emu(false);
+        e.set_fault(Some(Fault::SecurityFail));
+        assert_eq!((rd(&mut e, C + 0xFD4) >> 8) & 3, 3, "MOO fail");
+        e.set_fault(None);
+        assert_eq!((rd(&mut e, C + 0xFD4) >> 8) & 3, 1, "MOO secure");
     }
 
     fn run(e: &mut Emulator<Ram>, desc: &[u32]) -> u32 {

@@ -182,6 +182,94 @@ impl TestPlan {
     }
 }
 
+/// An optional CAAM fault plan right after the test plan (QEMU board only,
+/// for the fault-injection tests; the `imx8mp-evk` build never reads it):
+/// 16 bytes at offset [`FUSE_FILE_LEN`] + [`TEST_PLAN_LEN`], little-endian.
+/// A fuse file that wants a fault plan but no power cut carries a default
+/// (all-zero) `IMXPLAN1` record first, so older plans keep parsing.
+///
+/// | offset | size | field |
+/// |---|---|---|
+/// | 0 | 8 | magic `IMXFALT1` |
+/// | 8 | 2 | fault kind: 1 job timeout, 2 DECO error, 3 ICV failure, 4 RNG not instantiable, 5 MPMR locked at boot, 6 security state fail |
+/// | 10 | 2 | n: the job (kinds 1, 2) or blob decapsulation (kind 3) it hits, counted from 1 since power-on; 0 for the other kinds |
+/// | 12 | 4 | CRC-32 (IEEE) of bytes 0..12 |
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Fault {
+    /// The n-th job never completes (stays in the input ring; the CAAM is
+    /// wedged until power-on).
+    JobTimeout(u16),
+    /// The n-th job ends with a DECO DMA error (`0x4000_0016`) without running.
+    DecoError(u16),
+    /// The n-th blob decapsulation fails its ICV check (`0x2000_001A` with
+    /// the command index), as a corrupted blob would.
+    IcvFailure(u16),
+    /// RNG instantiation fails (`0x2000_ii_53`); RDSTA stays 0.
+    RngNotInstantiable,
+    /// An earlier boot stage locked the MPMR with [`LOCKED_MPMR`].
+    MpmrLocked,
+    /// CSTA.MOO reads 3 (security state fail).
+    SecurityFail,
+}
+
+/// The MPMR content of a [`Fault::MpmrLocked`] chip.
+pub const LOCKED_MPMR: [u8; 32] = *b"MPMR locked by an earlier stage!";
+
+/// Size of a fault plan.
+pub const FAULT_PLAN_LEN: usize = 16;
+/// Its magic.
+pub const FAULT_PLAN_MAGIC: [u8; 8] = *b"IMXFALT1";
+
+impl Fault {
+    fn kind_n(self) -> (u16, u16) {
+        match self {
+            Self::JobTimeout(n) => (1, n),
+            Self::DecoError(n) => (2, n),
+            Self::IcvFailure(n) => (3, n),
+            Self::RngNotInstantiable => (4, 0),
+            Self::MpmrLocked => (5, 0),
+            Self::SecurityFail => (6, 0),
+        }
+    }
+
+    /// Serialises the fault record (append it after a test plan).
+    pub fn to_bytes(self) -> [u8; FAULT_PLAN_LEN] {
+        let (kind, n) = self.kind_n();
+        let mut b = [0u8; FAULT_PLAN_LEN];
+        b[0..8].copy_from_slice(&FAULT_PLAN_MAGIC);
+        b[8..10].copy_from_slice(&kind.to_le_bytes());
+        b[10..12].copy_from_slice(&n.to_le_bytes());
+        let crc = CRC32.checksum(&b[..12]);
+        b[12..16].copy_from_slice(&crc.to_le_bytes());
+        b
+    }
+
+    /// Parses a fault record; `None` when there is none, it is corrupt, the
+    /// kind is unknown, or `n` is 0 for a counted kind (or not 0 otherwise).
+    pub fn parse(b: &[u8]) -> Option<Self> {
+        let b = b.get(..FAULT_PLAN_LEN)?;
+        if b[0..8] != FAULT_PLAN_MAGIC {
+            return None;
+        }
+        let crc = u32::from_le_bytes([b[12], b[13], b[14], b[15]]);
+        if CRC32.checksum(&b[..12]) != crc {
+            return None;
+        }
+        let kind = u16::from_le_bytes([b[8], b[9]]);
+        let n = u16::from_le_bytes([b[10], b[11]]);
+        let f = match (kind, n) {
+            (1, 1..) => Self::JobTimeout(n),
+            (2, 1..) => Self::DecoError(n),
+            (3, 1..) => Self::IcvFailure(n),
+            (4, 0) => Self::RngNotInstantiable,
+            (5, 0) => Self::MpmrLocked,
+            (6, 0) => Self::SecurityFail,
+            _ => return None,
+        };
+        Some(f)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -218,6 +306,41 @@ mod tests {
         b[9] ^= 1;
         assert_eq!(TestPlan::parse(&b), None);
         assert_eq!(TestPlan::parse(&[0u8; 16]), None);
+    }
+
+    #[test]
+    fn fault_plan_round_trips_and_rejects_corruption() {
+        let all = [
+            Fault::JobTimeout(3),
+            Fault::DecoError(1),
+            Fault::IcvFailure(65535),
+            Fault::RngNotInstantiable,
+            Fault::MpmrLocked,
+            Fault::SecurityFail,
+        ];
+        for f in all {
+            let b = f.to_bytes();
+            assert_eq!(Fault::parse(&b), Some(f));
+            for i in 0..FAULT_PLAN_LEN {
+                let mut c = b;
+                c[i] ^= 0x08;
+                assert_eq!(Fault::parse(&c), None, "{f:?}: flip at {i} accepted");
+            }
+        }
+        // A counted kind with n = 0 and an unknown kind are refused even
+        // with a good CRC.
+        for (kind, n) in [(1u16, 0u16), (3, 0), (4, 1), (7, 0), (0, 0)] {
+            let mut b = [0u8; FAULT_PLAN_LEN];
+            b[0..8].copy_from_slice(&FAULT_PLAN_MAGIC);
+            b[8..10].copy_from_slice(&kind.to_le_bytes());
+            b[10..12].copy_from_slice(&n.to_le_bytes());
+            let crc = CRC32.checksum(&b[..12]);
+            b[12..16].copy_from_slice(&crc.to_le_bytes());
+            assert_eq!(Fault::parse(&b), None, "kind {kind} n {n}");
+        }
+        // The test plan does not parse as a fault record and vice versa.
+        assert_eq!(Fault::parse(&TestPlan::default().to_bytes()), None);
+        assert_eq!(TestPlan::parse(&Fault::MpmrLocked.to_bytes()), None);
     }
 
     #[test]
