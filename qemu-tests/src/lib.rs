@@ -259,6 +259,10 @@ pub struct QemuOpts {
     pub memory: String,
     /// Extra QEMU arguments, appended last.
     pub extra_args: Vec<String>,
+    /// Open an HMP monitor on a Unix socket in the run's scratch directory
+    /// (see [`Qemu::hmp`]); otherwise `-monitor none`. [`Self::qemu_args`]
+    /// leaves the monitor out when this is set: [`Qemu::boot`] adds it.
+    pub monitor: bool,
     /// The QEMU binary.
     pub qemu: PathBuf,
 }
@@ -275,6 +279,7 @@ impl QemuOpts {
             no_reboot: false,
             memory: "1G".into(),
             extra_args: Vec::new(),
+            monitor: false,
             qemu: std::env::var_os("QEMU")
                 .map(PathBuf::from)
                 .unwrap_or_else(|| "qemu-system-aarch64".into()),
@@ -317,6 +322,12 @@ impl QemuOpts {
         self
     }
 
+    /// Opens (or not) an HMP monitor socket for [`Qemu::hmp`].
+    pub fn monitor(mut self, on: bool) -> Self {
+        self.monitor = on;
+        self
+    }
+
     /// Appends one extra QEMU argument.
     pub fn arg(mut self, a: impl Into<String>) -> Self {
         self.extra_args.push(a.into());
@@ -353,8 +364,6 @@ impl QemuOpts {
             &self.memory,
             "-display",
             "none",
-            "-monitor",
-            "none",
             "-chardev",
             &format!("{defmt},id=defmt"),
             "-chardev",
@@ -370,6 +379,10 @@ impl QemuOpts {
         .map(|s| s.to_string())
         .collect();
         a.push(self.image.display().to_string());
+        if !self.monitor {
+            a.push("-monitor".into());
+            a.push("none".into());
+        }
         if let Some(f) = &self.fuses {
             a.push("-device".into());
             a.push(format!(
@@ -451,10 +464,17 @@ impl Qemu {
         let dir = scratch_dir()?;
         let sock = dir.join("con.sock");
         let defmt = dir.join("defmt.bin");
-        let args = opts.qemu_args(
+        let mut args = opts.qemu_args(
             &format!("file,path={}", defmt.display()),
             &format!("socket,path={},server=on,wait=on", sock.display()),
         );
+        if opts.monitor {
+            args.push("-monitor".into());
+            args.push(format!(
+                "unix:{},server=on,wait=off",
+                dir.join("mon.sock").display()
+            ));
+        }
         let stderr = fs::File::create(dir.join("qemu.stderr"))?;
         let child = Command::new(&opts.qemu)
             .args(&args)
@@ -512,6 +532,38 @@ impl Qemu {
             }
         });
         Ok(q)
+    }
+
+    /// Runs one HMP monitor command (QEMU started with
+    /// [`QemuOpts::monitor`]) and returns its output. The command has
+    /// completed when this returns (HMP prints its next prompt after it).
+    pub fn hmp(&mut self, cmd: &str) -> Result<String> {
+        const PROMPT: &[u8] = b"(qemu) ";
+        let mut s = UnixStream::connect(self.dir.join("mon.sock"))?;
+        s.set_read_timeout(Some(Duration::from_secs(120)))?;
+        let mut got = Vec::new();
+        let mut chunk = [0u8; 4096];
+        let mut read_to_prompt = |s: &mut UnixStream, got: &mut Vec<u8>| -> Result<()> {
+            let start = got.len();
+            loop {
+                if got[start..].windows(PROMPT.len()).any(|w| w == PROMPT) {
+                    return Ok(());
+                }
+                let n = s.read(&mut chunk)?;
+                if n == 0 {
+                    return Err(Error::Io(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "monitor closed",
+                    )));
+                }
+                got.extend_from_slice(&chunk[..n]);
+            }
+        };
+        read_to_prompt(&mut s, &mut got)?;
+        let banner_len = got.len();
+        s.write_all(format!("{cmd}\n").as_bytes())?;
+        read_to_prompt(&mut s, &mut got)?;
+        Ok(String::from_utf8_lossy(&got[banner_len..]).into_owned())
     }
 
     /// Starts QEMU and waits for the first prompt; returns the banner too.

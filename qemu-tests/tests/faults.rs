@@ -26,6 +26,8 @@ struct Fixture {
     chip: imx_emu::fusefile::FuseFile,
     fuses: PathBuf,
     pubk: PathBuf,
+    pubkey: [u8; 64],
+    bundle: Vec<u8>,
     secrets: Vec<(String, Vec<u8>)>,
     fresh: PathBuf,
 }
@@ -72,7 +74,7 @@ fn fixture() -> &'static Fixture {
         let (mut q, _) = boot(&fuses, &blank);
         let out = q.run_timeout("mfgprot pubk", BOOT).expect("pubk");
         drop(q);
-        parse_pubkey(&out).unwrap_or_else(|| panic!("no key in {out:?}"));
+        let pubkey = parse_pubkey(&out).unwrap_or_else(|| panic!("no key in {out:?}"));
         let pubk = dir.join("chip.pubk");
         fs::write(&pubk, &out).expect("write pubk");
         let secrets = vec![
@@ -118,7 +120,10 @@ fn fixture() -> &'static Fixture {
             "--bundle",
             p(&bundle),
         ]);
+        let bundle_bytes = fs::read(&bundle).expect("bundle");
         Fixture {
+            pubkey,
+            bundle: bundle_bytes,
             dir,
             chip,
             fuses,
@@ -379,6 +384,116 @@ fn fault_mpmr_locked_by_an_earlier_stage_still_provisions() {
     fs::write(&bad_img, bad).expect("write");
     let o = mfgtool(["verify-id", "--mp-pubkey", p(&f.pubk), p(&bad_img)]).expect("runs");
     assert!(!o.status.success(), "a changed MPMR verified");
+}
+
+/// The bundle key, derived on the host as docs/formats.md 1.2 says.
+fn bundle_key(pubkey: &[u8; 64], bundle: &[u8]) -> [u8; 32] {
+    let field = |b: &[u8]| -> Vec<u8> { b.iter().copied().take_while(|&c| c != 0).collect() };
+    let product = field(&bundle[16..48]);
+    let label = field(&bundle[88..112]);
+    let mut info = label;
+    info.extend_from_slice(&product);
+    info.extend_from_slice(&1u16.to_le_bytes());
+    let hk = hkdf::Hkdf::<sha2::Sha256>::new(Some(&bundle[56..88]), pubkey);
+    let mut key = [0u8; 32];
+    hk.expand(&info, &mut key).expect("32-byte HKDF output");
+    key
+}
+
+/// Where `needle` occurs in `hay` (binary only: guest RAM).
+fn find_all(hay: &[u8], needle: &[u8]) -> Vec<usize> {
+    let mut hits = Vec::new();
+    let first = needle[0];
+    let mut i = 0;
+    while let Some(k) = hay[i..].iter().position(|&b| b == first) {
+        let at = i + k;
+        if hay.get(at..at + needle.len()) == Some(needle) {
+            hits.push(at);
+        }
+        i = at + 1;
+        if i + needle.len() > hay.len() {
+            break;
+        }
+    }
+    hits
+}
+
+const RAM_BASE: u64 = 0x4000_0000;
+const RAM_LEN: u64 = 0x4000_0000;
+
+/// Dumps the guest's whole DRAM through the monitor.
+fn dump_ram(q: &mut Qemu, path: &Path) -> Vec<u8> {
+    let _ = fs::remove_file(path);
+    let out = q
+        .hmp(&format!("pmemsave {RAM_BASE:#x} {RAM_LEN:#x} \"{}\"", p(path)))
+        .expect("pmemsave");
+    let ram = fs::read(path).unwrap_or_else(|e| panic!("no dump ({e}): {out}"));
+    let _ = fs::remove_file(path);
+    assert_eq!(ram.len() as u64, RAM_LEN, "short dump: {out}");
+    ram
+}
+
+/// Every secret the scan looks for: plaintext secrets, the bundle key, the
+/// MP public key (whole and either coordinate).
+fn needles(f: &Fixture) -> Vec<(String, Vec<u8>)> {
+    let mut n: Vec<(String, Vec<u8>)> = f
+        .secrets
+        .iter()
+        .map(|(name, s)| (format!("secret {name}"), s.clone()))
+        .collect();
+    n.push((
+        "bundle key".into(),
+        bundle_key(&f.pubkey, &f.bundle).to_vec(),
+    ));
+    n.push(("MP public key".into(), f.pubkey.to_vec()));
+    n.push(("MP public key X".into(), f.pubkey[..32].to_vec()));
+    n.push(("MP public key Y".into(), f.pubkey[32..].to_vec()));
+    n
+}
+
+/// After a provisioning boot and a `provision verify` (which decapsulates
+/// every blob back to plaintext), the guest's 1 GiB of DRAM holds no
+/// plaintext secret, no bundle key and no MP public key. The emulated
+/// CAAM's own state (the fuse file copy with OTPMK and MP family secret,
+/// the DRBG, the MPMR) lives in the loader's `.bss` (`EMU` in
+/// board/src/qemu.rs); it never holds these needles, so nothing is
+/// excluded from the scan. The OTPMK is found there: the positive control.
+#[test]
+fn ram_scan_after_provisioning_finds_no_secret() {
+    let f = fixture();
+    let img = fresh_copy("ramscan");
+    let o = QemuOpts::new(loader_image())
+        .disk(&img)
+        .fuses(&f.fuses)
+        .no_reboot(true)
+        .monitor(true);
+    let mut q = Qemu::boot(o).expect("QEMU starts");
+    let banner = q.wait_prompt_timeout(BOOT).expect("prompt");
+    assert!(banner.contains("provision: device provisioned"), "{banner}");
+    let out = q.run_timeout("provision verify", BOOT).expect("verify");
+    assert!(out.contains("provision verify: 2 of 2 blob(s) ok"), "{out}");
+    let ram = dump_ram(&mut q, &f.dir.join("ram.bin"));
+    q.send_line("poweroff").expect("poweroff");
+    let _ = q.wait_exit(BOOT);
+    drop(q);
+    // Positive control: the model keeps the OTPMK in the loader's .bss.
+    let otpmk_hits = find_all(&ram, &f.chip.otpmk);
+    assert!(!otpmk_hits.is_empty(), "scan cannot find the model's OTPMK");
+    let mut leaks = Vec::new();
+    for (name, needle) in needles(f) {
+        for at in find_all(&ram, &needle) {
+            leaks.push(format!("{name} at {:#x}", RAM_BASE + at as u64));
+        }
+    }
+    assert!(leaks.is_empty(), "secrets in guest RAM: {leaks:?}");
+    eprintln!(
+        "RAM scan: 1 GiB clean of {} needles; OTPMK (model state) at {:#x?}",
+        needles(f).len(),
+        otpmk_hits
+            .iter()
+            .map(|a| RAM_BASE + *a as u64)
+            .collect::<Vec<_>>()
+    );
 }
 
 #[test]
