@@ -425,7 +425,10 @@ const RAM_LEN: u64 = 0x4000_0000;
 fn dump_ram(q: &mut Qemu, path: &Path) -> Vec<u8> {
     let _ = fs::remove_file(path);
     let out = q
-        .hmp(&format!("pmemsave {RAM_BASE:#x} {RAM_LEN:#x} \"{}\"", p(path)))
+        .hmp(&format!(
+            "pmemsave {RAM_BASE:#x} {RAM_LEN:#x} \"{}\"",
+            p(path)
+        ))
         .expect("pmemsave");
     let ram = fs::read(path).unwrap_or_else(|e| panic!("no dump ({e}): {out}"));
     let _ = fs::remove_file(path);
@@ -494,6 +497,158 @@ fn ram_scan_after_provisioning_finds_no_secret() {
             .map(|a| RAM_BASE + *a as u64)
             .collect::<Vec<_>>()
     );
+}
+
+/// A fake arm64 kernel Image: the 64-byte header, then `wfe; b .-4`.
+fn fake_kernel() -> Vec<u8> {
+    let mut k = vec![0u8; 4096];
+    k[0..4].copy_from_slice(&0x1400_0010u32.to_le_bytes()); // b +64
+    k[16..24].copy_from_slice(&4096u64.to_le_bytes()); // image_size
+    k[24..32].copy_from_slice(&0xAu64.to_le_bytes()); // LE, 4K, anywhere
+    k[56..60].copy_from_slice(&0x644d_5241u32.to_le_bytes()); // "ARM\x64"
+    k[64..68].copy_from_slice(&0xD503_205Fu32.to_le_bytes()); // wfe
+    k[68..72].copy_from_slice(&0x17FF_FFFFu32.to_le_bytes()); // b .-4
+    k
+}
+
+/// A minimal flattened device tree: root with 2/2 cells, `/chosen` and
+/// one `/memory` node for the 1 GiB of DRAM.
+fn tiny_dtb() -> Vec<u8> {
+    let mut strings = Vec::new();
+    let mut name_off = |n: &str| {
+        let at = u32::try_from(strings.len()).expect("small");
+        strings.extend_from_slice(n.as_bytes());
+        strings.push(0);
+        at
+    };
+    let be = |v: u32| v.to_be_bytes();
+    let mut st = Vec::new();
+    let pad = |v: &mut Vec<u8>| {
+        while v.len() % 4 != 0 {
+            v.push(0);
+        }
+    };
+    let begin = |v: &mut Vec<u8>, name: &str| {
+        v.extend_from_slice(&be(1));
+        v.extend_from_slice(name.as_bytes());
+        v.push(0);
+        pad(v);
+    };
+    let prop = |v: &mut Vec<u8>, off: u32, val: &[u8]| {
+        v.extend_from_slice(&be(3));
+        v.extend_from_slice(&be(u32::try_from(val.len()).expect("small")));
+        v.extend_from_slice(&be(off));
+        v.extend_from_slice(val);
+        pad(v);
+    };
+    let (ac, sc, compat, dt, reg) = (
+        name_off("#address-cells"),
+        name_off("#size-cells"),
+        name_off("compatible"),
+        name_off("device_type"),
+        name_off("reg"),
+    );
+    begin(&mut st, "");
+    prop(&mut st, ac, &be(2));
+    prop(&mut st, sc, &be(2));
+    prop(&mut st, compat, b"fsl,imx8mp-evk\0");
+    begin(&mut st, "chosen");
+    st.extend_from_slice(&be(2));
+    begin(&mut st, "memory@40000000");
+    prop(&mut st, dt, b"memory\0");
+    let r: Vec<u8> = [0u32, 0x4000_0000, 0, 0x4000_0000]
+        .iter()
+        .flat_map(|w| w.to_be_bytes())
+        .collect();
+    prop(&mut st, reg, &r);
+    st.extend_from_slice(&be(2));
+    st.extend_from_slice(&be(2));
+    st.extend_from_slice(&be(9));
+    let off_rsv = 40u32;
+    let off_struct = off_rsv + 16;
+    let off_strings = off_struct + u32::try_from(st.len()).expect("small");
+    let total = off_strings + u32::try_from(strings.len()).expect("small");
+    let mut d = Vec::new();
+    for v in [
+        0xd00d_feed,
+        total,
+        off_struct,
+        off_strings,
+        off_rsv,
+        17,
+        16,
+        0,
+        u32::try_from(strings.len()).expect("small"),
+        u32::try_from(st.len()).expect("small"),
+    ] {
+        d.extend_from_slice(&be(v));
+    }
+    d.extend_from_slice(&[0; 16]);
+    d.extend_from_slice(&st);
+    d.extend_from_slice(&strings);
+    d
+}
+
+/// Provisioning at boot, autoboot of a fake kernel (a `wfe` loop) through
+/// the loader's Linux handoff, then a dump of all DRAM: the handoff's scrub
+/// leaves no secret, no bundle key, no MP public key, and not even the
+/// emulated CAAM's own OTPMK and MP family secret (its state lives in the
+/// loader's .data/.bss, which `linux_enter` zeroes with the stacks).
+#[test]
+fn ram_scan_after_linux_handoff_proves_the_scrub() {
+    let f = fixture();
+    let dir = f.dir.join("handoff");
+    fs::create_dir_all(&dir).expect("dir");
+    let (kernel, dtb) = (dir.join("Image"), dir.join("tiny.dtb"));
+    fs::write(&kernel, fake_kernel()).expect("kernel");
+    fs::write(&dtb, tiny_dtb()).expect("dtb");
+    let img = dir.join("disk.img");
+    run_ok(&[
+        "image",
+        "-o",
+        p(&img),
+        "--size",
+        "32M",
+        "--bundle",
+        p(&f.dir.join("bundle.bin")),
+        "--kernel",
+        p(&kernel),
+        "--dtb",
+        p(&dtb),
+    ]);
+    let o = QemuOpts::new(loader_image())
+        .disk(&img)
+        .fuses(&f.fuses)
+        .no_reboot(true)
+        .monitor(true);
+    let mut q = Qemu::boot(o).expect("QEMU starts");
+    let out = q
+        .wait_for("Starting kernel ...", BOOT)
+        .expect("autoboot reaches the handoff");
+    assert!(out.contains("provision: device provisioned"), "{out}");
+    // linux_enter's scrub is a few hundred thousand instructions.
+    std::thread::sleep(Duration::from_secs(2));
+    let ram = dump_ram(&mut q, &f.dir.join("ram-handoff.bin"));
+    drop(q);
+    // Positive control: the fake kernel's wfe loop is in RAM.
+    let code = [0x5F, 0x20, 0x03, 0xD5, 0xFF, 0xFF, 0xFF, 0x17];
+    assert!(
+        !find_all(&ram, &code).is_empty(),
+        "kernel not found in the dump"
+    );
+    let mut all = needles(f);
+    all.push(("model OTPMK".into(), f.chip.otpmk.to_vec()));
+    all.push((
+        "model MP family secret".into(),
+        f.chip.family_secret.to_vec(),
+    ));
+    let mut leaks = Vec::new();
+    for (name, needle) in &all {
+        for at in find_all(&ram, needle) {
+            leaks.push(format!("{name} at {:#x}", RAM_BASE + at as u64));
+        }
+    }
+    assert!(leaks.is_empty(), "left in RAM after the handoff: {leaks:?}");
 }
 
 #[test]
