@@ -524,7 +524,7 @@ fn tiny_dtb() -> Vec<u8> {
     let be = |v: u32| v.to_be_bytes();
     let mut st = Vec::new();
     let pad = |v: &mut Vec<u8>| {
-        while v.len() % 4 != 0 {
+        while !v.len().is_multiple_of(4) {
             v.push(0);
         }
     };
