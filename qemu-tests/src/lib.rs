@@ -364,6 +364,8 @@ impl QemuOpts {
             &self.memory,
             "-display",
             "none",
+            "-monitor",
+            "none",
             "-chardev",
             &format!("{defmt},id=defmt"),
             "-chardev",
@@ -378,11 +380,11 @@ impl QemuOpts {
         .iter()
         .map(|s| s.to_string())
         .collect();
-        a.push(self.image.display().to_string());
-        if !self.monitor {
-            a.push("-monitor".into());
-            a.push("none".into());
+        if self.monitor {
+            // `-monitor none` out: Qemu::boot adds a socket monitor.
+            a.drain(6..8);
         }
+        a.push(self.image.display().to_string());
         if let Some(f) = &self.fuses {
             a.push("-device".into());
             a.push(format!(
@@ -890,6 +892,9 @@ mod tests {
         assert!(a.contains("-drive if=sd,bus=2,id=emmc,file=/x/disk.img,format=raw"));
         assert!(a.contains("-icount shift=0,sleep=off -no-reboot -d unimp"));
         assert_eq!(o.elf_path(), PathBuf::from("/x/loader.elf"));
+        let m = o.monitor(true).qemu_args("stdio", "stdio").join(" ");
+        assert!(m.starts_with("-M imx8mp-evk -m 1G -display none -chardev "));
+        assert!(!m.contains("-monitor"));
     }
 
     /// A 4 KiB arm64 Image whose first instruction branches to itself.
