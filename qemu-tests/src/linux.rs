@@ -9,6 +9,7 @@
 //! fresh virtual chip and a disk image with a sealed bundle, kernel, DTB and
 //! initramfs with `mfgtool`.
 
+use crate::mfg::mfgtool_run;
 use crate::{Error, Qemu, QemuOpts, chip, target_dir};
 use std::fs;
 use std::io;
@@ -359,23 +360,6 @@ pub fn initramfs(k: &KernelFiles) -> io::Result<Vec<u8>> {
     Ok(c.finish())
 }
 
-/// Runs `mfgtool ARGS`, panicking with its stderr on failure.
-pub fn mfgtool_run<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> String {
-    let out = Command::new(crate::mfg::mfgtool_path())
-        .args(args)
-        .output()
-        .expect("mfgtool runs");
-    assert!(
-        out.status.success(),
-        "mfgtool {:?} failed: {}",
-        args.iter()
-            .map(|a| a.as_ref().to_owned())
-            .collect::<Vec<_>>(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 /// A provisioning setup: a chip, a disk image with the bundle and Linux.
 #[derive(Debug)]
 pub struct Setup {
@@ -391,11 +375,6 @@ pub struct Setup {
     pub disk: PathBuf,
     /// `mfgtool image --json`'s partition table.
     pub partitions: serde_json::Value,
-}
-
-/// Hex of bytes, lowercase.
-pub fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 /// Makes a fresh chip named `name` (its UID from the name), reads its MP

@@ -46,6 +46,23 @@ where
     Command::new(mfgtool_path()).args(args).output()
 }
 
+/// Runs `mfgtool ARGS` and returns its stdout; panics with both outputs when
+/// it fails (for tests, where a failing tool is a failed test).
+pub fn mfgtool_run<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> String {
+    let out = mfgtool(args).expect("mfgtool runs");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "mfgtool {:?} failed ({}):\n{stdout}\n{}",
+        args.iter()
+            .map(|a| a.as_ref().to_owned())
+            .collect::<Vec<_>>(),
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
 /// The QEMU-board production loader Image (`cargo xtask build --board qemu
 /// --production`, once per process; `LOADER_BIN_PRODUCTION` overrides).
 pub fn production_loader_image() -> PathBuf {

@@ -7,8 +7,11 @@
 //! documented durable state on the eMMC, the bundle never erased without
 //! verified blobs, and a clean boot afterwards provisions.
 
+mod provisioning;
+
 use imx_emu::fusefile::{Fault, LOCKED_MPMR};
-use mfg_formats::area::{self, BundlePartitionHeader, JournalRecord, ProvState, error_code};
+use mfg_formats::area::{self, ProvState, error_code};
+use provisioning::{bundle_key, bundle_present, disk_id_record, journal, p};
 use qemu_tests::mfg::{
     self, fuse_bytes, fuse_bytes_with_fault, id_lines, mfgtool, parse_pubkey, partition,
 };
@@ -30,22 +33,6 @@ struct Fixture {
     bundle: Vec<u8>,
     secrets: Vec<(String, Vec<u8>)>,
     fresh: PathBuf,
-}
-
-fn run_ok(args: &[&str]) -> String {
-    let out = mfgtool(args).expect("mfgtool runs");
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "mfgtool {args:?} failed ({}):\n{stdout}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
-}
-
-fn p(path: &Path) -> &str {
-    path.to_str().expect("UTF-8 path")
 }
 
 fn boot(fuses: &Path, disk: &Path) -> (Qemu, String) {
@@ -70,7 +57,7 @@ fn fixture() -> &'static Fixture {
         let fuses = dir.join("chip.fuses");
         fs::write(&fuses, fuse_bytes(&chip, None)).expect("fuses");
         let blank = dir.join("blank.img");
-        run_ok(&["image", "-o", p(&blank), "--size", "32M"]);
+        mfg::mfgtool_run(&["image", "-o", p(&blank), "--size", "32M"]);
         let (mut q, _) = boot(&fuses, &blank);
         let out = q.run_timeout("mfgprot pubk", BOOT).expect("pubk");
         drop(q);
@@ -97,7 +84,7 @@ fn fixture() -> &'static Fixture {
         }
         fs::write(dir.join("secrets.toml"), manifest).expect("manifest");
         let bundle = dir.join("bundle.bin");
-        run_ok(&[
+        mfg::mfgtool_run(&[
             "seal",
             "--mp-pubkey",
             p(&pubk),
@@ -111,7 +98,7 @@ fn fixture() -> &'static Fixture {
             p(&bundle),
         ]);
         let fresh = dir.join("fresh.img");
-        run_ok(&[
+        mfg::mfgtool_run(&[
             "image",
             "-o",
             p(&fresh),
@@ -144,26 +131,6 @@ fn fault_fuses(name: &str, fault: Fault) -> PathBuf {
     let path = f.dir.join(format!("{name}.fuses"));
     fs::write(&path, fuse_bytes_with_fault(&f.chip, fault)).expect("fuses");
     path
-}
-
-fn journal(d: &[u8]) -> Option<JournalRecord> {
-    let r = partition(d, "mfg-data").expect("mfg-data");
-    let b = &d[r.start..r.start + 2 * area::BLOCK];
-    area::select_journal(&b[..area::BLOCK], &b[area::BLOCK..]).map(|(j, _)| j)
-}
-
-fn bundle_present(d: &[u8]) -> bool {
-    let r = partition(d, "mfg-bundle").expect("mfg-bundle");
-    BundlePartitionHeader::parse(&d[r.start..r.start + area::BLOCK]).is_ok()
-}
-
-/// The ID record the journal points at.
-fn disk_id_record(d: &[u8]) -> Vec<u8> {
-    let j = journal(d).expect("journal");
-    let slot = j.id_slot.expect("ID slot");
-    let r = partition(d, "mfg-data").expect("mfg-data");
-    let at = r.start + area::ID_SLOT_LBA[usize::from(slot)] as usize * area::BLOCK;
-    d[at..at + mfg_formats::identity::RECORD_LEN].to_vec()
 }
 
 /// The 512-byte blocks that differ between two images.
@@ -262,7 +229,7 @@ fn fault_case(name: &str, fault: Fault, message: &str, code: u16, durable: Durab
     assert_eq!(j.state, ProvState::Done, "{name}");
     assert_eq!(j.last_error, 0, "{name}: the error outlived the success");
     assert!(!bundle_present(&d), "{name}: bundle left after success");
-    let v = run_ok(&["verify-id", "--mp-pubkey", p(&f.pubk), p(&img)]);
+    let v = mfg::mfgtool_run(&["verify-id", "--mp-pubkey", p(&f.pubk), p(&img)]);
     assert!(v.contains("signature OK"), "{name}: {v}");
     let _ = fs::remove_file(&img);
 }
@@ -370,7 +337,7 @@ fn fault_mpmr_locked_by_an_earlier_stage_still_provisions() {
     );
     let lines = id_lines(&banner);
     assert_eq!(lines.len(), 1);
-    let v = run_ok(&["verify-id", "--mp-pubkey", p(&f.pubk), p(&img)]);
+    let v = mfg::mfgtool_run(&["verify-id", "--mp-pubkey", p(&f.pubk), p(&img)]);
     assert!(v.contains("signature OK"), "{v}");
     // The same record with another MPMR no longer verifies: the signature
     // really covers the locked value.
@@ -384,20 +351,6 @@ fn fault_mpmr_locked_by_an_earlier_stage_still_provisions() {
     fs::write(&bad_img, bad).expect("write");
     let o = mfgtool(["verify-id", "--mp-pubkey", p(&f.pubk), p(&bad_img)]).expect("runs");
     assert!(!o.status.success(), "a changed MPMR verified");
-}
-
-/// The bundle key, derived on the host as docs/formats.md 1.2 says.
-fn bundle_key(pubkey: &[u8; 64], bundle: &[u8]) -> [u8; 32] {
-    let field = |b: &[u8]| -> Vec<u8> { b.iter().copied().take_while(|&c| c != 0).collect() };
-    let product = field(&bundle[16..48]);
-    let label = field(&bundle[88..112]);
-    let mut info = label;
-    info.extend_from_slice(&product);
-    info.extend_from_slice(&1u16.to_le_bytes());
-    let hk = hkdf::Hkdf::<sha2::Sha256>::new(Some(&bundle[56..88]), pubkey);
-    let mut key = [0u8; 32];
-    hk.expand(&info, &mut key).expect("32-byte HKDF output");
-    key
 }
 
 /// Where `needle` occurs in `hay` (binary only: guest RAM).
@@ -603,7 +556,7 @@ fn ram_scan_after_linux_handoff_proves_the_scrub() {
     fs::write(&kernel, fake_kernel()).expect("kernel");
     fs::write(&dtb, tiny_dtb()).expect("dtb");
     let img = dir.join("disk.img");
-    run_ok(&[
+    mfg::mfgtool_run(&[
         "image",
         "-o",
         p(&img),

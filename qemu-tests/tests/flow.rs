@@ -12,7 +12,10 @@
 //! image`. Those development boots print the MP public key by design, so
 //! the leak scan covers only the provisioning and verification boots.
 
-use mfg_formats::area::{self, BundlePartitionHeader, JournalRecord, ProvState, error_code};
+mod provisioning;
+
+use mfg_formats::area::{self, BundlePartitionHeader, ProvState, error_code};
+use provisioning::{bundle_key, bundle_present, disk_id_record, journal, p};
 use qemu_tests::mfg::{self, find_leak, fuse_bytes, id_lines, mfgtool, parse_pubkey, partition};
 use qemu_tests::{Error, Qemu, QemuOpts, chip, loader_image};
 use std::fs;
@@ -74,22 +77,6 @@ fn crc32(data: &[u8]) -> u32 {
     !c
 }
 
-fn run_ok(args: &[&str]) -> String {
-    let out = mfgtool(args).expect("mfgtool runs");
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "mfgtool {args:?} failed ({}):\n{stdout}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
-}
-
-fn p(path: &Path) -> &str {
-    path.to_str().expect("UTF-8 path")
-}
-
 fn boot(loader: &Path, fuses: Option<&Path>, disk: &Path) -> (Qemu, String) {
     let mut o = QemuOpts::new(loader).disk(disk).no_reboot(true);
     if let Some(f) = fuses {
@@ -118,7 +105,7 @@ fn read_pubkey(dir: &Path, fuses: &Path, blank: &Path, name: &str) -> ([u8; 64],
 
 fn seal(dir: &Path, pubk: &Path, product: &str, out: &str) -> Vec<u8> {
     let path = dir.join(out);
-    run_ok(&[
+    mfg::mfgtool_run(&[
         "seal",
         "--mp-pubkey",
         p(pubk),
@@ -147,7 +134,7 @@ fn fixture() -> &'static Fixture {
         fs::write(&fuses_a, fuse_bytes(&chip_a, None)).expect("fuses");
         fs::write(&fuses_b, fuse_bytes(&chip_b, None)).expect("fuses");
         let blank = dir.join("blank.img");
-        run_ok(&["image", "-o", p(&blank), "--size", "32M"]);
+        mfg::mfgtool_run(&["image", "-o", p(&blank), "--size", "32M"]);
         let (pubkey_a, pubk_a) = read_pubkey(&dir, &fuses_a, &blank, "a");
         let (pubkey_b, pubk_b) = read_pubkey(&dir, &fuses_b, &blank, "b");
         assert_ne!(pubkey_a, pubkey_b, "two OEMs share an MP key");
@@ -170,7 +157,7 @@ fn fixture() -> &'static Fixture {
         let bundle_b = seal(&dir, &pubk_b, PRODUCT, "bundle-b.bin");
         let bundle_other_product = seal(&dir, &pubk_a, "other-product", "bundle-op.bin");
         let fresh = dir.join("fresh.img");
-        run_ok(&[
+        mfg::mfgtool_run(&[
             "image",
             "-o",
             p(&fresh),
@@ -213,26 +200,6 @@ fn put_bundle(img: &Path, bundle: &[u8]) {
     fs::write(img, d).expect("write image");
 }
 
-fn journal(d: &[u8]) -> Option<JournalRecord> {
-    let r = partition(d, "mfg-data").expect("mfg-data");
-    let b = &d[r.start..r.start + 2 * area::BLOCK];
-    area::select_journal(&b[..area::BLOCK], &b[area::BLOCK..]).map(|(j, _)| j)
-}
-
-fn bundle_present(d: &[u8]) -> bool {
-    let r = partition(d, "mfg-bundle").expect("mfg-bundle");
-    BundlePartitionHeader::parse(&d[r.start..r.start + area::BLOCK]).is_ok()
-}
-
-/// The ID record the journal points at (244 bytes).
-fn disk_id_record(d: &[u8]) -> Vec<u8> {
-    let j = journal(d).expect("journal");
-    let slot = j.id_slot.expect("ID slot");
-    let r = partition(d, "mfg-data").expect("mfg-data");
-    let at = r.start + area::ID_SLOT_LBA[usize::from(slot)] as usize * area::BLOCK;
-    d[at..at + mfg_formats::identity::RECORD_LEN].to_vec()
-}
-
 fn decode_id_line(line: &str) -> Vec<u8> {
     let b64 = line.trim().trim_start_matches(mfg::ID_PREFIX).trim();
     let mut out = vec![0u8; b64.len()];
@@ -257,20 +224,6 @@ fn assert_verify(out: &str, secrets: &[(String, Vec<u8>)]) {
         out.contains(&format!("provision verify: {n} of {n} blob(s) ok")),
         "{out}"
     );
-}
-
-/// The bundle key, derived on the host exactly as docs/formats.md 1.2 says.
-fn bundle_key(pubkey: &[u8; 64], bundle: &[u8]) -> [u8; 32] {
-    let field = |b: &[u8]| -> Vec<u8> { b.iter().copied().take_while(|&c| c != 0).collect() };
-    let product = field(&bundle[16..48]);
-    let label = field(&bundle[88..112]);
-    let mut info = label;
-    info.extend_from_slice(&product);
-    info.extend_from_slice(&1u16.to_le_bytes());
-    let hk = hkdf::Hkdf::<sha2::Sha256>::new(Some(&bundle[56..88]), pubkey);
-    let mut key = [0u8; 32];
-    hk.expand(&info, &mut key).expect("32-byte HKDF output");
-    key
 }
 
 #[test]
@@ -324,7 +277,7 @@ fn full_flow_then_host_checks_and_nothing_secret_leaks() {
     assert_eq!(lines.len(), 1, "one ID line per provisioning");
 
     // The host checks the image and the console line.
-    let inspect = run_ok(&["inspect", p(&img), "--mp-pubkey", p(&f.pubk_a)]);
+    let inspect = mfg::mfgtool_run(&["inspect", p(&img), "--mp-pubkey", p(&f.pubk_a)]);
     assert!(inspect.contains("done"), "inspect:\n{inspect}");
     for (name, _) in &f.secrets {
         assert!(
@@ -333,11 +286,11 @@ fn full_flow_then_host_checks_and_nothing_secret_leaks() {
         );
     }
     let uid_hex = mfg::hex(&f.chip_a.uid);
-    let v = run_ok(&["verify-id", "--mp-pubkey", p(&f.pubk_a), p(&img)]);
+    let v = mfg::mfgtool_run(&["verify-id", "--mp-pubkey", p(&f.pubk_a), p(&img)]);
     assert!(v.contains("signature OK") && v.contains(&uid_hex), "{v}");
     let log = f.dir.join("full-console.log");
     fs::write(&log, &console1).expect("console log");
-    let v = run_ok(&["verify-id", "--mp-pubkey", p(&f.pubk_a), p(&log)]);
+    let v = mfg::mfgtool_run(&["verify-id", "--mp-pubkey", p(&f.pubk_a), p(&log)]);
     assert!(v.contains("signature OK") && v.contains(&uid_hex), "{v}");
     let d = fs::read(&img).expect("image");
     assert_eq!(decode_id_line(&lines[0]), disk_id_record(&d));
@@ -691,7 +644,7 @@ fn power_cut_after_every_write_resumes_to_exactly_one_provisioning() {
                 "k={k}: console and disk records differ"
             );
         }
-        let v = run_ok(&["verify-id", "--mp-pubkey", p(&f.pubk_a), p(&img)]);
+        let v = mfg::mfgtool_run(&["verify-id", "--mp-pubkey", p(&f.pubk_a), p(&img)]);
         assert!(v.contains("signature OK"), "k={k}: {v}");
         let _ = fs::remove_file(&img);
     }

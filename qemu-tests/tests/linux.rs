@@ -6,7 +6,8 @@
 //! The kernel and busybox packages are fetched on first use and cached under
 //! `target/linux-cache/` (see `qemu_tests::linux`).
 
-use qemu_tests::linux::{self, hex, inspect, mfgtool_run};
+use qemu_tests::linux::{self, inspect};
+use qemu_tests::mfg::{hex, mfgtool_run};
 use qemu_tests::{Qemu, QemuOpts, loader_image};
 use std::fs;
 use std::path::Path;
