@@ -38,7 +38,7 @@ impl Platform for Evk {
     fn take_peripherals() -> Option<Peripherals> {
         TAKEN
             .take()
-            .then(|| crate::soc_peripherals(Self::CAAM_JOB_RING))
+            .then(|| crate::soc_peripherals(Self::CAAM_JOB_RING, |w| w))
     }
 
     fn data_abort(_frame: &mut TrapFrame) -> TrapOutcome {

@@ -34,6 +34,15 @@ pub type Current = qemu::Qemu;
 
 use hal::MmioRegion;
 use imx_uart::Uart;
+
+/// The eMMC controller's register window as the board hands it out: plain
+/// MMIO on silicon; on QEMU behind the eMMC fault-injection layer, which
+/// passes everything through unless the fuse file carries an eMMC fault plan.
+#[cfg(all(feature = "qemu", not(feature = "imx8mp-evk")))]
+pub type MmcRegs = imx_emu::usdhc_faults::FaultyUsdhc<MmioRegion>;
+/// The eMMC controller's register window as the board hands it out.
+#[cfg(not(all(feature = "qemu", not(feature = "imx8mp-evk"))))]
+pub type MmcRegs = MmioRegion;
 use memory::Region;
 use trap::{TrapFrame, TrapOutcome};
 
@@ -70,7 +79,7 @@ pub struct Peripherals {
     /// The structured-log UART.
     pub log: Uart<MmioRegion>,
     /// The eMMC controller.
-    pub usdhc: MmioRegion,
+    pub usdhc: MmcRegs,
     /// CAAM controller page.
     pub caam_ctrl: MmioRegion,
     /// CAAM job ring page (the ring the board chose).
@@ -135,9 +144,9 @@ pub trait Platform {
 pub mod cell;
 
 /// Builds the SoC's register windows. Both boards call this exactly once,
-/// guarded by [`cell::TakeOnce`].
+/// guarded by [`cell::TakeOnce`]; `mmc` makes the board's [`MmcRegs`].
 #[cfg_attr(not(any(feature = "qemu", feature = "imx8mp-evk")), allow(dead_code))]
-fn soc_peripherals(job_ring: u8) -> Peripherals {
+fn soc_peripherals(job_ring: u8, mmc: impl FnOnce(MmioRegion) -> MmcRegs) -> Peripherals {
     /// # Safety
     /// `base..base+len` must be a device window mapped by `memory_map()` (or
     /// emulated behind it) and handed out only once.
@@ -159,7 +168,7 @@ fn soc_peripherals(job_ring: u8) -> Peripherals {
         // SAFETY: see above.
         log: Uart::new(unsafe { window(soc::UART1, uart_len) }),
         // SAFETY: see above.
-        usdhc: unsafe { window(soc::USDHC3, soc::USDHC_LEN) },
+        usdhc: mmc(unsafe { window(soc::USDHC3, soc::USDHC_LEN) }),
         // SAFETY: see above.
         caam_ctrl: unsafe { window(soc::CAAM, 0x1000) },
         // SAFETY: see above.

@@ -18,8 +18,10 @@ use crate::trap::{TrapFrame, TrapOutcome, TrapRefusal};
 use crate::{Peripherals, Platform, soc};
 use core::cell::UnsafeCell;
 use imx_emu::fusefile::{
-    FAULT_PLAN_LEN, FUSE_FILE_LEN, Fault, FuseFile, FuseFileError, TEST_PLAN_LEN, TestPlan,
+    FAULT_PLAN_LEN, FUSE_FILE_LEN, Fault, FuseFile, FuseFileError, MmcFault, TEST_PLAN_LEN,
+    TestPlan,
 };
+use imx_emu::usdhc_faults::FaultyUsdhc;
 use imx_emu::{BusError, BusMemory, Emulator, RegFile};
 
 /// The QEMU `imx8mp-evk` machine (run with `-m 1G`).
@@ -32,6 +34,7 @@ pub const FUSE_PAGE: u64 = 0x4010_0000;
 static TAKEN: TakeOnce = TakeOnce::new();
 static FUSES: InitOnce<Result<FuseFile, FuseFileError>> = InitOnce::new();
 static PLAN: InitOnce<TestPlan> = InitOnce::new();
+static MMC_FAULT: InitOnce<Option<MmcFault>> = InitOnce::new();
 static EMU: EmuCell = EmuCell(UnsafeCell::new(None));
 
 /// The emulated CAAM/OCOTP of this virtual chip.
@@ -88,6 +91,19 @@ impl RegFile for Regs<'_> {
     fn set(&mut self, n: u8, v: u64) {
         self.0[usize::from(n)] = v;
     }
+}
+
+/// Microseconds from the virtual counter (the eMMC fault layer's clock).
+fn now_us() -> u64 {
+    #[cfg(target_arch = "aarch64")]
+    {
+        let f: u64;
+        // SAFETY: reading CNTFRQ_EL0 has no side effects.
+        unsafe { core::arch::asm!("mrs {}, cntfrq_el0", out(reg) f, options(nomem, nostack)) };
+        counter() / (f / 1_000_000).max(1)
+    }
+    #[cfg(not(target_arch = "aarch64"))]
+    0
 }
 
 /// The virtual counter, to make each boot's emulated RNG stream differ.
@@ -167,6 +183,7 @@ impl Platform for Qemu {
         let _ = PLAN.set(TestPlan::parse(&raw[FUSE_FILE_LEN..]).unwrap_or_default());
         // A CAAM fault plan (tests only) follows the test plan.
         let fault = Fault::parse(&raw[FUSE_FILE_LEN + TEST_PLAN_LEN..]);
+        let _ = MMC_FAULT.set(fault.and_then(Fault::mmc));
         for i in 0..raw.len() {
             // SAFETY: as above; scrubbing the OTPMK and family secret from DRAM
             // that a later OS could read.
@@ -185,9 +202,10 @@ impl Platform for Qemu {
     }
 
     fn take_peripherals() -> Option<Peripherals> {
-        TAKEN
-            .take()
-            .then(|| crate::soc_peripherals(Self::CAAM_JOB_RING))
+        TAKEN.take().then(|| {
+            let plan = MMC_FAULT.get().copied().flatten();
+            crate::soc_peripherals(Self::CAAM_JOB_RING, |w| FaultyUsdhc::new(w, plan, now_us))
+        })
     }
 
     fn data_abort(frame: &mut TrapFrame) -> TrapOutcome {

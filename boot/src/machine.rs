@@ -17,7 +17,7 @@ use ocotp::Ocotp;
 pub type LoaderCaam = caam::Caam<MmioRegion, IdentityDma, GenericTimer>;
 
 /// The eMMC driver as the loader instantiates it.
-pub type LoaderMmc = usdhc::Usdhc<MmioRegion, IdentityDma, GenericTimer>;
+pub type LoaderMmc = usdhc::Usdhc<board::MmcRegs, IdentityDma, GenericTimer>;
 
 /// Everything commands may touch.
 pub struct Machine {

@@ -99,7 +99,7 @@ extern "C" fn loader_main(dtb: u64) -> ! {
 
 /// The eMMC driver on its DMA memory (the card is initialised later).
 #[cfg(target_os = "none")]
-fn start_mmc(regs: hal::MmioRegion) -> machine::LoaderMmc {
+fn start_mmc(regs: board::MmcRegs) -> machine::LoaderMmc {
     use board::{Current, Platform};
     static MMC_DMA: machine::StaticBuf<usdhc::DmaMem> =
         machine::StaticBuf::new(usdhc::DmaMem::new());

@@ -52,10 +52,12 @@ impl FlowError {
         }
     }
 
-    /// Whether a journal entry can record this refusal (not when the eMMC
-    /// itself is what failed, or there is no provisioning area).
+    /// Whether a journal entry can record this refusal: not without a
+    /// provisioning area. After an eMMC error the entry is still tried (a
+    /// transient error leaves the card usable; the journal's other copy is
+    /// untouched if the write fails).
     pub fn journal_worthy(&self) -> bool {
-        !matches!(self, Self::Mmc(_) | Self::Gpt(_) | Self::Partition(_))
+        !matches!(self, Self::Gpt(_) | Self::Partition(_))
     }
 }
 

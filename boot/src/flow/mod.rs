@@ -170,6 +170,7 @@ pub fn run(
 ) -> Result<Outcome, FlowError> {
     let start = cycles();
     let emu0 = exception::emulation_cycles();
+    let retries0 = m.mmc.retries();
     let l = Layout::find(&mut m.mmc)?;
     let mut d = Disk {
         m,
@@ -204,10 +205,10 @@ pub fn run(
         if e.journal_worthy() {
             let mut next = j.rec.successor();
             next.last_error = e.code();
-            if write_journal(&mut d, &l, &mut j, next).is_err() {
+            if let Err(je) = write_journal(&mut d, &l, &mut j, next) {
                 outln!(
                     d.m,
-                    "provision: could not record the refusal in the journal"
+                    "provision: could not record the refusal in the journal: {je}"
                 );
             }
         }
@@ -229,6 +230,14 @@ pub fn run(
         meter.blob_emu,
         meter.measure
     );
+    let retried = d.m.mmc.retries() - retries0;
+    if retried > 0 {
+        // A flaky card is worth a look even when the retry succeeded.
+        outln!(
+            d.m,
+            "provision: eMMC: {retried} transfer(s) failed once and succeeded on retry"
+        );
+    }
     scrubbed?;
     r
 }

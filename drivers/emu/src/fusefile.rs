@@ -182,17 +182,19 @@ impl TestPlan {
     }
 }
 
-/// An optional CAAM fault plan right after the test plan (QEMU board only,
-/// for the fault-injection tests; the `imx8mp-evk` build never reads it):
-/// 16 bytes at offset [`FUSE_FILE_LEN`] + [`TEST_PLAN_LEN`], little-endian.
-/// A fuse file that wants a fault plan but no power cut carries a default
-/// (all-zero) `IMXPLAN1` record first, so older plans keep parsing.
+/// An optional fault plan right after the test plan (QEMU board only, for
+/// the fault-injection tests; the `imx8mp-evk` build never reads it): 16
+/// bytes at offset [`FUSE_FILE_LEN`] + [`TEST_PLAN_LEN`], little-endian.
+/// Kinds 1..=6 are faults of the emulated CAAM, 7..=11 of the eMMC path (see
+/// [`crate::usdhc_faults`]). A fuse file that wants a fault plan but no power
+/// cut carries a default (all-zero) `IMXPLAN1` record first.
 ///
 /// | offset | size | field |
 /// |---|---|---|
 /// | 0 | 8 | magic `IMXFALT1` |
-/// | 8 | 2 | fault kind: 1 job timeout, 2 DECO error, 3 ICV failure, 4 RNG not instantiable, 5 MPMR locked at boot, 6 security state fail |
-/// | 10 | 2 | n: the job (kinds 1, 2) or blob decapsulation (kind 3) it hits, counted from 1 since power-on; 0 for the other kinds |
+/// | 8 | 1 | fault kind: 1 job timeout, 2 DECO error, 3 ICV failure, 4 RNG not instantiable, 5 MPMR locked at boot, 6 security state fail, 7 eMMC command timeout, 8 eMMC data CRC error, 9 eMMC write cut half-way, 10 eMMC card removed, 11 eMMC held until the card is removed (QEMU monitor `eject`) |
+/// | 9 | 1 | kinds 1..=6: 0. Kinds 7..=11: bit 7 counts read commands (else write commands); bits 0..=6 how many consecutive commands the fault hits (1..=127; 1 for kinds 10 and 11) |
+/// | 10 | 2 | n: the job (kinds 1, 2), blob decapsulation (kind 3) or eMMC read/write command (kinds 7..=11) it hits first, counted from 1 since power-on; 0 for kinds 4..=6 |
 /// | 12 | 4 | CRC-32 (IEEE) of bytes 0..12 |
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Fault {
@@ -210,7 +212,76 @@ pub enum Fault {
     MpmrLocked,
     /// CSTA.MOO reads 3 (security state fail).
     SecurityFail,
+    /// A fault of the eMMC path.
+    Mmc(MmcFault),
 }
+
+/// A fault of the eMMC path, injected on the uSDHC register window by
+/// [`crate::usdhc_faults::FaultyUsdhc`].
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct MmcFault {
+    /// What goes wrong.
+    pub kind: MmcFaultKind,
+    /// Which commands are counted: data reads (CMD17/18) or writes (CMD24/25).
+    pub op: MmcOp,
+    /// The first command hit, counted from 1 since power-on.
+    pub nth: u16,
+    /// How many consecutive counted commands are hit (the driver retries a
+    /// failed transfer once, so 2 makes a request fail).
+    pub times: u8,
+}
+
+/// What an [`MmcFault`] does to the commands it hits.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum MmcFaultKind {
+    /// The card does not answer: command timeout (CTOE); nothing moves.
+    CommandTimeout,
+    /// The transfer runs, then ends with a data CRC error (DCE).
+    DataCrc,
+    /// A multi-block write stops after half its blocks reached the card and
+    /// ends with a data CRC error (a single-block write lands and fails).
+    WriteCut,
+    /// The card is gone from this command on, until power-on: every command
+    /// times out and the card-inserted bit reads 0.
+    Removed,
+    /// The command waits (up to a minute) until the card is really removed,
+    /// through QEMU's monitor (`eject -f`), then goes to the empty slot.
+    HoldUntilRemoved,
+}
+
+/// Which data commands an [`MmcFault`] counts.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum MmcOp {
+    /// CMD17/CMD18 (any command with data from the card).
+    Read,
+    /// CMD24/CMD25 (any command with data to the card).
+    Write,
+}
+
+impl MmcFaultKind {
+    fn code(self) -> u8 {
+        match self {
+            Self::CommandTimeout => 7,
+            Self::DataCrc => 8,
+            Self::WriteCut => 9,
+            Self::Removed => 10,
+            Self::HoldUntilRemoved => 11,
+        }
+    }
+
+    fn from_code(c: u8) -> Option<Self> {
+        Some(match c {
+            7 => Self::CommandTimeout,
+            8 => Self::DataCrc,
+            9 => Self::WriteCut,
+            10 => Self::Removed,
+            11 => Self::HoldUntilRemoved,
+            _ => return None,
+        })
+    }
+}
+
+const FLAG_READS: u8 = 0x80;
 
 /// The MPMR content of a [`Fault::MpmrLocked`] chip.
 pub const LOCKED_MPMR: [u8; 32] = *b"MPMR locked by an earlier stage!";
@@ -221,23 +292,29 @@ pub const FAULT_PLAN_LEN: usize = 16;
 pub const FAULT_PLAN_MAGIC: [u8; 8] = *b"IMXFALT1";
 
 impl Fault {
-    fn kind_n(self) -> (u16, u16) {
+    /// Kind, flags byte and n of the record.
+    fn fields(self) -> (u8, u8, u16) {
         match self {
-            Self::JobTimeout(n) => (1, n),
-            Self::DecoError(n) => (2, n),
-            Self::IcvFailure(n) => (3, n),
-            Self::RngNotInstantiable => (4, 0),
-            Self::MpmrLocked => (5, 0),
-            Self::SecurityFail => (6, 0),
+            Self::JobTimeout(n) => (1, 0, n),
+            Self::DecoError(n) => (2, 0, n),
+            Self::IcvFailure(n) => (3, 0, n),
+            Self::RngNotInstantiable => (4, 0, 0),
+            Self::MpmrLocked => (5, 0, 0),
+            Self::SecurityFail => (6, 0, 0),
+            Self::Mmc(m) => {
+                let reads = if m.op == MmcOp::Read { FLAG_READS } else { 0 };
+                (m.kind.code(), reads | (m.times & !FLAG_READS), m.nth)
+            }
         }
     }
 
     /// Serialises the fault record (append it after a test plan).
     pub fn to_bytes(self) -> [u8; FAULT_PLAN_LEN] {
-        let (kind, n) = self.kind_n();
+        let (kind, flags, n) = self.fields();
         let mut b = [0u8; FAULT_PLAN_LEN];
         b[0..8].copy_from_slice(&FAULT_PLAN_MAGIC);
-        b[8..10].copy_from_slice(&kind.to_le_bytes());
+        b[8] = kind;
+        b[9] = flags;
         b[10..12].copy_from_slice(&n.to_le_bytes());
         let crc = CRC32.checksum(&b[..12]);
         b[12..16].copy_from_slice(&crc.to_le_bytes());
@@ -245,7 +322,9 @@ impl Fault {
     }
 
     /// Parses a fault record; `None` when there is none, it is corrupt, the
-    /// kind is unknown, or `n` is 0 for a counted kind (or not 0 otherwise).
+    /// kind is unknown, or a field is out of range for the kind (n = 0 for a
+    /// counted kind, n != 0 or flags for the others, a write cut counting
+    /// reads, a removal hitting more than one command).
     pub fn parse(b: &[u8]) -> Option<Self> {
         let b = b.get(..FAULT_PLAN_LEN)?;
         if b[0..8] != FAULT_PLAN_MAGIC {
@@ -255,18 +334,48 @@ impl Fault {
         if CRC32.checksum(&b[..12]) != crc {
             return None;
         }
-        let kind = u16::from_le_bytes([b[8], b[9]]);
+        let (kind, flags) = (b[8], b[9]);
         let n = u16::from_le_bytes([b[10], b[11]]);
-        let f = match (kind, n) {
-            (1, 1..) => Self::JobTimeout(n),
-            (2, 1..) => Self::DecoError(n),
-            (3, 1..) => Self::IcvFailure(n),
-            (4, 0) => Self::RngNotInstantiable,
-            (5, 0) => Self::MpmrLocked,
-            (6, 0) => Self::SecurityFail,
+        let f = match (kind, flags, n) {
+            (1, 0, 1..) => Self::JobTimeout(n),
+            (2, 0, 1..) => Self::DecoError(n),
+            (3, 0, 1..) => Self::IcvFailure(n),
+            (4, 0, 0) => Self::RngNotInstantiable,
+            (5, 0, 0) => Self::MpmrLocked,
+            (6, 0, 0) => Self::SecurityFail,
+            (7..=11, _, 1..) => {
+                let kind = MmcFaultKind::from_code(kind)?;
+                let op = if flags & FLAG_READS != 0 {
+                    MmcOp::Read
+                } else {
+                    MmcOp::Write
+                };
+                let times = flags & !FLAG_READS;
+                let once = matches!(kind, MmcFaultKind::Removed | MmcFaultKind::HoldUntilRemoved);
+                if times == 0
+                    || (once && times != 1)
+                    || (kind == MmcFaultKind::WriteCut && op == MmcOp::Read)
+                {
+                    return None;
+                }
+                Self::Mmc(MmcFault {
+                    kind,
+                    op,
+                    nth: n,
+                    times,
+                })
+            }
             _ => return None,
         };
         Some(f)
+    }
+
+    /// The eMMC part of the plan, if it is one.
+    pub fn mmc(self) -> Option<MmcFault> {
+        match self {
+            Self::Mmc(m) => Some(m),
+            _ => None,
+        }
     }
 }
 
@@ -317,6 +426,36 @@ mod tests {
             Fault::RngNotInstantiable,
             Fault::MpmrLocked,
             Fault::SecurityFail,
+            Fault::Mmc(MmcFault {
+                kind: MmcFaultKind::CommandTimeout,
+                op: MmcOp::Write,
+                nth: 2,
+                times: 2,
+            }),
+            Fault::Mmc(MmcFault {
+                kind: MmcFaultKind::DataCrc,
+                op: MmcOp::Read,
+                nth: 300,
+                times: 127,
+            }),
+            Fault::Mmc(MmcFault {
+                kind: MmcFaultKind::WriteCut,
+                op: MmcOp::Write,
+                nth: 9,
+                times: 1,
+            }),
+            Fault::Mmc(MmcFault {
+                kind: MmcFaultKind::Removed,
+                op: MmcOp::Write,
+                nth: 5,
+                times: 1,
+            }),
+            Fault::Mmc(MmcFault {
+                kind: MmcFaultKind::HoldUntilRemoved,
+                op: MmcOp::Read,
+                nth: 1,
+                times: 1,
+            }),
         ];
         for f in all {
             let b = f.to_bytes();
@@ -327,16 +466,31 @@ mod tests {
                 assert_eq!(Fault::parse(&c), None, "{f:?}: flip at {i} accepted");
             }
         }
-        // A counted kind with n = 0 and an unknown kind are refused even
-        // with a good CRC.
-        for (kind, n) in [(1u16, 0u16), (3, 0), (4, 1), (7, 0), (0, 0)] {
+        // Out-of-range fields are refused even with a good CRC: a counted
+        // kind with n = 0, n or flags on a plain kind, unknown kinds, an eMMC
+        // fault hitting 0 commands, a write cut counting reads, a removal
+        // hitting twice.
+        for (kind, flags, n) in [
+            (1u8, 0u8, 0u16),
+            (3, 0, 0),
+            (4, 0, 1),
+            (2, 1, 1),
+            (12, 1, 1),
+            (0, 0, 0),
+            (7, 1, 0),
+            (8, 0, 1),
+            (9, 0x81, 1),
+            (10, 2, 1),
+            (11, 0x82, 1),
+        ] {
             let mut b = [0u8; FAULT_PLAN_LEN];
             b[0..8].copy_from_slice(&FAULT_PLAN_MAGIC);
-            b[8..10].copy_from_slice(&kind.to_le_bytes());
+            b[8] = kind;
+            b[9] = flags;
             b[10..12].copy_from_slice(&n.to_le_bytes());
             let crc = CRC32.checksum(&b[..12]);
             b[12..16].copy_from_slice(&crc.to_le_bytes());
-            assert_eq!(Fault::parse(&b), None, "kind {kind} n {n}");
+            assert_eq!(Fault::parse(&b), None, "kind {kind} flags {flags} n {n}");
         }
         // The test plan does not parse as a fault record and vice versa.
         assert_eq!(Fault::parse(&TestPlan::default().to_bytes()), None);

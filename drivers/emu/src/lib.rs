@@ -6,6 +6,8 @@
 //! - [`Emulator`]: the device behind the traps, serving the CAAM window
 //!   `0x3090_0000..0x3094_0000` and the OCOTP window
 //!   `0x3035_0000..0x3036_0000` from a [`fusefile::FuseFile`].
+//! - [`usdhc_faults::FaultyUsdhc`]: eMMC faults injected on the uSDHC
+//!   register window, from the fuse file's fault plan.
 #![no_std]
 
 #[cfg(test)]
@@ -20,6 +22,7 @@ pub mod ocotp;
 #[cfg(test)]
 mod props;
 pub mod trap;
+pub mod usdhc_faults;
 
 pub use caam::{BusError, BusMemory};
 pub use decode::{DecodeError, MemInsn, decode};

@@ -821,9 +821,8 @@ impl<R: RegisterIo, D: Dma, C: Clock> Usdhc<R, D, C> {
     /// The initialised card is still in the slot (a removed card needs a
     /// new `init`).
     fn ensure_card(&mut self) -> Result<&CardState, MmcError> {
-        if self.card.is_none() {
-            return Err(MmcError::NotInitialized);
-        }
+        // An empty slot is reported as such, also after the removal has
+        // already dropped the card state.
         if !self.card_present() {
             self.card = None;
             return Err(MmcError::NoCard);
