@@ -32,7 +32,9 @@ pub struct Qemu;
 pub const FUSE_PAGE: u64 = 0x4010_0000;
 
 static TAKEN: TakeOnce = TakeOnce::new();
-static FUSES: InitOnce<Result<FuseFile, FuseFileError>> = InitOnce::new();
+/// Whether the fuse file parsed. The fuses themselves (OTPMK and MP family
+/// secret included) live only in the emulator, `EMU`.
+static FUSES: InitOnce<Result<(), FuseFileError>> = InitOnce::new();
 static PLAN: InitOnce<TestPlan> = InitOnce::new();
 static MMC_FAULT: InitOnce<Option<MmcFault>> = InitOnce::new();
 static EMU: EmuCell = EmuCell(UnsafeCell::new(None));
@@ -148,17 +150,6 @@ fn emulated_window(addr: u64) -> bool {
     caam.contains(&addr) || ocotp.contains(&addr)
 }
 
-impl Qemu {
-    /// The parsed fuse file, or why there is none.
-    pub fn fuses() -> Result<&'static FuseFile, FuseFileError> {
-        match FUSES.get() {
-            Some(Ok(f)) => Ok(f),
-            Some(Err(e)) => Err(*e),
-            None => Err(FuseFileError::BadMagic),
-        }
-    }
-}
-
 impl Platform for Qemu {
     const NAME: &'static str = "NXP i.MX8M Plus EVK (QEMU imx8mp-evk, emulated CAAM/OCOTP)";
     const ID: &'static str = "qemu";
@@ -190,15 +181,18 @@ impl Platform for Qemu {
             unsafe { page.wrapping_add(i).write_volatile(0) };
         }
         raw.fill(0);
-        if let Ok(f) = &parsed {
-            let mut emu = Emulator::new(f.clone(), GuestRam);
+        // The fuses move into the emulator: no other copy is kept. Stack
+        // temporaries left here are zeroed by the loader right after
+        // early_init (`scrub_dead_stacks`).
+        let status = parsed.map(|f| {
+            let mut emu = Emulator::new(f, GuestRam);
             emu.reseed(&counter().to_le_bytes());
             emu.set_fault(fault);
             // SAFETY: see `EmuCell`: nothing else can see the cell yet.
             unsafe { *EMU.0.get() = Some(emu) };
-        }
+        });
         // early_init runs once, so the cell is empty.
-        let _ = FUSES.set(parsed);
+        let _ = FUSES.set(status);
     }
 
     fn take_peripherals() -> Option<Peripherals> {

@@ -45,7 +45,10 @@ extern "C" fn loader_main(dtb: u64) -> ! {
     use board::{Current, Platform};
     use core::fmt::Write;
 
-    Current::early_init();
+    // early_init's temporaries (QEMU: the parsed fuse file, with the
+    // model's OTPMK and MP family secret) are zeroed when it returns; it
+    // runs out of line so that they are not in this (live) frame.
+    arch::scrubbing(Current::early_init);
     arch::mmu::init(Current::memory_map());
     let p = Current::take_peripherals().expect("peripherals are taken once, here");
     let mut console = p.console;

@@ -678,6 +678,41 @@ fn find_all(hay: &[u8], needle: &[u8]) -> Vec<usize> {
     hits
 }
 
+/// Address and size of the first symbol whose (mangled) name contains
+/// `part`, from an ELF64 little-endian file's `.symtab`.
+fn elf_symbol(elf: &[u8], part: &str) -> Option<(u64, u64)> {
+    let u16_at = |o: usize| Some(u16::from_le_bytes(elf.get(o..o + 2)?.try_into().ok()?));
+    let u32_at = |o: usize| Some(u32::from_le_bytes(elf.get(o..o + 4)?.try_into().ok()?));
+    let u64_at = |o: usize| Some(u64::from_le_bytes(elf.get(o..o + 8)?.try_into().ok()?));
+    let shoff = usize::try_from(u64_at(0x28)?).ok()?;
+    let shentsize = usize::from(u16_at(0x3a)?);
+    let shnum = usize::from(u16_at(0x3c)?);
+    let section = |i: usize| shoff + i * shentsize;
+    let off_size = |sh: usize| {
+        Some((
+            usize::try_from(u64_at(sh + 24)?).ok()?,
+            usize::try_from(u64_at(sh + 32)?).ok()?,
+        ))
+    };
+    const SHT_SYMTAB: u32 = 2;
+    let symtab = (0..shnum)
+        .map(section)
+        .find(|&sh| u32_at(sh + 4) == Some(SHT_SYMTAB))?;
+    let (sym_off, sym_size) = off_size(symtab)?;
+    let strtab = section(usize::try_from(u32_at(symtab + 40)?).ok()?);
+    let (str_off, str_size) = off_size(strtab)?;
+    let strings = elf.get(str_off..str_off + str_size)?;
+    (sym_off..sym_off + sym_size).step_by(24).find_map(|sym| {
+        let name_at = usize::try_from(u32_at(sym)?).ok()?;
+        let name = strings.get(name_at..)?;
+        let name = &name[..name.iter().position(|&b| b == 0)?];
+        std::str::from_utf8(name)
+            .ok()?
+            .contains(part)
+            .then(|| Some((u64_at(sym + 8)?, u64_at(sym + 16)?)))?
+    })
+}
+
 const RAM_BASE: u64 = 0x4000_0000;
 const RAM_LEN: u64 = 0x4000_0000;
 
@@ -718,9 +753,11 @@ fn needles(f: &Fixture) -> Vec<(String, Vec<u8>)> {
 /// every blob back to plaintext), the guest's 1 GiB of DRAM holds no
 /// plaintext secret, no bundle key and no MP public key. The emulated
 /// CAAM's own state (the fuse file copy with OTPMK and MP family secret,
-/// the DRBG, the MPMR) lives in the loader's `.bss` (`EMU` in
+/// the DRBG, the MPMR) lives in the loader's `.data` (`EMU` in
 /// board/src/qemu.rs); it never holds these needles, so nothing is
-/// excluded from the scan. The OTPMK is found there: the positive control.
+/// excluded from the scan. The OTPMK is found there, and only there: the
+/// positive control, and proof that no other copy of the fuse file (a
+/// parsed copy kept by the board, dead stack frames of the parser) is left.
 #[test]
 fn ram_scan_after_provisioning_finds_no_secret() {
     let f = fixture();
@@ -746,6 +783,19 @@ fn ram_scan_after_provisioning_finds_no_secret() {
     // Positive control: the model keeps the OTPMK in the loader's .bss.
     let otpmk_hits = find_all(&ram, &f.chip.otpmk);
     assert!(!otpmk_hits.is_empty(), "scan cannot find the model's OTPMK");
+    let elf = fs::read(loader_image().with_file_name("loader.elf")).expect("loader.elf");
+    let (emu, emu_len) = elf_symbol(&elf, "4qemu3EMU").expect("symbol board::qemu::EMU");
+    let at: Vec<u64> = otpmk_hits.iter().map(|a| RAM_BASE + *a as u64).collect();
+    assert_eq!(
+        at.len(),
+        1,
+        "OTPMK copies at {at:#x?}; only the emulator's (EMU at {emu:#x}) may remain"
+    );
+    assert!(
+        (emu..emu + emu_len).contains(&at[0]),
+        "the OTPMK at {:#x} is not the emulator's (EMU at {emu:#x}+{emu_len:#x})",
+        at[0]
+    );
     let mut leaks = Vec::new();
     for (name, needle) in needles(f) {
         for at in find_all(&ram, &needle) {

@@ -1,5 +1,6 @@
 //! Memory protections proven on QEMU: W^X (`.text` is read-only, the stack
-//! is execute-never) and the main stack's guard page. The debug-only
+//! is execute-never), the main stack's guard page, and the exception
+//! stack's guard page (an overflow is reported once). The debug-only
 //! `crash` command faults on purpose; the crash report must name the cause.
 //! `mw` into `.text` goes through the fault-catching probe: the shell
 //! reports a permission fault and survives.
@@ -80,6 +81,48 @@ fn stack_overflow_hits_the_guard_page() {
         r.contains("cause: stack overflow (fault in the main stack's guard page)"),
         "{r}"
     );
+}
+
+/// An exception handler that overflows the exception stack: the vector
+/// finds SP_EL2 below the stack, resets it, and reports once, naming the
+/// handler's store into the guard page. Without that check the vector's
+/// own frame store faults again and again, SP_EL2 descends through the
+/// guard page onto the top of the main stack (overwriting it), and the one
+/// report that comes out is about the vector's store in `exception_common`
+/// (a plain "synchronous (inside the exception handler)" header).
+#[test]
+fn exception_stack_overflow_is_reported_once() {
+    let mut q = boot(loader_image());
+    q.send_line("crash estack").unwrap();
+    let report = q
+        .wait_for("*** loader stopped ***", Duration::from_secs(30))
+        .unwrap_or_else(|e| panic!("`crash estack` gave no crash report: {e}"));
+    // Anything printed after the report (a second report, a prompt).
+    let after = q.wait_for("*** EXCEPTION", Duration::from_secs(2));
+    assert!(after.is_err(), "more output after the report: {after:?}");
+    assert_eq!(report.matches("*** EXCEPTION").count(), 1, "{report}");
+    assert_eq!(
+        report.matches("*** loader stopped ***").count(),
+        1,
+        "{report}"
+    );
+    assert!(
+        report.contains(
+            "*** EXCEPTION: synchronous (inside the exception handler), on an overflowed exception stack ***"
+        ),
+        "{report}"
+    );
+    // The fault reported is the handler's own store into the guard page.
+    assert!(report.contains("EC 0x25 (data abort)"), "{report}");
+    assert!(
+        report.contains("fault: translation fault on write"),
+        "{report}"
+    );
+    assert!(
+        report.contains("cause: exception stack overflow"),
+        "{report}"
+    );
+    eprintln!("{report}");
 }
 
 #[test]

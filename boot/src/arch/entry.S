@@ -65,13 +65,35 @@ park:
 // ELR/SPSR/ESR/FAR, FP/SIMD state) on SP_EL2 and calls
 // `exception_entry(kind, frame)`; returning from it restores the frame
 // (possibly changed, e.g. by MMIO emulation) and erets.
+//
+// Each entry first checks that the frame fits on the exception stack: were
+// SP_EL2 below `__exc_stack_bottom` (a handler overflowed into the guard
+// page), the frame store would fault again, re-enter the vector with SP even
+// lower, and descend until it landed in (and corrupted) the main stack. On
+// overflow the entry resets SP_EL2 to the top of the exception stack, builds
+// the frame there and reports kind 16 + its own kind, which
+// `exception_entry` turns into a terminal crash report. x0 waits in
+// TPIDR_EL2 (otherwise unused) meanwhile; the flags are free (NZCV is in
+// SPSR_EL2). Each entry must fit in its 0x80 bytes (checked below).
 .equ FRAME_SIZE, 816
+.equ KIND_EXC_STACK_OVERFLOW, 16
 
 .macro vector kind
     .balign 0x80
     sub     sp, sp, #FRAME_SIZE
+    msr     tpidr_el2, x0
+    ldr     x0, =__exc_stack_bottom
+    cmp     sp, x0
+    b.lo    1f
+    mrs     x0, tpidr_el2
     stp     x0, x1, [sp, #0]
     mov     x0, #\kind
+    b       exception_common
+1:  ldr     x0, =__exc_stack_top
+    sub     sp, x0, #FRAME_SIZE
+    mrs     x0, tpidr_el2
+    stp     x0, x1, [sp, #0]
+    mov     x0, #(KIND_EXC_STACK_OVERFLOW + \kind)
     b       exception_common
 .endm
 
@@ -94,6 +116,11 @@ exception_vectors:
     vector 13
     vector 14
     vector 15
+    // All entries are alike: if the last fits in 0x80 bytes, they all do
+    // (otherwise this .org moves backwards: an assembler error).
+    .org    exception_vectors + 0x800
+    // The entries' literals (__exc_stack_bottom/top), within ldr's reach.
+    .ltorg
 
 exception_common:
     stp     x2, x3, [sp, #16]
@@ -182,6 +209,34 @@ exception_common:
     ldp     x28, x29, [sp, #224]
     add     sp, sp, #FRAME_SIZE
     eret
+
+// Zeroes the dead parts of both stacks, so that secrets left in returned
+// frames do not linger in RAM: the main stack from `__stack_bottom` up to the
+// caller's SP, and the exception stack from `__exc_stack_bottom` up to SP_EL2
+// (the whole of it, as no exception is being handled). A leaf: it uses no
+// stack, clobbers x0-x2 and the flags only. Called on SP_EL0 (SPSel = 0);
+// with SPSel = 1 (from an exception handler) it does nothing, since SP would
+// then not bound the live part of the main stack.
+.section .text.scrub, "ax"
+.global scrub_dead_stacks
+scrub_dead_stacks:
+    mrs     x2, spsel
+    cbnz    x2, 4f
+    ldr     x0, =__stack_bottom
+    mov     x1, sp
+1:  cmp     x0, x1
+    b.hs    2f
+    stp     xzr, xzr, [x0], #16
+    b       1b
+2:  msr     spsel, #1
+    mov     x1, sp
+    msr     spsel, #0
+    ldr     x0, =__exc_stack_bottom
+3:  cmp     x0, x1
+    b.hs    4f
+    stp     xzr, xzr, [x0], #16
+    b       3b
+4:  ret
 
 // Probed memory accesses for `md`/`mw`: fn(addr, value_or_out) -> 0 ok, 1 fault.
 // A data abort at one of the `probe_access_*` labels resumes at `probe_fault`

@@ -10,9 +10,20 @@ use core::fmt::Write;
 use core::sync::atomic::{AtomicU64, Ordering};
 
 const EC_DATA_ABORT_SAME_EL: u64 = 0x25;
+#[cfg(not(feature = "production"))]
+const EC_BRK: u64 = 0x3c;
 /// Vector kinds from entry.S: 0..3 from code on SP_EL0 (the loader), 4..7 from
 /// the exception handler itself (SP_EL2).
 const KIND_SYNC_SP0: u64 = 0;
+/// Added to the kind by a vector that found SP_EL2 below the exception
+/// stack (`KIND_EXC_STACK_OVERFLOW` in entry.S): the handler that was
+/// running overflowed its stack; the vector reset SP_EL2 to the top.
+const KIND_EXC_STACK_OVERFLOW: u64 = 16;
+
+/// `brk` immediate of the debug `crash estack` command: its handler
+/// recurses on the exception stack until the stack overflows.
+#[cfg(not(feature = "production"))]
+pub const BRK_EXHAUST_EXC_STACK: u16 = 0xe5;
 
 unsafe extern "C" {
     static probe_insns_start: u8;
@@ -75,7 +86,20 @@ pub fn emulation_cycles() -> u64 {
 
 #[unsafe(no_mangle)]
 extern "C" fn exception_entry(kind: u64, frame: &mut TrapFrame) {
+    if kind >= KIND_EXC_STACK_OVERFLOW {
+        // Whatever the overflowed handler was doing is lost: stop here.
+        crash(kind, frame, None)
+    }
     let ec = (frame.esr >> 26) & 0x3f;
+    #[cfg(not(feature = "production"))]
+    if kind == KIND_SYNC_SP0
+        && ec == EC_BRK
+        && frame.esr & 0xffff == u64::from(BRK_EXHAUST_EXC_STACK)
+    {
+        let depth = exhaust_exception_stack(0);
+        // Unreachable unless the guard page is missing.
+        defmt::error!("exception stack did not overflow (depth {=u64})", depth);
+    }
     let mut refusal = None;
     if kind == KIND_SYNC_SP0 && ec == EC_DATA_ABORT_SAME_EL {
         let t = super::cycles();
@@ -93,6 +117,21 @@ extern "C" fn exception_entry(kind: u64, frame: &mut TrapFrame) {
         }
     }
     crash(kind, frame, refusal)
+}
+
+/// Recurses with a 1 KiB frame on the exception stack (`crash estack`)
+/// until a store lands in its guard page. The frame is smaller than the
+/// 4 KiB guard page, so the overflow cannot jump over it.
+#[cfg(not(feature = "production"))]
+#[inline(never)]
+fn exhaust_exception_stack(depth: u64) -> u64 {
+    let mut frame = [0u8; 1024];
+    frame[usize::try_from(depth % 1024).unwrap_or(0)] = 1;
+    core::hint::black_box(&mut frame);
+    if depth == u64::MAX {
+        return 0;
+    }
+    exhaust_exception_stack(depth + 1) + u64::from(frame[0])
 }
 
 fn kind_name(kind: u64) -> &'static str {
@@ -140,7 +179,12 @@ fn fault_status(esr: u64) -> Option<&'static str> {
     })
 }
 
-fn diagnose(frame: &TrapFrame) -> Option<&'static str> {
+fn diagnose(kind: u64, frame: &TrapFrame) -> Option<&'static str> {
+    if kind >= KIND_EXC_STACK_OVERFLOW {
+        return Some(
+            "exception stack overflow (SP_EL2 below the exception stack; the handler's state is lost)",
+        );
+    }
     let far = frame.far;
     let ec = (frame.esr >> 26) & 0x3f;
     let permission = matches!(frame.esr & 0x3f, 0x0c..=0x0f);
@@ -164,7 +208,11 @@ fn crash(kind: u64, frame: &TrapFrame, refusal: Option<TrapRefusal>) -> ! {
     // SAFETY: this path never returns to the shell that owns the console.
     let mut con = unsafe { board::emergency_console() };
     let ec = (frame.esr >> 26) & 0x3f;
-    let _ = write!(con, "\r\n*** EXCEPTION: {} ***\r\n", kind_name(kind));
+    let _ = write!(con, "\r\n*** EXCEPTION: {}", kind_name(kind & 15));
+    if kind >= KIND_EXC_STACK_OVERFLOW {
+        let _ = write!(con, ", on an overflowed exception stack");
+    }
+    let _ = write!(con, " ***\r\n");
     let _ = write!(
         con,
         "ESR  = 0x{:08x}  EC 0x{:02x} ({})  ISS 0x{:07x}\r\nFAR  = 0x{:016x}\r\nELR  = 0x{:016x}  SPSR = 0x{:08x}\r\n",
@@ -204,7 +252,7 @@ fn crash(kind: u64, frame: &TrapFrame, refusal: Option<TrapRefusal>) -> ! {
             r.reason()
         );
     }
-    if let Some(d) = diagnose(frame) {
+    if let Some(d) = diagnose(kind, frame) {
         let _ = write!(con, "cause: {d}\r\n");
     }
     let _ = write!(con, "*** loader stopped ***\r\n");

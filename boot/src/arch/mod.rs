@@ -17,6 +17,44 @@ pub fn cycles() -> u64 {
     v
 }
 
+unsafe extern "C" {
+    /// entry.S: zeroes the main stack from `__stack_bottom` up to the
+    /// caller's SP and the exception stack from `__exc_stack_bottom` up to
+    /// SP_EL2. Uses no stack; does nothing when called on SP_EL2.
+    fn scrub_dead_stacks();
+}
+
+/// Zeroes the dead part of both stacks: what returned frames left below
+/// the current SP (the main stack) and everything the exception handler
+/// (the QEMU CAAM model) left on its stack. Call it where a path that held
+/// secrets in locals has returned. Cost: one 16-byte store per 16 bytes
+/// not in use, at most 512 KiB + 32 KiB (34,816 stores).
+pub fn scrub_stacks() {
+    // SAFETY: the routine writes only below the caller's SP on the main
+    // stack, and nothing live is there: AArch64 has no red zone on this
+    // target (AAPCS64; LLVM enables none for aarch64-unknown-none), so
+    // every live local of every caller is at or above SP. On the exception
+    // stack it writes below SP_EL2, which is the stack's top outside an
+    // exception handler (the only place this is called from, as code runs
+    // on SP_EL0; on SP_EL2 the routine does nothing). It clobbers only
+    // x0-x2 and the flags, which the C ABI lets a callee clobber.
+    unsafe { scrub_dead_stacks() }
+}
+
+/// Runs `f`, then [`scrub_stacks`]. `f` runs out of line, in frames below
+/// the caller's SP, so everything it left on the stack is zeroed (had it
+/// been inlined, its locals would sit in the caller's live frame).
+pub fn scrubbing<R>(f: impl FnOnce() -> R) -> R {
+    let r = call_out_of_line(f);
+    scrub_stacks();
+    r
+}
+
+#[inline(never)]
+fn call_out_of_line<R, F: FnOnce() -> R>(f: F) -> R {
+    f()
+}
+
 /// Linker-script symbols, as addresses.
 pub mod layout {
     unsafe extern "C" {

@@ -6,7 +6,11 @@
 //! - `crash exec`: a branch to code placed on the stack, which is mapped
 //!   execute-never;
 //! - `crash write`: a plain store (no fault-catching probe) into `.text`,
-//!   which is mapped read-only.
+//!   which is mapped read-only;
+//! - `crash estack`: a `brk` whose handler recurses on the exception stack
+//!   into the guard page under it; the exception vector sees SP_EL2 below
+//!   the stack and reports the overflow once (instead of faulting on its
+//!   own frame store down into the main stack).
 //!
 //! Each ends in the exception handler's crash report; the loader stops.
 
@@ -16,8 +20,8 @@ use crate::machine::{Machine, outln};
 pub const CRASH: Command = Command {
     name: "crash",
     sized: false,
-    summary: "[debug] fault on purpose: stack overflow, exec from stack, write to .text",
-    usage: "stack\n    - recurse until the main stack's guard page faults\ncrash exec\n    - branch to an instruction on the (execute-never) stack\ncrash write\n    - store into .text without the fault-catching probe\n    (debug builds only; each stops the loader with a crash report)",
+    summary: "[debug] fault on purpose: stack overflows, exec from stack, write to .text",
+    usage: "stack\n    - recurse until the main stack's guard page faults\ncrash exec\n    - branch to an instruction on the (execute-never) stack\ncrash write\n    - store into .text without the fault-catching probe\ncrash estack\n    - recurse in an exception handler until the exception stack's guard page faults\n    (debug builds only; each stops the loader with a crash report)",
     run: crash,
 };
 
@@ -27,9 +31,10 @@ fn crash(m: &mut Machine, args: &[&str]) -> Result<(), CmdError> {
         "stack" => "recursing into the stack guard page",
         "exec" => "branching to the stack",
         "write" => "storing into .text",
+        "estack" => "recursing on the exception stack into its guard page",
         other => {
             return Err(CmdError::msg(format_args!(
-                "unknown crash '{other}' (stack, exec or write)"
+                "unknown crash '{other}' (stack, exec, write or estack)"
             )));
         }
     };
@@ -41,8 +46,27 @@ fn crash(m: &mut Machine, args: &[&str]) -> Result<(), CmdError> {
             Err(CmdError::msg(format_args!("recursion returned ({n})")))
         }
         "exec" => exec_from_stack(),
+        "estack" => exhaust_exception_stack(),
         _ => write_text(),
     }
+}
+
+fn exhaust_exception_stack() -> Result<(), CmdError> {
+    // SAFETY: the exception handler never returns from this `brk`: it
+    // recurses until the exception stack overflows (crash report, loader
+    // stops), and were there no guard page it would fall through to the
+    // crash report for an unexpected BRK. The `brk` itself touches no
+    // memory or register.
+    unsafe {
+        core::arch::asm!(
+            "brk #{imm}",
+            imm = const crate::arch::exception::BRK_EXHAUST_EXC_STACK,
+            options(nomem, nostack)
+        )
+    };
+    Err(CmdError::msg(format_args!(
+        "the exception handler returned from `crash estack`: its stack did not overflow"
+    )))
 }
 
 /// Recurses with a 256-byte frame until the stack runs out. The frame is

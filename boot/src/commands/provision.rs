@@ -34,7 +34,9 @@ fn provision(m: &mut Machine, args: &[&str]) -> Result<(), CmdError> {
 pub fn run(m: &mut Machine) -> Result<Outcome, CmdError> {
     let cut = Current::power_cut_after_write();
     let mut writes = m.flow_writes;
-    let r = flow::run(m, &mut writes, cut);
+    // Once the flow returned, its frames (bundle key, plaintext secrets,
+    // and the CAAM model's derived keys on the exception stack) are zeroed.
+    let r = crate::arch::scrubbing(|| flow::run(m, &mut writes, cut));
     m.flow_writes = writes;
     match r {
         Ok(Outcome::AlreadyProvisioned) => {

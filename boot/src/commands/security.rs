@@ -41,7 +41,9 @@ pub const MFGPROT: Command = Command {
     sized: false,
     summary: "Manufacturing Protection (MP) operations",
     usage: MFGPROT_USAGE,
-    run: mfgprot,
+    // The MP key material in its frames (and the CAAM model's) is zeroed
+    // when it returns.
+    run: |m, args| crate::arch::scrubbing(|| mfgprot(m, args)),
 };
 
 fn mfgprot(m: &mut Machine, args: &[&str]) -> Result<(), CmdError> {
@@ -104,7 +106,9 @@ pub const BLOB: Command = Command {
     sized: false,
     summary: "Blob encapsulation/decryption",
     usage: "enc SRC DST LEN KM\n    - encapsulate LEN bytes at SRC into a blob of LEN+48 bytes at DST\nblob dec SRC DST LEN KM\n    - decapsulate the blob at SRC into LEN bytes at DST\n    KM is the address of a 16-byte key modifier; all numbers hex",
-    run: blob,
+    // Payload copies in its frames (and the CAAM model's) are zeroed when
+    // it returns.
+    run: |m, args| crate::arch::scrubbing(|| blob(m, args)),
 };
 
 fn blob(m: &mut Machine, args: &[&str]) -> Result<(), CmdError> {
