@@ -48,13 +48,21 @@ extern "C" fn loader_main(dtb: u64) -> ! {
     // early_init's temporaries (QEMU: the parsed fuse file, with the
     // model's OTPMK and MP family secret) are zeroed when it returns; it
     // runs out of line so that they are not in this (live) frame.
-    arch::scrubbing(Current::early_init);
+    arch::scrubbing(arch::Scrub::KiB(16), Current::early_init);
     arch::mmu::init(Current::memory_map());
     let p = Current::take_peripherals().expect("peripherals are taken once, here");
     let mut console = p.console;
     console.init();
     let first_byte = arch::cycles();
     console.write_bytes(b"\r\n");
+    // Nothing before this point runs SHA-256 or AES on the EVK.
+    if let Some(what) = arch::missing_crypto_extension() {
+        let _ = write!(
+            console,
+            "fatal: this CPU lacks the Armv8 Cryptography Extension ({what}) the loader is built for\r\n"
+        );
+        arch::psci::halt();
+    }
     log::init(p.log);
     defmt::info!("bench first_console_byte={=u64}", first_byte);
     defmt::info!("{=str} {=str} on {=str}", NAME, VERSION, Current::ID);

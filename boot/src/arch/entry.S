@@ -210,20 +210,27 @@ exception_common:
     add     sp, sp, #FRAME_SIZE
     eret
 
-// Zeroes the dead parts of both stacks, so that secrets left in returned
-// frames do not linger in RAM: the main stack from `__stack_bottom` up to the
-// caller's SP, and the exception stack from `__exc_stack_bottom` up to SP_EL2
-// (the whole of it, as no exception is being handled). A leaf: it uses no
-// stack, clobbers x0-x2 and the flags only. Called on SP_EL0 (SPSel = 0);
-// with SPSel = 1 (from an exception handler) it does nothing, since SP would
-// then not bound the live part of the main stack.
+// scrub_dead_stacks(depth): zeroes the dead parts of both stacks, so that
+// secrets left in returned frames do not linger in RAM: on the main stack the
+// `depth` bytes below the caller's SP (at most down to `__stack_bottom`), on
+// the exception stack the `depth` bytes below SP_EL2 (its top, as no
+// exception is being handled). `depth` is a multiple of 16; u64::MAX means
+// the whole stacks. A leaf: it uses no stack, clobbers x0-x4 and the flags
+// only. Called on SP_EL0 (SPSel = 0); with SPSel = 1 (from an exception
+// handler) it does nothing, since SP would then not bound the live part of
+// the main stack.
 .section .text.scrub, "ax"
 .global scrub_dead_stacks
 scrub_dead_stacks:
     mrs     x2, spsel
     cbnz    x2, 4f
-    ldr     x0, =__stack_bottom
+    mov     x3, x0
+    ldr     x4, =__stack_bottom
     mov     x1, sp
+    subs    x0, x1, x3
+    csel    x0, x4, x0, lo          // depth past address 0: from the bottom
+    cmp     x0, x4
+    csel    x0, x4, x0, lo          // below the bottom: from the bottom
 1:  cmp     x0, x1
     b.hs    2f
     stp     xzr, xzr, [x0], #16
@@ -231,7 +238,11 @@ scrub_dead_stacks:
 2:  msr     spsel, #1
     mov     x1, sp
     msr     spsel, #0
-    ldr     x0, =__exc_stack_bottom
+    ldr     x4, =__exc_stack_bottom
+    subs    x0, x1, x3
+    csel    x0, x4, x0, lo
+    cmp     x0, x4
+    csel    x0, x4, x0, lo
 3:  cmp     x0, x1
     b.hs    4f
     stp     xzr, xzr, [x0], #16

@@ -17,19 +17,54 @@ pub fn cycles() -> u64 {
     v
 }
 
+/// What this CPU lacks of the Armv8 Cryptography Extension the loader is
+/// built for (`.cargo/config.toml`: `+aes,+sha2`): `None` when AES with
+/// PMULL and SHA-256 are all there (ID_AA64ISAR0_EL1.AES >= 2, .SHA2 >= 1).
+pub fn missing_crypto_extension() -> Option<&'static str> {
+    let isar0: u64;
+    // SAFETY: reading ID_AA64ISAR0_EL1 has no side effects.
+    unsafe {
+        core::arch::asm!("mrs {}, id_aa64isar0_el1", out(reg) isar0, options(nomem, nostack))
+    };
+    let (aes, sha2) = ((isar0 >> 4) & 0xF, (isar0 >> 12) & 0xF);
+    match (aes >= 2, sha2 >= 1) {
+        (true, true) => None,
+        (false, true) => Some("AES/PMULL"),
+        (true, false) => Some("SHA-256"),
+        (false, false) => Some("AES/PMULL and SHA-256"),
+    }
+}
+
 unsafe extern "C" {
-    /// entry.S: zeroes the main stack from `__stack_bottom` up to the
-    /// caller's SP and the exception stack from `__exc_stack_bottom` up to
-    /// SP_EL2. Uses no stack; does nothing when called on SP_EL2.
-    fn scrub_dead_stacks();
+    /// entry.S: zeroes `depth` bytes (a multiple of 16; `u64::MAX`: all)
+    /// below the caller's SP on the main stack and below SP_EL2 on the
+    /// exception stack, never past either stack's bottom. Uses no stack;
+    /// does nothing when called on SP_EL2.
+    fn scrub_dead_stacks(depth: u64);
+}
+
+/// How much of the stacks [`scrubbing`] zeroes below the caller's SP.
+#[derive(Clone, Copy, Debug)]
+pub enum Scrub {
+    /// Both stacks, down to their bottoms: at most 512 KiB + 32 KiB
+    /// (34,816 16-byte stores). For paths whose stack depth is not bounded
+    /// here (the flow, `blob`, `mfgprot`).
+    All,
+    /// This many KiB below SP on each stack: for a shallow path known to
+    /// stay within it (the QEMU board's `early_init`, about 2 KiB deep; the
+    /// RAM-scan test fails if a fuse copy survives).
+    KiB(u64),
 }
 
 /// Zeroes the dead part of both stacks: what returned frames left below
-/// the current SP (the main stack) and everything the exception handler
-/// (the QEMU CAAM model) left on its stack. Call it where a path that held
-/// secrets in locals has returned. Cost: one 16-byte store per 16 bytes
-/// not in use, at most 512 KiB + 32 KiB (34,816 stores).
-pub fn scrub_stacks() {
+/// the current SP (the main stack) and what the exception handler (the
+/// QEMU CAAM model) left on its stack. Call it where a path that held
+/// secrets in locals has returned.
+pub fn scrub_stacks(how: Scrub) {
+    let depth = match how {
+        Scrub::All => u64::MAX,
+        Scrub::KiB(k) => k.saturating_mul(1024),
+    };
     // SAFETY: the routine writes only below the caller's SP on the main
     // stack, and nothing live is there: AArch64 has no red zone on this
     // target (AAPCS64; LLVM enables none for aarch64-unknown-none), so
@@ -37,16 +72,16 @@ pub fn scrub_stacks() {
     // stack it writes below SP_EL2, which is the stack's top outside an
     // exception handler (the only place this is called from, as code runs
     // on SP_EL0; on SP_EL2 the routine does nothing). It clobbers only
-    // x0-x2 and the flags, which the C ABI lets a callee clobber.
-    unsafe { scrub_dead_stacks() }
+    // x0-x4 and the flags, which the C ABI lets a callee clobber.
+    unsafe { scrub_dead_stacks(depth) }
 }
 
 /// Runs `f`, then [`scrub_stacks`]. `f` runs out of line, in frames below
 /// the caller's SP, so everything it left on the stack is zeroed (had it
 /// been inlined, its locals would sit in the caller's live frame).
-pub fn scrubbing<R>(f: impl FnOnce() -> R) -> R {
+pub fn scrubbing<R>(how: Scrub, f: impl FnOnce() -> R) -> R {
     let r = call_out_of_line(f);
-    scrub_stacks();
+    scrub_stacks(how);
     r
 }
 

@@ -2,6 +2,7 @@
 //! verify the blobs.
 
 use super::{CmdError, Command, arity};
+use crate::arch::Scrub;
 use crate::flow::{self, Outcome};
 use crate::machine::{Machine, outln};
 use board::{Current, Platform};
@@ -36,7 +37,7 @@ pub fn run(m: &mut Machine) -> Result<Outcome, CmdError> {
     let mut writes = m.flow_writes;
     // Once the flow returned, its frames (bundle key, plaintext secrets,
     // and the CAAM model's derived keys on the exception stack) are zeroed.
-    let r = crate::arch::scrubbing(|| flow::run(m, &mut writes, cut));
+    let r = crate::arch::scrubbing(Scrub::All, || flow::run(m, &mut writes, cut));
     m.flow_writes = writes;
     match r {
         Ok(Outcome::AlreadyProvisioned) => {

@@ -3,6 +3,7 @@
 //! is unavailable (QEMU without a fuse file).
 
 use super::{CmdError, Command, arity};
+use crate::arch::Scrub;
 use crate::console::args::{dec_or_hex, hex};
 use crate::machine::{LoaderCaam, Machine, outln};
 use board::{Current, Platform};
@@ -43,7 +44,7 @@ pub const MFGPROT: Command = Command {
     usage: MFGPROT_USAGE,
     // The MP key material in its frames (and the CAAM model's) is zeroed
     // when it returns.
-    run: |m, args| crate::arch::scrubbing(|| mfgprot(m, args)),
+    run: |m, args| crate::arch::scrubbing(Scrub::All, || mfgprot(m, args)),
 };
 
 fn mfgprot(m: &mut Machine, args: &[&str]) -> Result<(), CmdError> {
@@ -108,7 +109,7 @@ pub const BLOB: Command = Command {
     usage: "enc SRC DST LEN KM\n    - encapsulate LEN bytes at SRC into a blob of LEN+48 bytes at DST\nblob dec SRC DST LEN KM\n    - decapsulate the blob at SRC into LEN bytes at DST\n    KM is the address of a 16-byte key modifier; all numbers hex",
     // Payload copies in its frames (and the CAAM model's) are zeroed when
     // it returns.
-    run: |m, args| crate::arch::scrubbing(|| blob(m, args)),
+    run: |m, args| crate::arch::scrubbing(Scrub::All, || blob(m, args)),
 };
 
 fn blob(m: &mut Machine, args: &[&str]) -> Result<(), CmdError> {
