@@ -16,6 +16,9 @@ commands:
         write a virtual chip's fuse file (random OTPMK unless given)
   test  prerequisites, host tests, QEMU tests, clippy (host + target), fmt --check
   bench instruction counts under -icount and image sizes; target/bench/bench.json
+  fuzz [--cases N]  every property-test target (parsers, decoder, CAAM model, FDT editor,
+        GPT reader, console and command arguments) with N cases per property (default
+        100000); prints executions and time per target
   demo  the provisioning story on QEMU: 4 chips, 2 OEMs, seal, provision, ledger, attacks
   clippy  clippy for host and target with -D warnings
   fmt [--check]  cargo fmt --all
@@ -139,6 +142,11 @@ pub enum Cmd {
     },
     /// `prereqs`.
     Prereqs,
+    /// `fuzz [--cases N]`.
+    Fuzz {
+        /// Cases per property.
+        cases: u64,
+    },
     /// `elf2bin ELF BIN`.
     Elf2Bin {
         /// Input ELF.
@@ -285,6 +293,23 @@ pub fn parse(args: &[String]) -> Result<Cmd, String> {
             }
             Ok(Cmd::Fmt { check })
         }
+        "fuzz" => {
+            let mut cases = 100_000;
+            while let Some(a) = it.next() {
+                match a.as_str() {
+                    "--cases" => {
+                        let v = value(&mut it, "--cases")?;
+                        cases = v
+                            .parse::<u64>()
+                            .ok()
+                            .filter(|&n| n > 0)
+                            .ok_or_else(|| format!("--cases: not a positive number: '{v}'"))?;
+                    }
+                    _ => return Err(format!("fuzz: unexpected argument '{a}'")),
+                }
+            }
+            Ok(Cmd::Fuzz { cases })
+        }
         "test" | "bench" | "demo" | "clippy" | "prereqs" | "help" | "--help" | "-h" => {
             if let Some(a) = it.next() {
                 return Err(format!("{cmd}: unexpected argument '{a}'"));
@@ -309,6 +334,16 @@ mod tests {
     fn p(s: &str) -> Result<Cmd, String> {
         let v: Vec<String> = s.split_whitespace().map(String::from).collect();
         parse(&v)
+    }
+
+    #[test]
+    fn fuzz_cases() {
+        assert_eq!(p("fuzz"), Ok(Cmd::Fuzz { cases: 100_000 }));
+        assert_eq!(p("fuzz --cases 500"), Ok(Cmd::Fuzz { cases: 500 }));
+        assert!(p("fuzz --cases 0").is_err());
+        assert!(p("fuzz --cases x").is_err());
+        assert!(p("fuzz --cases").is_err());
+        assert!(p("fuzz extra").is_err());
     }
 
     #[test]

@@ -8,6 +8,7 @@ mod build;
 mod demo;
 mod factory;
 mod fuses;
+mod fuzz;
 mod image;
 mod prereq;
 mod run;
@@ -81,6 +82,7 @@ fn main() -> ExitCode {
         args::Cmd::FusesNew(f) => fuses::new(&f),
         args::Cmd::Test => testcmd::test(),
         args::Cmd::Bench => bench::bench(),
+        args::Cmd::Fuzz { cases } => fuzz::fuzz(cases),
         args::Cmd::Demo => demo::demo(),
         args::Cmd::Clippy => testcmd::clippy_all(),
         args::Cmd::Fmt { check } => testcmd::fmt(check),
