@@ -14,7 +14,10 @@ mod sys;
 
 pub use sys::production_tag;
 
-pub use crate::requests::{CmdError, arity};
+pub use crate::requests::CmdError;
+/// For `crash`, which parses its one word itself (debug builds only).
+#[cfg(not(feature = "production"))]
+use crate::requests::arity;
 
 use crate::console::args;
 use crate::machine::{Machine, outln};

@@ -59,7 +59,9 @@ pub const MAX_BOOTARGS: usize = 511;
 /// A kernel command line.
 pub type Bootargs = heapless::String<512>;
 
-/// A parsed `bootargs [VALUE...]`.
+/// A parsed `bootargs [VALUE...]`. It lives on the stack for one command,
+/// as the line it replaces does.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum BootargsRequest {
     /// `bootargs`: print it.

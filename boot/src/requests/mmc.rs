@@ -115,7 +115,7 @@ pub fn mode_name(mode: TransferMode) -> &'static str {
 }
 
 /// Parses `mmc SUBCOMMAND ...`; `dev` is the board's only slot number.
-pub fn parse(args: &[&str], dev: u32) -> Result<MmcRequest, CmdError> {
+pub fn parse(args: &[&str], dev: u8) -> Result<MmcRequest, CmdError> {
     arity(args, 1, 4)?;
     match args[1] {
         "list" => arity(args, 1, 1).map(|()| MmcRequest::List),

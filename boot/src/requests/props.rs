@@ -29,7 +29,7 @@ use std::{format, vec};
 use usdhc::{Part, TransferMode};
 
 /// The board's slot number the `mmc` parser is given here.
-const DEV: u32 = 2;
+const DEV: u8 = 2;
 
 /// Calls the parser the dispatcher would pick for `args[0]`, dropping the
 /// request; `None` for a name no parser handles.
@@ -129,7 +129,7 @@ const WORDS: &[&str] = &[
 /// `v` in hex as a user may type it: `style` picks the case and prefix,
 /// `pad` adds leading zeros (at most 16 digits in all, the parser's limit).
 fn hex_as_typed(v: u64, style: u8, pad: usize) -> String {
-    let digits = if style % 2 == 0 {
+    let digits = if style & 1 == 0 {
         format!("{v:x}")
     } else {
         format!("{v:X}")
@@ -217,7 +217,7 @@ proptest! {
                 let p = messages(base).iter().find(|p| m.starts_with(*p));
                 prop_assert!(p.is_some(), "{:?}: unexpected refusal {:?}", args, m);
                 // What a refusal quotes is a word as typed.
-                if let Some(p) = p.filter(|p| p.ends_with('\'')) {
+                if let Some(p) = p.filter(|p| p.ends_with('\'') && m.len() > p.len()) {
                     let q = &m[p.len()..];
                     prop_assert!(
                         args.iter().any(|a| q.strip_prefix(a).is_some_and(|t| t.starts_with('\''))),
@@ -606,7 +606,7 @@ fn mem_oracle(addr: u64, w: usize, count: u64) -> Result<(), String> {
         Err("count must be at least 1".to_string())
     } else if len > u128::from(u64::MAX) {
         Err("count too large".to_string())
-    } else if addr % w as u64 != 0 {
+    } else if !addr.is_multiple_of(w as u64) {
         Err(format!("address 0x{addr:x} is not aligned to {w} bytes"))
     } else if u128::from(addr) + len > u128::from(u64::MAX) {
         Err("range past the end of the address space".to_string())
