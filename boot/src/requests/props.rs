@@ -230,10 +230,7 @@ proptest! {
 
     /// (2) Argument counts, per command and subcommand.
     #[test]
-    fn argument_counts_are_checked_first(
-        entry in prop::sample::select(ARITY),
-        rest in prop::collection::vec(token(), 0..10),
-    ) {
+    fn argument_counts_are_checked_first((entry, rest) in arity_case()) {
         let (prefix, min, max, decides) = entry;
         let mut words: Vec<String> = prefix.split(' ').map(String::from).collect();
         words.extend(rest);
@@ -319,7 +316,10 @@ proptest! {
     fn mmc_transfer_ranges(
         write in any::<bool>(), addr in number(), blk in number(), cnt in number(),
         device in prop_oneof![Just(0x8000u64), number()],
+        edge in prop::option::of(-2i64..=2),
     ) {
+        // Often right at the end of the device.
+        let blk = edge.map_or(blk, |d| device.wrapping_sub(cnt).wrapping_add_signed(d));
         let t = Transfer { write, addr, blk, cnt };
         let end = u128::from(blk) + u128::from(cnt);
         let want = if cnt == 0 {
@@ -587,6 +587,28 @@ const ARITY: &[Arity] = &[
     ("echo", 0, usize::MAX, true),
     ("bootargs", 0, usize::MAX, true),
 ];
+
+/// An [`ARITY`] entry and random words after its prefix, their count
+/// mostly at the edges of the accepted range.
+fn arity_case() -> impl Strategy<Value = (Arity, Vec<String>)> {
+    prop::sample::select(ARITY).prop_flat_map(|entry| {
+        let (prefix, min, max, _) = entry;
+        let given = prefix.split(' ').count() - 1;
+        let edges: Vec<usize> = [min.wrapping_sub(1), min, max, max.saturating_add(1)]
+            .into_iter()
+            .filter(|&n| n >= given && n <= given + 12)
+            .map(|n| n - given)
+            .collect();
+        let len = prop_oneof![
+            1 => 0usize..12,
+            2 => prop::sample::select(if edges.is_empty() { vec![0] } else { edges }),
+        ];
+        (
+            Just(entry),
+            len.prop_flat_map(|n| prop::collection::vec(token(), n)),
+        )
+    })
+}
 
 /// `md.w` etc.; `long` also spells out the default `.l`.
 fn sized_name(base: &str, w: usize, long: bool) -> String {
