@@ -366,7 +366,10 @@ proptest! {
     /// SIZE without `0x` is decimal: hex digits there are refused, and a
     /// decimal-looking word is never read as hex.
     #[test]
-    fn mfgprot_sign_size_is_decimal_without_prefix(digits in "[0-9]{1,3}[a-fA-F][0-9a-fA-F]{0,3}", n in 1u64..=4096) {
+    fn mfgprot_sign_size_is_decimal_without_prefix(
+        digits in "[0-9]{1,3}[a-fA-F][0-9a-fA-F]{0,3}",
+        n in 1u64..=4096,
+    ) {
         let bad = security::parse_mfgprot(&["mfgprot", "sign", "0", &digits]);
         prop_assert_eq!(bad, Err(CmdError::BadNumber(digits.as_str().try_into().unwrap())));
         let dec = n.to_string();
@@ -430,9 +433,11 @@ proptest! {
         } else if big(c) {
             Err("count out of range".to_string())
         } else if c == 0 || word + c > 4 {
-            Err(format!("words {word}..{} outside the bank's 4 words", (word + c).min(u64::from(u32::MAX))))
+            let end = (word + c).min(u64::from(u32::MAX));
+            Err(format!("words {word}..{end} outside the bank's 4 words"))
         } else {
-            Ok(FuseRead { bank: bank as u32, word: word as u32, count: c as u32 })
+            let n = |v: u64| u32::try_from(v).expect("checked above");
+            Ok(FuseRead { bank: n(bank), word: n(word), count: n(c) })
         };
         let got = security::parse_fuse(&strs(&words));
         prop_assert_eq!(got.map_err(|e| text(&e)), want, "{:?}", words);
@@ -448,8 +453,12 @@ proptest! {
     ) {
         let spec = match initrd {
             None => "-".to_string(),
-            Some((a, s)) if colonless => hex_as_typed(a, t[2].0 & 1, 0) + &hex_as_typed(s, t[3].0 & 1, 0),
-            Some((a, s)) => format!("{}:{}", hex_as_typed(a, t[2].0, t[2].1), hex_as_typed(s, t[3].0, t[3].1)),
+            Some((a, s)) if colonless => {
+                hex_as_typed(a, t[2].0 & 1, 0) + &hex_as_typed(s, t[3].0 & 1, 0)
+            }
+            Some((a, s)) => {
+                format!("{}:{}", hex_as_typed(a, t[2].0, t[2].1), hex_as_typed(s, t[3].0, t[3].1))
+            }
         };
         let words = [
             "booti".to_string(),
@@ -460,7 +469,8 @@ proptest! {
         let want = if initrd.is_some() && colonless {
             Err("initrd must be ADDR:SIZE or '-'".to_string())
         } else {
-            Ok(BootiRequest { kernel, initrd: initrd.map(|(addr, size)| Initrd { addr, size }), fdt })
+            let initrd = initrd.map(|(addr, size)| Initrd { addr, size });
+            Ok(BootiRequest { kernel, initrd, fdt })
         };
         let got = boot::parse_booti(&strs(&words));
         prop_assert_eq!(got.map_err(|e| text(&e)), want, "{:?}", words);
