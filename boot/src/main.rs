@@ -14,6 +14,7 @@
 
 mod console;
 mod linux;
+mod requests;
 mod scrub;
 
 #[cfg(target_os = "none")]

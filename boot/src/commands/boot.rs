@@ -1,10 +1,10 @@
 //! booti, boot (from the eMMC) and bootargs.
 
-use super::{CmdError, Command, arity};
-use crate::console::args::hex;
+use super::{CmdError, Command};
 use crate::linux::handoff::{self, Handoff};
 use crate::linux::image::ImageHeader;
 use crate::machine::{Machine, RamRange, outln};
+use crate::requests::boot::{BootargsRequest, parse_boot, parse_bootargs, parse_booti};
 use board::{Current, Platform};
 use fdt_edit::Fdt;
 
@@ -41,25 +41,18 @@ const INITRD_LOAD: u64 = board::soc::DRAM_BASE + 0x0800_0000;
 const FDT_SLACK: u64 = 0x1_0000;
 
 fn bootargs(m: &mut Machine, args: &[&str]) -> Result<(), CmdError> {
-    if args.len() == 1 {
-        let b = m.bootargs.clone();
-        outln!(m, "bootargs={}", b.as_str());
-        return Ok(());
-    }
-    let mut s: heapless::String<512> = heapless::String::new();
-    for (i, a) in args[1..].iter().enumerate() {
-        if (i > 0 && s.push(' ').is_err()) || s.push_str(a).is_err() {
-            return Err(CmdError::msg(format_args!(
-                "command line longer than 511 bytes"
-            )));
+    match parse_bootargs(args)? {
+        BootargsRequest::Show => {
+            let b = m.bootargs.clone();
+            outln!(m, "bootargs={}", b.as_str());
         }
+        BootargsRequest::Set(s) => m.bootargs = s,
     }
-    m.bootargs = s;
     Ok(())
 }
 
 fn boot(m: &mut Machine, args: &[&str]) -> Result<(), CmdError> {
-    arity(args, 0, 0)?;
+    parse_boot(args)?;
     let t0 = crate::arch::cycles();
     let l = load_from_mmc(m)?;
     defmt::info!("bench linux_load={=u64}", crate::arch::cycles() - t0);
@@ -208,19 +201,12 @@ pub fn autoboot(m: &mut Machine, delay: u32) {
 }
 
 fn booti(m: &mut Machine, args: &[&str]) -> Result<(), CmdError> {
-    arity(args, 3, 3)?;
-    let kernel = hex(args[1])?;
-    let initrd = match args[2] {
-        "-" => None,
-        spec => {
-            let (a, s) = spec
-                .split_once(':')
-                .ok_or_else(|| CmdError::msg(format_args!("initrd must be ADDR:SIZE or '-'")))?;
-            Some(m.ram(hex(a)?, hex(s)?)?)
-        }
+    let r = parse_booti(args)?;
+    let initrd = match r.initrd {
+        Some(rd) => Some(m.ram(rd.addr, rd.size)?),
+        None => None,
     };
-    let fdt_src = hex(args[3])?;
-    start(m, kernel, initrd, fdt_src)
+    start(m, r.kernel, initrd, r.fdt)
 }
 
 /// Places everything, fixes up the DTB and enters the kernel; returns only

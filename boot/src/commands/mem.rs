@@ -5,11 +5,11 @@
 //! is reported instead of crashing. On QEMU the emulated CAAM/OCOTP windows
 //! are reachable exactly as on silicon.
 
-use super::{CmdError, Command, arity};
+use super::{CmdError, Command};
 use crate::arch::{exception, mmu};
-use crate::console::args::{hex, width_suffix};
 use crate::console::hexdump::{self, LINE_BYTES};
 use crate::machine::{Machine, outln};
+use crate::requests::mem::{parse_md, parse_mw};
 use board::{Current, Platform};
 
 pub const MD: Command = Command {
@@ -39,16 +39,9 @@ unsafe extern "C" {
     fn probe_write64(addr: u64, v: u64) -> u64;
 }
 
-/// Checks that `[addr, addr + len)` is mapped (or emulated) page by page.
-fn check_range(addr: u64, len: u64, width: usize) -> Result<(), CmdError> {
-    if !addr.is_multiple_of(width as u64) {
-        return Err(CmdError::msg(format_args!(
-            "address 0x{addr:x} is not aligned to {width} bytes"
-        )));
-    }
-    let end = addr
-        .checked_add(len)
-        .ok_or_else(|| CmdError::msg(format_args!("range past the end of the address space")))?;
+/// Checks that `[addr, end)` is mapped (or emulated) page by page (the
+/// parser checked alignment and that the range does not wrap).
+fn check_mapped(addr: u64, end: u64) -> Result<(), CmdError> {
     let mut page = addr & !0xfff;
     while page < end {
         let a = page.max(addr);
@@ -121,25 +114,13 @@ fn write(addr: u64, width: usize, v: u64) -> Result<(), CmdError> {
     }
 }
 
-fn width_of(typed: &str) -> usize {
-    width_suffix(typed).map_or(4, |(_, w)| w)
-}
-
 fn md(m: &mut Machine, args: &[&str]) -> Result<(), CmdError> {
-    arity(args, 1, 2)?;
-    let width = width_of(args[0]);
-    let addr = hex(args[1])?;
-    let count = args.get(2).map(|c| hex(c)).transpose()?.unwrap_or(0x40);
-    if count == 0 {
-        return Err(CmdError::msg(format_args!("count must be at least 1")));
-    }
-    let len = count
-        .checked_mul(width as u64)
-        .ok_or_else(|| CmdError::msg(format_args!("count too large")))?;
-    check_range(addr, len, width)?;
+    let r = parse_md(args)?;
+    let (addr, width) = (r.addr, r.width);
+    let end = addr + r.len();
+    check_mapped(addr, end)?;
     let mut line = [0u8; LINE_BYTES];
     let mut a = addr;
-    let end = addr + len;
     while a < end {
         let n = ((end - a) as usize).min(LINE_BYTES);
         for off in (0..n).step_by(width) {
@@ -157,25 +138,10 @@ fn md(m: &mut Machine, args: &[&str]) -> Result<(), CmdError> {
 }
 
 fn mw(m: &mut Machine, args: &[&str]) -> Result<(), CmdError> {
-    arity(args, 2, 3)?;
-    let width = width_of(args[0]);
-    let addr = hex(args[1])?;
-    let value = hex(args[2])?;
-    if width < 8 && value >> (8 * width) != 0 {
-        return Err(CmdError::msg(format_args!(
-            "value 0x{value:x} does not fit in {width} byte(s)"
-        )));
-    }
-    let count = args.get(3).map(|c| hex(c)).transpose()?.unwrap_or(1);
-    if count == 0 {
-        return Err(CmdError::msg(format_args!("count must be at least 1")));
-    }
-    let len = count
-        .checked_mul(width as u64)
-        .ok_or_else(|| CmdError::msg(format_args!("count too large")))?;
-    check_range(addr, len, width)?;
-    for i in 0..count {
-        write(addr + i * width as u64, width, value)?;
+    let r = parse_mw(args)?;
+    check_mapped(r.addr, r.addr + r.len())?;
+    for i in 0..r.count {
+        write(r.addr + i * r.width as u64, r.width, r.value)?;
     }
     let _ = m;
     Ok(())

@@ -1,12 +1,12 @@
 //! `mmc`: U-Boot's eMMC commands on USDHC3 (an SD card stands in on QEMU).
 
-use super::{CmdError, Command, arity};
-use crate::console::args::hex;
+use super::{CmdError, Command};
 use crate::machine::{Machine, outln};
+use crate::requests::mmc::{self as req, MmcRequest, Transfer};
 use block::gpt::Gpt;
 use board::{Current, Platform};
 use core::fmt::Write;
-use usdhc::{CardKind, MmcError, Part, TransferMode};
+use usdhc::{CardKind, MmcError};
 
 pub const MMC: Command = Command {
     name: "mmc",
@@ -64,11 +64,9 @@ fn ready(m: &mut Machine) -> Result<(), CmdError> {
 }
 
 fn mmc(m: &mut Machine, args: &[&str]) -> Result<(), CmdError> {
-    arity(args, 1, 4)?;
     let dev = Current::MMC_DEV;
-    match args[1] {
-        "list" => {
-            arity(args, 1, 1)?;
+    match req::parse(args, dev)? {
+        MmcRequest::List => {
             let k = m.mmc.info().map(|i| kind(i.kind));
             match k {
                 Some(k) => outln!(m, "FSL_SDHC: {} ({})", dev, k),
@@ -76,31 +74,13 @@ fn mmc(m: &mut Machine, args: &[&str]) -> Result<(), CmdError> {
             }
             Ok(())
         }
-        "rescan" => {
-            arity(args, 1, 1)?;
+        MmcRequest::Rescan => {
             m.mmc.init().map_err(mmc_err)?;
             Ok(())
         }
-        "dev" => {
-            arity(args, 1, 3)?;
-            if let Some(n) = args.get(2) {
-                let n = hex(n)?;
-                if n != u64::from(dev) {
-                    return Err(CmdError::msg(format_args!(
-                        "no mmc device at slot {n:x} (only {dev})"
-                    )));
-                }
-            }
+        MmcRequest::Dev { part } => {
             ready(m)?;
-            if let Some(p) = args.get(3) {
-                let part = u8::try_from(hex(p)?)
-                    .ok()
-                    .and_then(Part::from_number)
-                    .ok_or_else(|| {
-                        CmdError::msg(format_args!(
-                            "partition must be 0 (user), 1 (boot0) or 2 (boot1)"
-                        ))
-                    })?;
+            if let Some(part) = part {
                 m.mmc.select_partition(part).map_err(mmc_err)?;
                 outln!(m, "switch to partitions #{}, OK", part as u8);
             }
@@ -108,8 +88,7 @@ fn mmc(m: &mut Machine, args: &[&str]) -> Result<(), CmdError> {
             outln!(m, "mmc{}(part {}) is current device", dev, p);
             Ok(())
         }
-        "info" => {
-            arity(args, 1, 1)?;
+        MmcRequest::Info => {
             ready(m)?;
             let i = *m
                 .mmc
@@ -150,46 +129,41 @@ fn mmc(m: &mut Machine, args: &[&str]) -> Result<(), CmdError> {
             }
             Ok(())
         }
-        "read" | "write" => {
-            arity(args, 4, 4)?;
-            let (addr, blk, cnt) = (hex(args[2])?, hex(args[3])?, hex(args[4])?);
-            let write = args[1] == "write";
+        MmcRequest::Transfer(t) => {
             outln!(m);
             let _ = write!(
                 m,
                 "MMC {}: dev # {}, block # {}, count {} ... ",
-                args[1], dev, blk, cnt
+                t.name(),
+                dev,
+                t.blk,
+                t.cnt
             );
-            let verb = if write { "written" } else { "read" };
-            let r = transfer(m, write, addr, blk, cnt);
+            let r = transfer(m, &t);
             match &r {
-                Ok(()) => outln!(m, "{} blocks {}: OK", cnt, verb),
-                Err(_) => outln!(m, "0 blocks {}: ERROR", verb),
+                Ok(()) => outln!(m, "{} blocks {}: OK", t.cnt, t.verb()),
+                Err(_) => outln!(m, "0 blocks {}: ERROR", t.verb()),
             }
             r
         }
-        "erase" => {
-            arity(args, 3, 3)?;
-            let (blk, cnt) = (hex(args[2])?, hex(args[3])?);
+        MmcRequest::Erase(e) => {
             outln!(m);
             let _ = write!(
                 m,
                 "MMC erase: dev # {}, block # {}, count {} ... ",
-                dev, blk, cnt
+                dev, e.blk, e.cnt
             );
-            let r = if cnt == 0 {
-                Err(CmdError::msg(format_args!("count must be at least 1")))
-            } else {
-                ready(m).and_then(|()| m.mmc.erase(blk, cnt).map_err(mmc_err))
-            };
+            let r = e
+                .check_count()
+                .and_then(|()| ready(m))
+                .and_then(|()| m.mmc.erase(e.blk, e.cnt).map_err(mmc_err));
             match &r {
-                Ok(()) => outln!(m, "{} blocks erased: OK", cnt),
+                Ok(()) => outln!(m, "{} blocks erased: OK", e.cnt),
                 Err(_) => outln!(m, "0 blocks erased: ERROR"),
             }
             r
         }
-        "part" => {
-            arity(args, 1, 1)?;
+        MmcRequest::Part => {
             ready(m)?;
             let gpt = Gpt::read(&mut m.mmc).map_err(|e| CmdError::msg(format_args!("{e}")))?;
             outln!(m);
@@ -221,66 +195,33 @@ fn mmc(m: &mut Machine, args: &[&str]) -> Result<(), CmdError> {
             }
             Ok(())
         }
-        "mode" => {
-            arity(args, 2, 3)?;
-            let mode = match args[2] {
-                "adma2" => TransferMode::Adma2,
-                "pio" => TransferMode::Pio,
-                other => {
-                    return Err(CmdError::msg(format_args!(
-                        "unknown transfer mode '{other}' (adma2 or pio)"
-                    )));
-                }
-            };
-            let multi = match args.get(3) {
-                None | Some(&"multi") => true,
-                Some(&"single") => false,
-                Some(other) => {
-                    return Err(CmdError::msg(format_args!(
-                        "unknown block mode '{other}' (multi or single)"
-                    )));
-                }
-            };
+        MmcRequest::Mode { mode, multi } => {
             m.mmc.set_transfer_mode(mode);
             m.mmc.set_multi_block(multi);
             outln!(
                 m,
                 "mmc{}: {} transfers, {}-block commands",
                 dev,
-                args[2],
+                req::mode_name(mode),
                 if multi { "multi" } else { "single" }
             );
             Ok(())
         }
-        other => Err(CmdError::msg(format_args!("unknown subcommand '{other}'"))),
     }
 }
 
 /// Checks a block transfer fully (device range, RAM range) before any I/O.
-fn transfer(m: &mut Machine, write: bool, addr: u64, blk: u64, cnt: u64) -> Result<(), CmdError> {
-    if cnt == 0 {
-        return Err(CmdError::msg(format_args!("count must be at least 1")));
-    }
+fn transfer(m: &mut Machine, t: &Transfer) -> Result<(), CmdError> {
+    t.check_count()?;
     ready(m)?;
-    let end = blk
-        .checked_add(cnt)
-        .ok_or_else(|| CmdError::msg(format_args!("block range overflows")))?;
-    let last = block::BlockDevice::num_blocks(&m.mmc);
-    if end > last {
-        return Err(CmdError::msg(format_args!(
-            "blocks 0x{blk:x}..0x{end:x} are past the end of the device (0x{last:x} blocks)"
-        )));
-    }
-    let len = cnt
-        .checked_mul(512)
-        .ok_or_else(|| CmdError::msg(format_args!("count too large")))?;
-    let r = m.ram(addr, len)?;
+    let len = t.check_blocks(block::BlockDevice::num_blocks(&m.mmc))?;
+    let r = m.ram(t.addr, len)?;
     // SAFETY: a checked RAM range outside the loader, referenced only here.
     let buf = unsafe { r.slice_mut() };
-    if write {
-        m.mmc.write(blk, buf)
+    if t.write {
+        m.mmc.write(t.blk, buf)
     } else {
-        m.mmc.read(blk, buf)
+        m.mmc.read(t.blk, buf)
     }
     .map_err(mmc_err)
 }

@@ -1,6 +1,7 @@
-//! The console command table and dispatcher. Each command parses its own
-//! arguments and reports errors through [`CmdError`]; nothing it refuses
-//! changes state.
+//! The console command table and dispatcher. Each command parses its
+//! arguments into a typed request (`crate::requests`, host-tested), then
+//! executes it here; errors are [`CmdError`]s, and nothing refused while
+//! parsing changes state.
 
 pub mod boot;
 #[cfg(not(feature = "production"))]
@@ -13,9 +14,13 @@ mod sys;
 
 pub use sys::production_tag;
 
-use crate::console::args::{self, ArgError};
+pub use crate::requests::CmdError;
+/// For `crash`, which parses its one word itself (debug builds only).
+#[cfg(not(feature = "production"))]
+use crate::requests::arity;
+
+use crate::console::args;
 use crate::machine::{Machine, outln};
-use core::fmt;
 
 /// A console command.
 pub struct Command {
@@ -29,68 +34,6 @@ pub struct Command {
     pub usage: &'static str,
     /// Runs the command: `args[0]` is the name as typed.
     pub run: fn(&mut Machine, &[&str]) -> Result<(), CmdError>,
-}
-
-/// Why a command failed. Printed as `CMD: message`. It lives on the stack
-/// for one command; its size (about 256 bytes) buys whole messages.
-#[allow(clippy::large_enum_variant)]
-#[derive(Debug)]
-pub enum CmdError {
-    /// Too few arguments (usage is printed).
-    MissingArgument,
-    /// Too many arguments (usage is printed).
-    TooManyArguments,
-    /// An argument is not a number.
-    BadNumber(heapless::String<24>),
-    /// Any other refusal, with its message.
-    Msg(heapless::String<240>),
-}
-
-impl CmdError {
-    /// A refusal with a formatted message (truncated if very long).
-    pub fn msg(args: fmt::Arguments<'_>) -> Self {
-        let mut s = heapless::String::new();
-        let _ = fmt::write(&mut Truncate(&mut s), args);
-        Self::Msg(s)
-    }
-}
-
-/// Writes into a fixed string, dropping what does not fit.
-struct Truncate<'a, const N: usize>(&'a mut heapless::String<N>);
-
-impl<const N: usize> fmt::Write for Truncate<'_, N> {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        for c in s.chars() {
-            if self.0.push(c).is_err() {
-                break;
-            }
-        }
-        Ok(())
-    }
-}
-
-impl From<ArgError<'_>> for CmdError {
-    fn from(e: ArgError<'_>) -> Self {
-        match e {
-            ArgError::BadNumber(s) => {
-                let mut t = heapless::String::new();
-                let _ = fmt::write(&mut Truncate(&mut t), format_args!("{s}"));
-                Self::BadNumber(t)
-            }
-            other => Self::msg(format_args!("{other}")),
-        }
-    }
-}
-
-impl fmt::Display for CmdError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::MissingArgument => f.write_str("missing argument"),
-            Self::TooManyArguments => f.write_str("too many arguments"),
-            Self::BadNumber(s) => write!(f, "bad number '{s}'"),
-            Self::Msg(s) => f.write_str(s),
-        }
-    }
 }
 
 /// Every command, in `help` order.
@@ -126,17 +69,6 @@ pub fn find(typed: &str) -> Option<&'static Command> {
             c.name == typed
         }
     })
-}
-
-/// Checks the argument count (`args[0]` is the command).
-pub fn arity(args: &[&str], min: usize, max: usize) -> Result<(), CmdError> {
-    if args.len() < min + 1 {
-        Err(CmdError::MissingArgument)
-    } else if args.len() > max + 1 {
-        Err(CmdError::TooManyArguments)
-    } else {
-        Ok(())
-    }
 }
 
 /// Prints a command's usage block.

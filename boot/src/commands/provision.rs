@@ -1,10 +1,11 @@
 //! `provision`: run the manufacturing-protection flow, show its state,
 //! verify the blobs.
 
-use super::{CmdError, Command, arity};
+use super::{CmdError, Command};
 use crate::arch::Scrub;
 use crate::flow::{self, Outcome};
 use crate::machine::{Machine, outln};
+use crate::requests::provision::{ProvisionRequest, parse};
 use board::{Current, Platform};
 
 pub const PROVISION: Command = Command {
@@ -16,18 +17,16 @@ pub const PROVISION: Command = Command {
 };
 
 fn provision(m: &mut Machine, args: &[&str]) -> Result<(), CmdError> {
-    arity(args, 0, 1)?;
-    match args.get(1).copied() {
-        None => run(m).map(|_| ()),
-        Some("status") => flow::status(m).map_err(|e| CmdError::msg(format_args!("{e}"))),
-        Some("verify") => match flow::verify(m) {
+    match parse(args)? {
+        ProvisionRequest::Run => run(m).map(|_| ()),
+        ProvisionRequest::Status => flow::status(m).map_err(|e| CmdError::msg(format_args!("{e}"))),
+        ProvisionRequest::Verify => match flow::verify(m) {
             Ok(0) => Ok(()),
             Ok(n) => Err(CmdError::msg(format_args!(
                 "{n} blob(s) failed verification"
             ))),
             Err(e) => Err(CmdError::msg(format_args!("{e}"))),
         },
-        Some(other) => Err(CmdError::msg(format_args!("unknown subcommand '{other}'"))),
     }
 }
 

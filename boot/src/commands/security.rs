@@ -2,10 +2,12 @@
 //! `fuse read`), caam (ours). They refuse to run when the security hardware
 //! is unavailable (QEMU without a fuse file).
 
-use super::{CmdError, Command, arity};
+use super::{CmdError, Command};
 use crate::arch::Scrub;
-use crate::console::args::{dec_or_hex, hex};
 use crate::machine::{LoaderCaam, Machine, outln};
+use crate::requests::security::{
+    KEY_MODIFIER_LEN, MfgprotRequest, parse_blob, parse_caam, parse_fuse, parse_mfgprot,
+};
 use board::{Current, Platform};
 use core::fmt::Write;
 
@@ -48,13 +50,12 @@ pub const MFGPROT: Command = Command {
 };
 
 fn mfgprot(m: &mut Machine, args: &[&str]) -> Result<(), CmdError> {
-    arity(args, 1, 3)?;
-    match args[1] {
+    match parse_mfgprot(args)? {
         // The production build never reveals the MP public key: it is the
-        // secret from which the bundle key derives.
+        // secret from which the bundle key derives (the request does not
+        // exist there).
         #[cfg(not(feature = "production"))]
-        "pubk" => {
-            arity(args, 1, 1)?;
+        MfgprotRequest::Pubk => {
             caam(m)?;
             outln!(m);
             outln!(m, "Generating Manufacturing Protection Public Key");
@@ -64,16 +65,7 @@ fn mfgprot(m: &mut Machine, args: &[&str]) -> Result<(), CmdError> {
             key.fill(0);
             Ok(())
         }
-        "sign" => {
-            arity(args, 3, 3)?;
-            let addr = hex(args[2])?;
-            let size = dec_or_hex(args[3])?;
-            if size == 0 || size > caam::MAX_MP_MESSAGE as u64 {
-                return Err(CmdError::msg(format_args!(
-                    "message size must be 1..{} bytes",
-                    caam::MAX_MP_MESSAGE
-                )));
-            }
+        MfgprotRequest::Sign { addr, size } => {
             caam(m)?;
             let r = m.ram(addr, size)?;
             // SAFETY: a checked RAM range outside the loader; only read here.
@@ -98,7 +90,6 @@ fn mfgprot(m: &mut Machine, args: &[&str]) -> Result<(), CmdError> {
             hex_upper(m, &sig.d);
             Ok(())
         }
-        other => Err(CmdError::msg(format_args!("unknown subcommand '{other}'"))),
     }
 }
 
@@ -113,26 +104,10 @@ pub const BLOB: Command = Command {
 };
 
 fn blob(m: &mut Machine, args: &[&str]) -> Result<(), CmdError> {
-    arity(args, 5, 5)?;
-    let enc = match args[1] {
-        "enc" => true,
-        "dec" => false,
-        other => return Err(CmdError::msg(format_args!("unknown subcommand '{other}'"))),
-    };
-    let (src, dst, len, km) = (hex(args[2])?, hex(args[3])?, hex(args[4])?, hex(args[5])?);
-    if len == 0 || len > caam::MAX_BLOB_PAYLOAD as u64 {
-        return Err(CmdError::msg(format_args!(
-            "LEN must be 1..0x{:x}",
-            caam::MAX_BLOB_PAYLOAD
-        )));
-    }
-    let blob_len = len + caam::BLOB_OVERHEAD as u64;
-    let (src_r, dst_r) = if enc {
-        (m.ram(src, len)?, m.ram(dst, blob_len)?)
-    } else {
-        (m.ram(src, blob_len)?, m.ram(dst, len)?)
-    };
-    let km_r = m.ram(km, 16)?;
+    let r = parse_blob(args)?;
+    let enc = r.encap;
+    let (src_r, dst_r) = (m.ram(r.src, r.src_len())?, m.ram(r.dst, r.dst_len())?);
+    let km_r = m.ram(r.km, KEY_MODIFIER_LEN)?;
     if src_r.overlaps(&dst_r) || km_r.overlaps(&dst_r) {
         return Err(CmdError::msg(format_args!("DST overlaps SRC or KM")));
     }
@@ -172,37 +147,12 @@ pub const FUSE: Command = Command {
 };
 
 fn fuse(m: &mut Machine, args: &[&str]) -> Result<(), CmdError> {
-    arity(args, 3, 4)?;
-    if args[1] != "read" {
-        return Err(CmdError::msg(format_args!(
-            "unknown subcommand '{}' (only 'read')",
-            args[1]
-        )));
-    }
-    let bank = u32::try_from(dec_or_hex(args[2])?)
-        .map_err(|_| CmdError::msg(format_args!("bank out of range")))?;
-    let word = u32::try_from(dec_or_hex(args[3])?)
-        .map_err(|_| CmdError::msg(format_args!("word out of range")))?;
-    let cnt = match args.get(4) {
-        Some(c) => u32::try_from(dec_or_hex(c)?)
-            .map_err(|_| CmdError::msg(format_args!("count out of range")))?,
-        None => 1,
-    };
-    if cnt == 0
-        || word
-            .checked_add(cnt)
-            .is_none_or(|end| end > ocotp::WORDS_PER_BANK)
-    {
-        return Err(CmdError::msg(format_args!(
-            "words {word}..{} outside the bank's {} words",
-            word.saturating_add(cnt),
-            ocotp::WORDS_PER_BANK
-        )));
-    }
+    let r = parse_fuse(args)?;
     caam(m)?;
+    let bank = r.bank;
     outln!(m, "Reading bank {}:", bank);
-    for i in 0..cnt {
-        let w = word + i;
+    for i in 0..r.count {
+        let w = r.word + i;
         let v = m
             .ocotp
             .as_ref()
@@ -227,13 +177,7 @@ pub const CAAM: Command = Command {
 };
 
 fn caam_cmd(m: &mut Machine, args: &[&str]) -> Result<(), CmdError> {
-    arity(args, 1, 1)?;
-    if args[1] != "info" {
-        return Err(CmdError::msg(format_args!(
-            "unknown subcommand '{}' (only 'info')",
-            args[1]
-        )));
-    }
+    parse_caam(args)?;
     let i = caam(m)?.info();
     let yes = |b: bool| if b { "yes" } else { "no" };
     outln!(

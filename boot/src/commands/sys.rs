@@ -1,8 +1,9 @@
 //! help, version, bdinfo, echo, reset, poweroff.
 
-use super::{COMMANDS, CmdError, Command, arity, find, print_usage};
+use super::{COMMANDS, CmdError, Command, find, print_usage};
 use crate::arch::{layout, psci};
 use crate::machine::{Machine, outln};
+use crate::requests::sys::{HelpRequest, parse_bare, parse_echo, parse_help};
 use board::{Current, Platform};
 
 pub const HELP: Command = Command {
@@ -14,13 +15,16 @@ pub const HELP: Command = Command {
 };
 
 fn help(m: &mut Machine, args: &[&str]) -> Result<(), CmdError> {
-    if args.len() == 1 {
-        for c in COMMANDS {
-            outln!(m, "{:<10}- {}", c.name, c.summary);
+    let names = match parse_help(args)? {
+        HelpRequest::All => {
+            for c in COMMANDS {
+                outln!(m, "{:<10}- {}", c.name, c.summary);
+            }
+            return Ok(());
         }
-        return Ok(());
-    }
-    for &name in &args[1..] {
+        HelpRequest::Commands(names) => names,
+    };
+    for &name in names {
         match find(name) {
             Some(c) => {
                 outln!(m, "{} - {}", c.name, c.summary);
@@ -46,7 +50,7 @@ pub const VERSION: Command = Command {
 };
 
 fn version(m: &mut Machine, args: &[&str]) -> Result<(), CmdError> {
-    arity(args, 0, 0)?;
+    parse_bare(args)?;
     outln!(
         m,
         "{} {} ({}{})",
@@ -76,7 +80,7 @@ pub const BDINFO: Command = Command {
 };
 
 fn bdinfo(m: &mut Machine, args: &[&str]) -> Result<(), CmdError> {
-    arity(args, 0, 0)?;
+    parse_bare(args)?;
     let (start, end) = m.dram();
     let el: u64;
     // SAFETY: reading CurrentEL has no side effects.
@@ -107,7 +111,7 @@ pub const ECHO: Command = Command {
 };
 
 fn echo(m: &mut Machine, args: &[&str]) -> Result<(), CmdError> {
-    for (i, a) in args[1..].iter().enumerate() {
+    for (i, a) in parse_echo(args)?.iter().enumerate() {
         if i > 0 {
             m.console.write_byte(b' ');
         }
@@ -126,7 +130,7 @@ pub const RESET: Command = Command {
 };
 
 fn reset(m: &mut Machine, args: &[&str]) -> Result<(), CmdError> {
-    arity(args, 0, 0)?;
+    parse_bare(args)?;
     outln!(m, "resetting ...");
     m.console.flush();
     psci::system_reset();
@@ -142,7 +146,7 @@ pub const POWEROFF: Command = Command {
 };
 
 fn poweroff(m: &mut Machine, args: &[&str]) -> Result<(), CmdError> {
-    arity(args, 0, 0)?;
+    parse_bare(args)?;
     outln!(m, "poweroff ...");
     m.console.flush();
     psci::system_off();

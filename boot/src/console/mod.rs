@@ -9,4 +9,4 @@ pub mod line;
 pub mod shell;
 
 #[cfg(test)]
-mod props;
+pub(crate) mod props;

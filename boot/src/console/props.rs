@@ -10,7 +10,7 @@ use proptest::prelude::*;
 use std::string::String;
 use std::vec::Vec;
 
-fn config(default: u32) -> ProptestConfig {
+pub(crate) fn config(default: u32) -> ProptestConfig {
     let cases = std::env::var("PROPTEST_CASES")
         .ok()
         .and_then(|s| s.parse().ok())
