@@ -732,7 +732,8 @@ fn dump_ram(q: &mut Qemu, path: &Path) -> Vec<u8> {
 }
 
 /// Every secret the scan looks for: plaintext secrets, the bundle key, the
-/// MP public key (whole and either coordinate).
+/// MP public key (whole and either coordinate) and the model's MP private
+/// key (derived per job, never kept: it must be nowhere).
 fn needles(f: &Fixture) -> Vec<(String, Vec<u8>)> {
     let mut n: Vec<(String, Vec<u8>)> = f
         .secrets
@@ -746,6 +747,10 @@ fn needles(f: &Fixture) -> Vec<(String, Vec<u8>)> {
     n.push(("MP public key".into(), f.pubkey.to_vec()));
     n.push(("MP public key X".into(), f.pubkey[..32].to_vec()));
     n.push(("MP public key Y".into(), f.pubkey[32..].to_vec()));
+    n.push((
+        "model MP private key".into(),
+        imx_emu::mp_private_key(&f.chip).to_vec(),
+    ));
     n
 }
 

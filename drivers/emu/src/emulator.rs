@@ -494,6 +494,13 @@ mod tests {
             run(&mut e, &[0xB084_0005, 0x0006_0000, pk, 0x40, 0x8614_0000]),
             0
         );
+        // It is the point of `mp_private_key` (what the RAM-scan tests look for).
+        let mut xy = [0u8; 64];
+        e.mem().read(u64::from(pk), &mut xy).unwrap();
+        let d = crate::mp_private_key(e.fuses());
+        let k = p256::ecdsa::SigningKey::from_slice(&d).unwrap();
+        let point = k.verifying_key().to_sec1_point(false);
+        assert_eq!(&point.as_bytes()[1..], &xy[..]);
         assert_eq!(
             run(&mut e, &[0xB084_0005, 0x0006_0000, pk, 0x20, 0x8614_0000]),
             0x4000_0482

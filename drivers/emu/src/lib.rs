@@ -28,3 +28,14 @@ pub use caam::{BusError, BusMemory};
 pub use decode::{DecodeError, MemInsn, decode};
 pub use emulator::{CAAM_BASE, CAAM_SIZE, Emulator};
 pub use trap::{EmuError, MmioDevice, RegFile, TrapError, emulate};
+
+/// The model's MP private key (P-256 scalar, big-endian) for a chip, as the
+/// emulated CAAM derives it for each MP job. For tests that prove it never
+/// lingers in guest RAM, on the eMMC or in logs: the model keeps no copy
+/// between jobs. Anyone with the fuse file can derive it; silicon's key
+/// never leaves the CAAM.
+pub fn mp_private_key(fuses: &fusefile::FuseFile) -> [u8; 32] {
+    crypto::mp_signing_key(&fuses.family_secret, &fuses.srk_hash, !fuses.open)
+        .to_bytes()
+        .into()
+}
