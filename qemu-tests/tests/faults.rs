@@ -287,12 +287,7 @@ fn fault_case_with(
         banner.contains("provision: device provisioned"),
         "{name}: no recovery:\n{banner}"
     );
-    let out = q.run_timeout("provision verify", BOOT).expect("verify");
-    let n = f.secrets.len();
-    assert!(
-        out.contains(&format!("provision verify: {n} of {n} blob(s) ok")),
-        "{name}: {out}"
-    );
+    assert_all_blobs_verify(&mut q, name);
     q.send_line("poweroff").expect("poweroff");
     q.wait_exit(BOOT).expect("QEMU exits");
     let logs = [
@@ -313,6 +308,16 @@ fn fault_case_with(
     assert!(v.contains("signature OK"), "{name}: {v}");
     let _ = fs::remove_file(&img);
     after
+}
+
+/// `provision verify` decapsulates every blob of the fixture's secrets.
+fn assert_all_blobs_verify(q: &mut Qemu, name: &str) {
+    let out = q.run_timeout("provision verify", BOOT).expect("verify");
+    let n = fixture().secrets.len();
+    assert!(
+        out.contains(&format!("provision verify: {n} of {n} blob(s) ok")),
+        "{name}: {out}"
+    );
 }
 
 /// [`fault_case_with`] for a fault that needs no action during the boot.
@@ -429,12 +434,7 @@ fn fault_mpmr_locked_by_an_earlier_stage_still_provisions() {
     let fuses = fault_fuses("mpmr", Fault::MpmrLocked);
     let (mut q, banner) = boot(&fuses, &img);
     assert!(banner.contains("provision: device provisioned"), "{banner}");
-    let out = q.run_timeout("provision verify", BOOT).expect("verify");
-    let n = f.secrets.len();
-    assert!(
-        out.contains(&format!("provision verify: {n} of {n} blob(s) ok")),
-        "{out}"
-    );
+    assert_all_blobs_verify(&mut q, "mpmr");
     q.send_line("poweroff").expect("poweroff");
     q.wait_exit(BOOT).expect("QEMU exits");
     drop(q);
@@ -486,7 +486,6 @@ fn mmc(kind: MmcFaultKind, op: MmcOp, nth: u16, times: u8) -> Fault {
 
 #[test]
 fn mmc_timeout_once_is_absorbed_by_the_driver_retry() {
-    let f = fixture();
     let img = fresh_copy("mmc-once");
     let fuses = fault_fuses(
         "mmc-once",
@@ -498,12 +497,7 @@ fn mmc_timeout_once_is_absorbed_by_the_driver_retry() {
         banner.contains("provision: eMMC: 1 transfer(s) failed once and succeeded on retry"),
         "{banner}"
     );
-    let out = q.run_timeout("provision verify", BOOT).expect("verify");
-    let n = f.secrets.len();
-    assert!(
-        out.contains(&format!("provision verify: {n} of {n} blob(s) ok")),
-        "{out}"
-    );
+    assert_all_blobs_verify(&mut q, "mmc-once");
 }
 
 #[test]
@@ -775,12 +769,7 @@ fn ram_scan_after_provisioning_finds_no_secret() {
     let mut q = Qemu::boot(o).expect("QEMU starts");
     let banner = q.wait_prompt_timeout(BOOT).expect("prompt");
     assert!(banner.contains("provision: device provisioned"), "{banner}");
-    let out = q.run_timeout("provision verify", BOOT).expect("verify");
-    let n = f.secrets.len();
-    assert!(
-        out.contains(&format!("provision verify: {n} of {n} blob(s) ok")),
-        "{out}"
-    );
+    assert_all_blobs_verify(&mut q, "ramscan");
     let ram = dump_ram(&mut q, &f.dir.join("ram.bin"));
     q.send_line("poweroff").expect("poweroff");
     let _ = q.wait_exit(BOOT);

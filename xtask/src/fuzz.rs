@@ -5,10 +5,8 @@
 //! case count (bounded); this runs them with `PROPTEST_CASES=N` in release
 //! mode and reports executions (properties x N) and time per target.
 
-use crate::testcmd::Counts;
-use crate::{Result, cargo, show};
-use std::io::{BufRead, BufReader};
-use std::process::Stdio;
+use crate::testcmd::{Counts, run_counting};
+use crate::{Result, cargo};
 use std::time::Instant;
 
 /// A property-test target: what it covers, its package and test filter.
@@ -52,23 +50,13 @@ pub fn fuzz(cases: u64) -> Result<()> {
     for t in TARGETS {
         let mut cmd = cargo();
         cmd.args(["test", "--release", "-p", t.package, "--", t.filter])
-            .env("PROPTEST_CASES", cases.to_string())
-            .stdout(Stdio::piped());
-        eprintln!("$ PROPTEST_CASES={cases} {}", show(&cmd));
+            .env("PROPTEST_CASES", cases.to_string());
+        eprint!("PROPTEST_CASES={cases} ");
         let start = Instant::now();
-        let mut child = cmd
-            .spawn()
-            .map_err(|e| format!("cannot run {}: {e}", show(&cmd)))?;
         let mut counts = Counts::default();
-        let stdout = child.stdout.take().ok_or("no stdout")?;
-        for line in BufReader::new(stdout).lines() {
-            let line = line?;
-            println!("{line}");
-            counts.add_line(&line);
-        }
-        let status = child.wait()?;
+        let ran = run_counting(&mut cmd, &mut counts);
         let secs = start.elapsed().as_secs_f64();
-        if !status.success() || counts.failed > 0 {
+        if ran.is_err() || counts.failed > 0 {
             return Err(format!(
                 "{}: property failure (proptest prints the minimal input and saves it under \
                  proptest-regressions/; turn it into a regression test)",

@@ -49,7 +49,7 @@ impl Counts {
 }
 
 /// Runs `cmd`, echoing its stdout while counting test results.
-fn run_counting(cmd: &mut Command, counts: &mut Counts) -> Result<()> {
+pub fn run_counting(cmd: &mut Command, counts: &mut Counts) -> Result<()> {
     eprintln!("$ {}", show(cmd));
     let mut child = cmd
         .stdout(Stdio::piped())

@@ -96,7 +96,7 @@ extern "C" fn exception_entry(kind: u64, frame: &mut TrapFrame) {
         && ec == EC_BRK
         && frame.esr & 0xffff == u64::from(BRK_EXHAUST_EXC_STACK)
     {
-        let depth = exhaust_exception_stack(0);
+        let depth = exhaust_stack(0);
         // Unreachable unless the guard page is missing.
         defmt::error!("exception stack did not overflow (depth {=u64})", depth);
     }
@@ -119,19 +119,20 @@ extern "C" fn exception_entry(kind: u64, frame: &mut TrapFrame) {
     crash(kind, frame, refusal)
 }
 
-/// Recurses with a 1 KiB frame on the exception stack (`crash estack`)
-/// until a store lands in its guard page. The frame is smaller than the
-/// 4 KiB guard page, so the overflow cannot jump over it.
+/// Recurses with a 1 KiB frame on the current stack until a store lands in
+/// its guard page (`crash stack` on the main stack, `crash estack` on the
+/// exception stack). The frame is smaller than the 4 KiB guard page, so the
+/// overflow cannot jump over it.
 #[cfg(not(feature = "production"))]
 #[inline(never)]
-fn exhaust_exception_stack(depth: u64) -> u64 {
+pub fn exhaust_stack(depth: u64) -> u64 {
     let mut frame = [0u8; 1024];
     frame[usize::try_from(depth % 1024).unwrap_or(0)] = 1;
     core::hint::black_box(&mut frame);
     if depth == u64::MAX {
         return 0;
     }
-    exhaust_exception_stack(depth + 1) + u64::from(frame[0])
+    exhaust_stack(depth + 1) + u64::from(frame[0])
 }
 
 fn kind_name(kind: u64) -> &'static str {

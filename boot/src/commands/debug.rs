@@ -42,7 +42,7 @@ fn crash(m: &mut Machine, args: &[&str]) -> Result<(), CmdError> {
     m.console.flush();
     match args[1] {
         "stack" => {
-            let n = recurse(0);
+            let n = crate::arch::exception::exhaust_stack(0);
             Err(CmdError::msg(format_args!("recursion returned ({n})")))
         }
         "exec" => exec_from_stack(),
@@ -67,19 +67,6 @@ fn exhaust_exception_stack() -> Result<(), CmdError> {
     Err(CmdError::msg(format_args!(
         "the exception handler returned from `crash estack`: its stack did not overflow"
     )))
-}
-
-/// Recurses with a 256-byte frame until the stack runs out. The frame is
-/// smaller than the 4 KiB guard page, so the overflow cannot jump over it.
-#[inline(never)]
-fn recurse(depth: u64) -> u64 {
-    let mut frame = [0u8; 256];
-    frame[usize::try_from(depth % 256).unwrap_or(0)] = 1;
-    core::hint::black_box(&mut frame);
-    if depth == u64::MAX {
-        return 0;
-    }
-    recurse(depth + 1) + u64::from(frame[0])
 }
 
 fn exec_from_stack() -> Result<(), CmdError> {
