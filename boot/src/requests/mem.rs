@@ -123,10 +123,7 @@ pub fn parse_mw(args: &[&str]) -> Result<MwRequest, CmdError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn msg(r: Result<impl core::fmt::Debug, CmdError>) -> std::string::String {
-        std::format!("{}", r.unwrap_err())
-    }
+    use crate::requests::test_message as msg;
 
     #[test]
     fn md_defaults_and_suffixes() {

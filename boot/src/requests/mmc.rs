@@ -192,10 +192,7 @@ pub fn parse(args: &[&str], dev: u8) -> Result<MmcRequest, CmdError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn msg(r: Result<impl core::fmt::Debug, CmdError>) -> std::string::String {
-        std::format!("{}", r.unwrap_err())
-    }
+    use crate::requests::test_message as msg;
 
     #[test]
     fn dev_slot_and_partition() {

@@ -113,3 +113,9 @@ pub fn nonzero_count(count: u64) -> Result<(), CmdError> {
 pub fn unknown_subcommand(name: &str) -> CmdError {
     CmdError::msg(format_args!("unknown subcommand '{name}'"))
 }
+
+/// The message of a refusal (unit tests of the parsers).
+#[cfg(test)]
+pub(crate) fn test_message(r: Result<impl core::fmt::Debug, CmdError>) -> std::string::String {
+    std::format!("{}", r.unwrap_err())
+}

@@ -170,10 +170,7 @@ pub fn parse_caam(args: &[&str]) -> Result<(), CmdError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn msg(r: Result<impl core::fmt::Debug, CmdError>) -> std::string::String {
-        std::format!("{}", r.unwrap_err())
-    }
+    use crate::requests::test_message as msg;
 
     #[test]
     fn sign_size_is_decimal_or_0x() {
