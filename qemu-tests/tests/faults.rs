@@ -185,13 +185,14 @@ struct Expect<'a> {
 /// eject the card), checks the console, journal, changed blocks and the
 /// bundle against `want`, then boots again without the fault plan: the flow
 /// finishes and every blob verifies. Image, console and defmt logs of both
-/// boots are scanned for secrets. Returns the faulted boot's image.
+/// boots are scanned for secrets. Returns the faulted boot's image and
+/// console.
 fn fault_case_with(
     name: &str,
     fault: Fault,
     want: &Expect<'_>,
     during: impl FnOnce(&mut Qemu),
-) -> Vec<u8> {
+) -> (Vec<u8>, String) {
     let f = fixture();
     let img = fresh_copy(name);
     let fuses = fault_fuses(name, fault);
@@ -282,10 +283,10 @@ fn fault_case_with(
     }
 
     // Recovery: the same chip without the fault plan.
-    let (mut q, banner) = boot(&f.fuses, &img);
+    let (mut q, recovered) = boot(&f.fuses, &img);
     assert!(
-        banner.contains("provision: device provisioned"),
-        "{name}: no recovery:\n{banner}"
+        recovered.contains("provision: device provisioned"),
+        "{name}: no recovery:\n{recovered}"
     );
     assert_all_blobs_verify(&mut q, name);
     q.send_line("poweroff").expect("poweroff");
@@ -307,7 +308,7 @@ fn fault_case_with(
     let v = mfg::mfgtool_run(&["verify-id", "--mp-pubkey", p(&f.pubk), p(&img)]);
     assert!(v.contains("signature OK"), "{name}: {v}");
     let _ = fs::remove_file(&img);
-    after
+    (after, banner)
 }
 
 /// `provision verify` decapsulates every blob of the fixture's secrets.
@@ -468,12 +469,12 @@ fn fault_mpmr_locked_by_an_earlier_stage_still_provisions() {
 // secrets (see `explore_mmc_commands`): 1 ID record, 2 journal (id-signed),
 // 3..5 blobs (the third, `device-cert`, is 4 blocks: CMD25), 6 blob table,
 // 7 journal (secrets-blobbed), 8 bundle header, 9 bundle body (CMD25),
-// 10 journal (done). Read commands: 1..34 the GPT (protective MBR, header,
-// 32 entry blocks, one CMD17 each), 35..36 the journal copies, 37 the bundle
-// header, 38 the bundle body (CMD18), then the read-backs.
+// 10 journal (done). Read commands: 1..3 the GPT (protective MBR, header,
+// the entry array in one CMD18), 4..5 the journal copies, 6 the bundle
+// header, 7 the bundle body (CMD18), then the read-backs.
 
 /// The bundle body's read command.
-const BUNDLE_READ: u16 = 38;
+const BUNDLE_READ: u16 = 7;
 
 fn mmc(kind: MmcFaultKind, op: MmcOp, nth: u16, times: u8) -> Fault {
     Fault::Mmc(MmcFault {
@@ -494,7 +495,7 @@ fn mmc_timeout_once_is_absorbed_by_the_driver_retry() {
     let (mut q, banner) = boot(&fuses, &img);
     assert!(banner.contains("provision: device provisioned"), "{banner}");
     assert!(
-        banner.contains("provision: eMMC: 1 transfer(s) failed once and succeeded on retry"),
+        banner.contains("provision: eMMC: 1 transfer(s) retried after an error"),
         "{banner}"
     );
     assert_all_blobs_verify(&mut q, "mmc-once");
@@ -542,7 +543,7 @@ fn mmc_write_cut_half_way_through_a_blob() {
     };
     let name = "mmc-cut-blob";
     let fresh = fs::read(&fixture().fresh).expect("fresh");
-    let cut = fault_case_with(
+    let (cut, _) = fault_case_with(
         name,
         mmc(MmcFaultKind::WriteCut, MmcOp::Write, 5, 2),
         &want,
@@ -575,7 +576,7 @@ fn mmc_write_cut_half_way_through_consuming_the_bundle() {
         code: Some(error_code::EMMC),
         durable: Durable::SecretsBlobbed,
     };
-    let cut = fault_case_with(
+    let (cut, _) = fault_case_with(
         "mmc-cut-consume",
         mmc(MmcFaultKind::WriteCut, MmcOp::Write, 9, 2),
         &want,
@@ -612,18 +613,22 @@ fn mmc_card_removed_mid_flow() {
 }
 
 /// The real thing: QEMU's SD card is ejected through the monitor while the
-/// flow waits at its fifth write (the board holds that command until the
-/// card is gone, so the removal always lands mid-flow).
+/// flow waits at its third write, the first blob (the board holds that
+/// command until the card is gone; the test ejects after the console shows
+/// the blob step, which is printed before that write, so the removal always
+/// lands there). Whether the driver first sees the empty slot or a command
+/// to it that never completes depends on when the eject lands; the journal
+/// write after it always finds the slot empty.
 #[test]
 fn mmc_card_ejected_through_the_qemu_monitor_mid_flow() {
     let want = Expect {
-        message: "mmc: no card present",
+        message: "mmc: ",
         code: None,
         durable: Durable::IdSigned,
     };
-    fault_case_with(
+    let (_, banner) = fault_case_with(
         "mmc-eject",
-        mmc(MmcFaultKind::HoldUntilRemoved, MmcOp::Write, 5, 1),
+        mmc(MmcFaultKind::HoldUntilRemoved, MmcOp::Write, 3, 1),
         &want,
         |q| {
             q.wait_for("provision: [3/4] blob-encapsulate", BOOT)
@@ -632,13 +637,25 @@ fn mmc_card_ejected_through_the_qemu_monitor_mid_flow() {
             assert!(!out.contains("rror"), "eject: {out}");
         },
     );
+    let refused = banner
+        .lines()
+        .find(|l| l.contains("provision: refused: "))
+        .unwrap_or_default();
+    assert!(
+        refused.contains("mmc: no card present") || refused.contains("(CMD24, lba 0x820)"),
+        "not the first blob's write: {refused}"
+    );
+    assert!(
+        banner.contains("could not record the refusal in the journal: mmc: no card present"),
+        "{banner}"
+    );
 }
 
 #[test]
 #[ignore = "exploration: prints the refusal for a CRC error on each read and write command"]
 fn explore_mmc_commands() {
     for (op, tag) in [(MmcOp::Read, "read"), (MmcOp::Write, "write")] {
-        for n in (1..=3u16).chain(33..=46) {
+        for n in 1..=12u16 {
             let name = format!("explore-{tag}-{n}");
             let img = fresh_copy(&name);
             let fuses = fault_fuses(&name, mmc(MmcFaultKind::DataCrc, op, n, 2));

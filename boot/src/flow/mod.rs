@@ -232,10 +232,10 @@ pub fn run(
     );
     let retried = d.m.mmc.retries() - retries0;
     if retried > 0 {
-        // A flaky card is worth a look even when the retry succeeded.
+        // A flaky card is worth a look, also when the retry succeeded.
         outln!(
             d.m,
-            "provision: eMMC: {retried} transfer(s) failed once and succeeded on retry"
+            "provision: eMMC: {retried} transfer(s) retried after an error"
         );
     }
     scrubbed?;

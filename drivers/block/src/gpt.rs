@@ -14,6 +14,8 @@ use crc::{CRC_32_ISO_HDLC, Crc};
 pub const MAX_ENTRIES: usize = 128;
 /// Largest block size the reader handles.
 pub const MAX_BLOCK_SIZE: usize = 4096;
+/// Bytes of the entry array read per command (the whole usual array).
+const ENTRY_CHUNK: usize = 16 * 1024;
 /// UTF-16 code units in a partition name.
 pub const NAME_UNITS: usize = 36;
 
@@ -325,39 +327,52 @@ impl Gpt {
         let mut partitions = heapless::Vec::new();
         let mut left = slots;
         let mut index = 0u32;
-        for b in 0..blocks {
-            dev.read_blocks(h.entries_lba + b, blk)
+        // The entry array in as few commands as the chunk allows (one for
+        // the usual 128 x 128 bytes).
+        let mut chunk = [0u8; ENTRY_CHUNK];
+        let chunk_blocks = (ENTRY_CHUNK / bs) as u64;
+        let mut b = 0;
+        while b < blocks {
+            let n = (blocks - b).min(chunk_blocks);
+            let part = &mut chunk[..n as usize * bs];
+            dev.read_blocks(h.entries_lba + b, part)
                 .map_err(Failure::Device)?;
-            let here = left.min(per_block);
-            digest.update(&blk[..here * entry_size]);
-            for e in blk[..here * entry_size].chunks_exact(entry_size) {
-                index += 1;
-                let type_guid = guid_at(e, 0);
-                if type_guid.is_zero() {
-                    continue;
+            for blk in part.chunks_exact(bs) {
+                let here = left.min(per_block);
+                digest.update(&blk[..here * entry_size]);
+                for e in blk[..here * entry_size].chunks_exact(entry_size) {
+                    index += 1;
+                    let type_guid = guid_at(e, 0);
+                    if type_guid.is_zero() {
+                        continue;
+                    }
+                    let first_lba = le64(e, 32);
+                    let last_lba = le64(e, 40);
+                    if first_lba > last_lba
+                        || first_lba < h.first_usable
+                        || last_lba > h.last_usable
+                    {
+                        return Err(GptFault::BadEntry { index }.into());
+                    }
+                    let mut name = [0u16; NAME_UNITS];
+                    for (i, u) in name.iter_mut().enumerate() {
+                        *u = u16::from_le_bytes([e[56 + 2 * i], e[57 + 2 * i]]);
+                    }
+                    let p = GptPartition {
+                        index,
+                        type_guid,
+                        unique_guid: guid_at(e, 16),
+                        first_lba,
+                        last_lba,
+                        attributes: le64(e, 48),
+                        name,
+                    };
+                    // Cannot overflow: slots <= MAX_ENTRIES was checked.
+                    let _ = partitions.push(p);
                 }
-                let first_lba = le64(e, 32);
-                let last_lba = le64(e, 40);
-                if first_lba > last_lba || first_lba < h.first_usable || last_lba > h.last_usable {
-                    return Err(GptFault::BadEntry { index }.into());
-                }
-                let mut name = [0u16; NAME_UNITS];
-                for (i, u) in name.iter_mut().enumerate() {
-                    *u = u16::from_le_bytes([e[56 + 2 * i], e[57 + 2 * i]]);
-                }
-                let p = GptPartition {
-                    index,
-                    type_guid,
-                    unique_guid: guid_at(e, 16),
-                    first_lba,
-                    last_lba,
-                    attributes: le64(e, 48),
-                    name,
-                };
-                // Cannot overflow: slots <= MAX_ENTRIES was checked.
-                let _ = partitions.push(p);
+                left -= here;
             }
-            left -= here;
+            b += n;
         }
         let computed = digest.finalize();
         if computed != h.entries_crc {

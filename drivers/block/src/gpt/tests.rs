@@ -164,6 +164,41 @@ fn reads_primary_table() {
     check_two_parts(&g);
 }
 
+/// Counts the device reads a GPT read makes.
+struct Counting<'a> {
+    disk: MemDisk<'a>,
+    reads: Vec<(u64, usize)>,
+}
+
+impl BlockDevice for Counting<'_> {
+    type Error = RangeError;
+    fn block_size(&self) -> usize {
+        self.disk.block_size()
+    }
+    fn num_blocks(&self) -> u64 {
+        self.disk.num_blocks()
+    }
+    fn read_blocks(&mut self, lba: u64, buf: &mut [u8]) -> Result<(), RangeError> {
+        self.reads.push((lba, buf.len() / BS));
+        self.disk.read_blocks(lba, buf)
+    }
+    fn write_blocks(&mut self, lba: u64, buf: &[u8]) -> Result<(), RangeError> {
+        self.disk.write_blocks(lba, buf)
+    }
+}
+
+#[test]
+fn entry_array_is_read_in_one_command() {
+    let mut img = two_parts();
+    let mut dev = Counting {
+        disk: MemDisk::new(&mut img, BS),
+        reads: Vec::new(),
+    };
+    Gpt::read(&mut dev).unwrap();
+    // Protective MBR, header, the 32-block entry array.
+    assert_eq!(dev.reads, vec![(0, 1), (1, 1), (2, 32)]);
+}
+
 #[test]
 fn finds_partitions_by_name_and_type_and_opens_them() {
     let mut img = two_parts();
