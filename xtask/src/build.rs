@@ -57,11 +57,26 @@ pub fn build(opts: BuildOpts) -> Result<Outputs> {
         bin: dir.join("loader.bin"),
         elf: dir.join("loader.elf"),
     };
-    fs::write(&out.elf, &elf)?;
-    fs::write(&out.bin, &bin)?;
+    replace_file(&out.elf, &elf)?;
+    replace_file(&out.bin, &bin)?;
     println!("{}: {} bytes", out.bin.display(), bin.len());
     println!("{}: {} bytes", out.elf.display(), elf.len());
     Ok(out)
+}
+
+/// Writes `data` to `path` so that a reader (a QEMU started by a test in
+/// another process) sees the old file or the new one, never a partly
+/// written one: a temporary file renamed over it, and nothing at all when
+/// the content is already there.
+fn replace_file(path: &Path, data: &[u8]) -> Result<()> {
+    if fs::read(path).is_ok_and(|old| old == data) {
+        return Ok(());
+    }
+    let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
+    fs::write(&tmp, data).map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
+    fs::rename(&tmp, path)
+        .map_err(|e| format!("cannot rename {} to {}: {e}", tmp.display(), path.display()))?;
+    Ok(())
 }
 
 /// Converts `elf` into the raw Image `bin` (the step [`build`] does).
