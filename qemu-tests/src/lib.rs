@@ -168,24 +168,47 @@ pub fn target_dir() -> PathBuf {
 pub fn loader_image() -> PathBuf {
     static IMAGE: OnceLock<PathBuf> = OnceLock::new();
     IMAGE
-        .get_or_init(|| {
-            if let Some(p) = std::env::var_os("LOADER_BIN") {
-                return PathBuf::from(p);
-            }
-            let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-            let status = Command::new(cargo)
-                .current_dir(workspace_root())
-                .args(["run", "--quiet", "--package", "xtask", "--"])
-                .args(["build", "--board", "qemu"])
-                .status();
-            match status {
-                Ok(s) if s.success() => {}
-                Ok(s) => panic!("`cargo xtask build --board qemu` failed ({s})"),
-                Err(e) => panic!("cannot run cargo to build the loader: {e}"),
-            }
-            target_dir().join("out/qemu/loader.bin")
-        })
+        .get_or_init(|| xtask_built_image("LOADER_BIN", false))
         .clone()
+}
+
+/// The QEMU-board production loader Image (`cargo xtask build --board qemu
+/// --production`, once per process; `LOADER_BIN_PRODUCTION` overrides).
+pub fn production_loader_image() -> PathBuf {
+    static IMAGE: OnceLock<PathBuf> = OnceLock::new();
+    IMAGE
+        .get_or_init(|| xtask_built_image("LOADER_BIN_PRODUCTION", true))
+        .clone()
+}
+
+/// `$env` if set, else the QEMU loader `cargo xtask build` makes (and
+/// brings up to date).
+fn xtask_built_image(env: &str, production: bool) -> PathBuf {
+    if let Some(p) = std::env::var_os(env) {
+        return PathBuf::from(p);
+    }
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut build = vec!["build", "--board", "qemu"];
+    if production {
+        build.push("--production");
+    }
+    let status = Command::new(cargo)
+        .current_dir(workspace_root())
+        .args(["run", "--quiet", "--package", "xtask", "--"])
+        .args(&build)
+        .status();
+    let what = format!("`cargo xtask {}`", build.join(" "));
+    match status {
+        Ok(s) if s.success() => {}
+        Ok(s) => panic!("{what} failed ({s})"),
+        Err(e) => panic!("cannot run cargo for {what}: {e}"),
+    }
+    let out = if production {
+        "qemu-production"
+    } else {
+        "qemu"
+    };
+    target_dir().join("out").join(out).join("loader.bin")
 }
 
 /// Finds the `defmt-print` binary: `DEFMT_PRINT`, then `PATH`, then cargo's

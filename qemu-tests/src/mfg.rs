@@ -63,31 +63,6 @@ pub fn mfgtool_run<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> String {
     stdout
 }
 
-/// The QEMU-board production loader Image (`cargo xtask build --board qemu
-/// --production`, once per process; `LOADER_BIN_PRODUCTION` overrides).
-pub fn production_loader_image() -> PathBuf {
-    static IMAGE: OnceLock<PathBuf> = OnceLock::new();
-    IMAGE
-        .get_or_init(|| {
-            if let Some(p) = std::env::var_os("LOADER_BIN_PRODUCTION") {
-                return PathBuf::from(p);
-            }
-            let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-            let status = Command::new(cargo)
-                .current_dir(workspace_root())
-                .args(["run", "--quiet", "--package", "xtask", "--"])
-                .args(["build", "--board", "qemu", "--production"])
-                .status();
-            match status {
-                Ok(s) if s.success() => {}
-                Ok(s) => panic!("`cargo xtask build --board qemu --production` failed ({s})"),
-                Err(e) => panic!("cannot run cargo to build the production loader: {e}"),
-            }
-            target_dir().join("out/qemu-production/loader.bin")
-        })
-        .clone()
-}
-
 /// The 64-byte MP public key (X || Y) out of `mfgprot pubk` output: the
 /// first 128 hex digits after `Public key:`.
 pub fn parse_pubkey(out: &str) -> Option<[u8; 64]> {

@@ -9,7 +9,6 @@ use common::*;
 use qemu_tests::{Qemu, QemuOpts, chip, loader_image, write_fuse_file};
 use std::path::PathBuf;
 use std::process::Command;
-use std::sync::OnceLock;
 
 const SRK_A: [u8; 32] = [0x5a; 32];
 const SRK_B: [u8; 32] = [0xa5; 32];
@@ -298,23 +297,6 @@ fn blobs_round_trip_and_bind_to_chip_and_key_modifier() {
     assert_mac_mismatch(&mut q, "another chip");
 }
 
-fn production_image() -> PathBuf {
-    static IMAGE: OnceLock<PathBuf> = OnceLock::new();
-    IMAGE
-        .get_or_init(|| {
-            let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-            let st = Command::new(cargo)
-                .current_dir(qemu_tests::workspace_root())
-                .args(["run", "--quiet", "--package", "xtask", "--"])
-                .args(["build", "--board", "qemu", "--production"])
-                .status()
-                .expect("cargo runs");
-            assert!(st.success(), "production build failed ({st})");
-            qemu_tests::target_dir().join("out/qemu-production/loader.bin")
-        })
-        .clone()
-}
-
 #[test]
 fn the_production_image_has_no_mfgprot_pubk_but_signs() {
     let f = fuse_path("prod", b"chip-prod-uid-01", SRK_A, false);
@@ -324,7 +306,7 @@ fn the_production_image_has_no_mfgprot_pubk_but_signs() {
     let key = pubk(&mut q);
     poweroff(q);
 
-    let mut q = boot_chip(production_image(), &f, None);
+    let mut q = boot_chip(qemu_tests::production_loader_image(), &f, None);
     let help = run(&mut q, "help mfgprot");
     assert!(help.contains("sign ADDR SIZE"), "{help}");
     assert!(!help.contains("pubk"), "production help lists pubk: {help}");

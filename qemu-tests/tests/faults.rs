@@ -233,19 +233,7 @@ fn fault_case_with(
             "{name}: {status}"
         );
     }
-    q.send_line("poweroff").expect("poweroff");
-    q.wait_exit(BOOT).expect("QEMU exits");
-    let logs = [
-        ("faulted boot console", q.console_bytes()),
-        (
-            "faulted boot defmt",
-            q.defmt_log().expect("defmt decodes").into_bytes(),
-        ),
-    ];
-    drop(q);
-
-    let after = fs::read(&img).expect("image");
-    scan_for_leaks(name, &after, &logs);
+    let after = power_off_and_scan(q, name, "faulted boot", &img);
     let j = journal(&after).expect("journal written");
     if let Some(code) = want.code {
         assert_eq!(j.last_error, code, "{name}");
@@ -289,18 +277,7 @@ fn fault_case_with(
         "{name}: no recovery:\n{recovered}"
     );
     assert_all_blobs_verify(&mut q, name);
-    q.send_line("poweroff").expect("poweroff");
-    q.wait_exit(BOOT).expect("QEMU exits");
-    let logs = [
-        ("recovery boot console", q.console_bytes()),
-        (
-            "recovery boot defmt",
-            q.defmt_log().expect("defmt decodes").into_bytes(),
-        ),
-    ];
-    drop(q);
-    let d = fs::read(&img).expect("image");
-    scan_for_leaks(name, &d, &logs);
+    let d = power_off_and_scan(q, name, "recovery boot", &img);
     let j = journal(&d).expect("journal");
     assert_eq!(j.state, ProvState::Done, "{name}");
     assert_eq!(j.last_error, 0, "{name}: the error outlived the success");
@@ -331,12 +308,30 @@ fn fault_case(name: &str, fault: Fault, message: &str, code: u16, durable: Durab
     fault_case_with(name, fault, &want, |_| {});
 }
 
+/// Powers the machine off, then scans the eMMC image and the boot's
+/// console and defmt logs for secrets; returns the image.
+fn power_off_and_scan(mut q: Qemu, name: &str, boot: &str, img: &Path) -> Vec<u8> {
+    q.send_line("poweroff").expect("poweroff");
+    q.wait_exit(BOOT).expect("QEMU exits");
+    let logs = [
+        (format!("{boot} console"), q.console_bytes()),
+        (
+            format!("{boot} defmt"),
+            q.defmt_log().expect("defmt decodes").into_bytes(),
+        ),
+    ];
+    drop(q);
+    let image = fs::read(img).expect("image");
+    scan_for_leaks(name, &image, &logs);
+    image
+}
+
 /// No secret, bundle key or MP public key (bytes, hex or base64) in the
 /// eMMC image or the logs.
-fn scan_for_leaks(name: &str, image: &[u8], logs: &[(&str, Vec<u8>)]) {
+fn scan_for_leaks(name: &str, image: &[u8], logs: &[(String, Vec<u8>)]) {
     let f = fixture();
     let mut hays: Vec<(&str, &[u8])> = vec![("disk image", image)];
-    hays.extend(logs.iter().map(|(w, h)| (*w, h.as_slice())));
+    hays.extend(logs.iter().map(|(w, h)| (w.as_str(), h.as_slice())));
     for (what, hay) in hays {
         assert!(!hay.is_empty(), "{name}: {what} is empty");
         for (needle_name, needle) in needles(f) {

@@ -532,7 +532,7 @@ fn refused_unsupported_bundle_version() {
 #[test]
 fn refused_open_part_in_a_production_build() {
     let f = fixture();
-    let prod = mfg::production_loader_image();
+    let prod = qemu_tests::production_loader_image();
     let mut open = f.chip_a.clone();
     open.open = true;
     let open_fuses = f.dir.join("a-open.fuses");

@@ -7,8 +7,6 @@
 
 use qemu_tests::{LOAD_ADDR, Qemu, QemuOpts, loader_image};
 use std::path::PathBuf;
-use std::process::Command;
-use std::sync::OnceLock;
 use std::time::Duration;
 
 fn boot(image: PathBuf) -> Qemu {
@@ -147,26 +145,9 @@ fn writing_text_without_the_probe_is_a_permission_fault() {
     assert!(r.contains("cause: write to read-only .text"), "{r}");
 }
 
-fn production_image() -> PathBuf {
-    static IMAGE: OnceLock<PathBuf> = OnceLock::new();
-    IMAGE
-        .get_or_init(|| {
-            let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-            let st = Command::new(cargo)
-                .current_dir(qemu_tests::workspace_root())
-                .args(["run", "--quiet", "--package", "xtask", "--"])
-                .args(["build", "--board", "qemu", "--production"])
-                .status()
-                .expect("cargo runs");
-            assert!(st.success(), "production build failed ({st})");
-            qemu_tests::target_dir().join("out/qemu-production/loader.bin")
-        })
-        .clone()
-}
-
 #[test]
 fn the_production_image_has_no_crash_command() {
-    let mut q = boot(production_image());
+    let mut q = boot(qemu_tests::production_loader_image());
     let help = run(&mut q, "help");
     assert!(!help.contains("crash"), "{help}");
     let out = run(&mut q, "crash stack");
