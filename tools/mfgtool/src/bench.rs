@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use mfg_formats::identity::{IdRecord, IdentityMessage, SOC_IMX8MP, SecurityState};
-use p256::ecdsa::{Signature, SigningKey, signature::Signer};
+use p256::ecdsa::SigningKey;
 use serde_json::json;
 
 use crate::error::{Fail, Result};
@@ -37,19 +37,7 @@ pub fn signed_record(k: &SigningKey, i: u64, srk: [u8; 32]) -> IdRecord {
         station_nonce: None,
     };
     m.set_loader_version("0.1.0");
-    let mut r = IdRecord {
-        message: m,
-        mpmr: [0; 32],
-        mes_rep: [0; 32],
-        c: [0; 32],
-        d: [0; 32],
-    };
-    r.mes_rep = r.digest();
-    let sig: Signature = k.sign(&r.signed_bytes());
-    let b = sig.to_bytes();
-    r.c.copy_from_slice(&b[..32]);
-    r.d.copy_from_slice(&b[32..]);
-    r
+    crate::verify::sign_record(k, m, [0; 32])
 }
 
 fn openssl_verify_rate(seconds: f64) -> Option<f64> {

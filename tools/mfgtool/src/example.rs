@@ -5,8 +5,7 @@ use std::fmt::Write;
 
 use mfg_formats::area::{self, BlobEntry, JournalRecord, ProvState};
 use mfg_formats::bundle::{self, SealParams, SecretSpec, SecretType};
-use mfg_formats::identity::{IdRecord, IdentityMessage, SOC_IMX8MP, SecurityState};
-use p256::ecdsa::{Signature, signature::Signer};
+use mfg_formats::identity::{IdentityMessage, SOC_IMX8MP, SecurityState};
 
 use crate::error::Result;
 
@@ -116,18 +115,7 @@ pub fn render() -> Result<String> {
         station_nonce: None,
     };
     m.set_loader_version("0.1.0");
-    let mut r = IdRecord {
-        message: m,
-        mpmr: [0; 32],
-        mes_rep: [0; 32],
-        c: [0; 32],
-        d: [0; 32],
-    };
-    r.mes_rep = r.digest();
-    let sig: Signature = key.sign(&r.signed_bytes());
-    let sb = sig.to_bytes();
-    r.c.copy_from_slice(&sb[..32]);
-    r.d.copy_from_slice(&sb[32..]);
+    let r = crate::verify::sign_record(&key, m, [0; 32]);
     out += &format!(
         "Identity: UID `{}`, SRK hash 5a x 32, closed, boot counter 1, loader `0.1.0`, bundle 42, \
          no station nonce, MPMR all zero; signed with the test key (RFC 6979 deterministic ECDSA).\n\n",

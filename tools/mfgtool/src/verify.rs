@@ -11,6 +11,30 @@ use ring::signature::{ECDSA_P256_SHA256_FIXED, UnparsedPublicKey};
 use crate::error::{Fail, Result, exit, read_file};
 use crate::gpt;
 
+/// Signs `message` the way the CAAM's MP sign does (SHA-256 over
+/// MPMR || message, r = c, s = d) with a host key: the records of the
+/// worked examples and the verify benchmark.
+pub fn sign_record(
+    key: &p256::ecdsa::SigningKey,
+    message: identity::IdentityMessage,
+    mpmr: [u8; 32],
+) -> IdRecord {
+    use p256::ecdsa::{Signature, signature::Signer};
+    let mut r = IdRecord {
+        message,
+        mpmr,
+        mes_rep: [0; 32],
+        c: [0; 32],
+        d: [0; 32],
+    };
+    r.mes_rep = r.digest();
+    let sig: Signature = key.sign(&r.signed_bytes());
+    let b = sig.to_bytes();
+    r.c.copy_from_slice(&b[..32]);
+    r.d.copy_from_slice(&b[32..]);
+    r
+}
+
 /// A P-256 verifier for one MP public key.
 pub struct Verifier {
     key: UnparsedPublicKey<[u8; 65]>,
