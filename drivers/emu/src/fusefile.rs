@@ -135,6 +135,32 @@ impl FuseFile {
     }
 }
 
+/// The framing of the 16-byte records after the fuse file (test plan,
+/// fault plan): an 8-byte magic, 4 bytes of payload, a CRC-32 (IEEE) of the
+/// first 12 bytes, little-endian.
+fn seal_record(magic: [u8; 8], payload: [u8; 4]) -> [u8; 16] {
+    let mut b = [0u8; 16];
+    b[0..8].copy_from_slice(&magic);
+    b[8..12].copy_from_slice(&payload);
+    let crc = CRC32.checksum(&b[..12]);
+    b[12..16].copy_from_slice(&crc.to_le_bytes());
+    b
+}
+
+/// The payload of a [`seal_record`] record with `magic` at the start of
+/// `b`; `None` when it is absent, short or corrupt.
+fn open_record(b: &[u8], magic: [u8; 8]) -> Option<[u8; 4]> {
+    let b = b.get(..16)?;
+    if b[0..8] != magic {
+        return None;
+    }
+    let crc = u32::from_le_bytes([b[12], b[13], b[14], b[15]]);
+    if CRC32.checksum(&b[..12]) != crc {
+        return None;
+    }
+    Some([b[8], b[9], b[10], b[11]])
+}
+
 /// An optional test plan right after the fuse file (QEMU board only, for
 /// tests): 16 bytes, little-endian.
 ///
@@ -157,25 +183,15 @@ pub const TEST_PLAN_MAGIC: [u8; 8] = *b"IMXPLAN1";
 impl TestPlan {
     /// Serialises the plan (append it to the fuse file).
     pub fn to_bytes(&self) -> [u8; TEST_PLAN_LEN] {
-        let mut b = [0u8; TEST_PLAN_LEN];
-        b[0..8].copy_from_slice(&TEST_PLAN_MAGIC);
-        b[8..12].copy_from_slice(&self.cut_after_write.unwrap_or(0).to_le_bytes());
-        let crc = CRC32.checksum(&b[..12]);
-        b[12..16].copy_from_slice(&crc.to_le_bytes());
-        b
+        seal_record(
+            TEST_PLAN_MAGIC,
+            self.cut_after_write.unwrap_or(0).to_le_bytes(),
+        )
     }
 
     /// Parses a plan; `None` when there is none (no magic) or it is corrupt.
     pub fn parse(b: &[u8]) -> Option<Self> {
-        let b = b.get(..TEST_PLAN_LEN)?;
-        if b[0..8] != TEST_PLAN_MAGIC {
-            return None;
-        }
-        let crc = u32::from_le_bytes([b[12], b[13], b[14], b[15]]);
-        if CRC32.checksum(&b[..12]) != crc {
-            return None;
-        }
-        let n = u32::from_le_bytes([b[8], b[9], b[10], b[11]]);
+        let n = u32::from_le_bytes(open_record(b, TEST_PLAN_MAGIC)?);
         Some(Self {
             cut_after_write: (n != 0).then_some(n),
         })
@@ -311,14 +327,8 @@ impl Fault {
     /// Serialises the fault record (append it after a test plan).
     pub fn to_bytes(self) -> [u8; FAULT_PLAN_LEN] {
         let (kind, flags, n) = self.fields();
-        let mut b = [0u8; FAULT_PLAN_LEN];
-        b[0..8].copy_from_slice(&FAULT_PLAN_MAGIC);
-        b[8] = kind;
-        b[9] = flags;
-        b[10..12].copy_from_slice(&n.to_le_bytes());
-        let crc = CRC32.checksum(&b[..12]);
-        b[12..16].copy_from_slice(&crc.to_le_bytes());
-        b
+        let [n0, n1] = n.to_le_bytes();
+        seal_record(FAULT_PLAN_MAGIC, [kind, flags, n0, n1])
     }
 
     /// Parses a fault record; `None` when there is none, it is corrupt, the
@@ -326,16 +336,8 @@ impl Fault {
     /// counted kind, n != 0 or flags for the others, a write cut counting
     /// reads, a removal hitting more than one command).
     pub fn parse(b: &[u8]) -> Option<Self> {
-        let b = b.get(..FAULT_PLAN_LEN)?;
-        if b[0..8] != FAULT_PLAN_MAGIC {
-            return None;
-        }
-        let crc = u32::from_le_bytes([b[12], b[13], b[14], b[15]]);
-        if CRC32.checksum(&b[..12]) != crc {
-            return None;
-        }
-        let (kind, flags) = (b[8], b[9]);
-        let n = u16::from_le_bytes([b[10], b[11]]);
+        let [kind, flags, n0, n1] = open_record(b, FAULT_PLAN_MAGIC)?;
+        let n = u16::from_le_bytes([n0, n1]);
         let f = match (kind, flags, n) {
             (1, 0, 1..) => Self::JobTimeout(n),
             (2, 0, 1..) => Self::DecoError(n),
@@ -483,13 +485,8 @@ mod tests {
             (10, 2, 1),
             (11, 0x82, 1),
         ] {
-            let mut b = [0u8; FAULT_PLAN_LEN];
-            b[0..8].copy_from_slice(&FAULT_PLAN_MAGIC);
-            b[8] = kind;
-            b[9] = flags;
-            b[10..12].copy_from_slice(&n.to_le_bytes());
-            let crc = CRC32.checksum(&b[..12]);
-            b[12..16].copy_from_slice(&crc.to_le_bytes());
+            let [n0, n1] = n.to_le_bytes();
+            let b = seal_record(FAULT_PLAN_MAGIC, [kind, flags, n0, n1]);
             assert_eq!(Fault::parse(&b), None, "kind {kind} flags {flags} n {n}");
         }
         // The test plan does not parse as a fault record and vice versa.
