@@ -43,24 +43,22 @@ const DEBIAN_TOOLS: &[(&str, &[&str])] = &[
     ),
 ];
 
-fn runs(argv: &[&str]) -> bool {
+/// Runs `argv` with no input and its output discarded.
+fn quiet_status(argv: &[&str]) -> std::io::Result<std::process::ExitStatus> {
     Command::new(argv[0])
         .args(&argv[1..])
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .status()
-        .is_ok()
+}
+
+fn runs(argv: &[&str]) -> bool {
+    quiet_status(argv).is_ok()
 }
 
 fn succeeds(argv: &[&str]) -> bool {
-    Command::new(argv[0])
-        .args(&argv[1..])
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
+    quiet_status(argv).is_ok_and(|s| s.success())
 }
 
 fn output(argv: &[&str]) -> Option<String> {
