@@ -117,39 +117,13 @@ impl<M: BusMemory> MmioDevice for Emulator<M> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::caam::BusError;
     use crate::fusefile::{DEFAULT_FAMILY_SECRET, FuseFile};
     use crate::trap::{RegFile, TrapReason, emulate};
     use std::format;
     use std::vec;
     use std::vec::Vec;
 
-    const RAM: u64 = 0x4000_0000;
-
-    struct Ram(Vec<u8>);
-    impl BusMemory for Ram {
-        fn read(&mut self, addr: u64, buf: &mut [u8]) -> Result<(), BusError> {
-            let err = BusError {
-                addr,
-                len: buf.len(),
-            };
-            let off = usize::try_from(addr.checked_sub(RAM).ok_or(err)?).map_err(|_| err)?;
-            buf.copy_from_slice(self.0.get(off..off + buf.len()).ok_or(err)?);
-            Ok(())
-        }
-        fn write(&mut self, addr: u64, data: &[u8]) -> Result<(), BusError> {
-            let err = BusError {
-                addr,
-                len: data.len(),
-            };
-            let off = usize::try_from(addr.checked_sub(RAM).ok_or(err)?).map_err(|_| err)?;
-            self.0
-                .get_mut(off..off + data.len())
-                .ok_or(err)?
-                .copy_from_slice(data);
-            Ok(())
-        }
-    }
+    use crate::test_ram::Ram;
 
     fn fuses(open: bool) -> FuseFile {
         FuseFile {

@@ -21,6 +21,8 @@ pub mod fusefile;
 pub mod ocotp;
 #[cfg(test)]
 mod props;
+#[cfg(test)]
+mod test_ram;
 pub mod trap;
 pub mod usdhc_faults;
 

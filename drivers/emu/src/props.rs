@@ -4,7 +4,7 @@
 //! The case count defaults to a bounded number for `cargo test`; set
 //! `PROPTEST_CASES=1000000` for a long run.
 
-use crate::caam::{BusError, BusMemory};
+use crate::caam::BusMemory;
 use crate::decode::{DecodeError, Index, MemInsn, Offset, decode};
 use crate::emulator::{CAAM_BASE, Emulator};
 use crate::fusefile::{DEFAULT_FAMILY_SECRET, FuseFile};
@@ -167,38 +167,13 @@ proptest! {
 // ---------------------------------------------------------------------------
 // The emulated CAAM, driven through its job ring registers.
 
-const RAM: u64 = 0x4000_0000;
+use crate::test_ram::Ram;
 const RAM_LEN: usize = 0x3_0000;
 const JR1: u64 = CAAM_BASE + 0x2000;
 const IN_RING: u32 = 0x4000_0000;
 const OUT_RING: u32 = 0x4000_0100;
 const DESC: u32 = 0x4000_0200;
 const RING_SIZE: u32 = 4;
-
-struct Ram(Vec<u8>);
-
-impl BusMemory for Ram {
-    fn read(&mut self, addr: u64, buf: &mut [u8]) -> Result<(), BusError> {
-        let err = BusError {
-            addr,
-            len: buf.len(),
-        };
-        let off = usize::try_from(addr.checked_sub(RAM).ok_or(err)?).map_err(|_| err)?;
-        let end = off.checked_add(buf.len()).ok_or(err)?;
-        buf.copy_from_slice(self.0.get(off..end).ok_or(err)?);
-        Ok(())
-    }
-    fn write(&mut self, addr: u64, data: &[u8]) -> Result<(), BusError> {
-        let err = BusError {
-            addr,
-            len: data.len(),
-        };
-        let off = usize::try_from(addr.checked_sub(RAM).ok_or(err)?).map_err(|_| err)?;
-        let end = off.checked_add(data.len()).ok_or(err)?;
-        self.0.get_mut(off..end).ok_or(err)?.copy_from_slice(data);
-        Ok(())
-    }
-}
 
 fn rd(e: &mut Emulator<Ram>, addr: u64) -> u32 {
     u32::try_from(e.read(addr, 4).unwrap()).unwrap()
