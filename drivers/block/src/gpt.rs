@@ -1,4 +1,4 @@
-//! GUID partition table reader.
+//! GUID partition table reader (and, in [`write`], its writer).
 //!
 //! Checks the protective MBR, reads the primary header (LBA 1) and its entry
 //! array, verifying both CRC-32s and the header's sizes and LBAs. If anything
@@ -18,6 +18,9 @@ pub const MAX_BLOCK_SIZE: usize = 4096;
 const ENTRY_CHUNK: usize = 16 * 1024;
 /// UTF-16 code units in a partition name.
 pub const NAME_UNITS: usize = 36;
+
+mod write;
+pub use write::{GptWriteError, NewPartition, usable_range, write_table};
 
 const SIGNATURE: &[u8; 8] = b"EFI PART";
 const HEADER_MIN: usize = 92;

@@ -592,3 +592,66 @@ mod props {
         }
     }
 }
+
+#[test]
+fn written_table_reads_back_with_both_copies() {
+    let mut img = vec![0u8; 4096 * 512];
+    let parts = [
+        super::NewPartition {
+            type_guid: [1; 16],
+            unique_guid: [2; 16],
+            first_lba: 2048,
+            last_lba: 2048 + 99,
+            name: "mfg-data",
+        },
+        super::NewPartition {
+            type_guid: [3; 16],
+            unique_guid: [4; 16],
+            first_lba: 3000,
+            last_lba: 3999,
+            name: "mfg-bundle",
+        },
+    ];
+    super::write_table(&mut MemDisk::new(&mut img, BS), &[9; 16], &parts).unwrap();
+    let g = read(&mut img).unwrap();
+    assert_eq!(g.source, Source::Primary);
+    let d = g.find_by_name("mfg-data").unwrap();
+    assert_eq!((d.first_lba, d.num_blocks(), d.index), (2048, 100, 1));
+    let b = g.find_by_name("mfg-bundle").unwrap();
+    assert_eq!((b.first_lba, b.last_lba, b.index), (3000, 3999, 2));
+    // The backup alone describes the same table.
+    img[512..1024].fill(0);
+    let g = read(&mut img).unwrap();
+    assert!(matches!(g.source, Source::Backup { .. }));
+    assert_eq!(g.find_by_name("mfg-bundle").unwrap().first_lba, 3000);
+}
+
+#[test]
+fn writer_refuses_overlapping_or_outside_partitions() {
+    let mut img = vec![0u8; 4096 * 512];
+    let p = |first, last| super::NewPartition {
+        type_guid: [1; 16],
+        unique_guid: [2; 16],
+        first_lba: first,
+        last_lba: last,
+        name: "p",
+    };
+    let mut d = MemDisk::new(&mut img, BS);
+    let overlap = [p(2048, 2100), p(2100, 2200)];
+    assert_eq!(
+        super::write_table(&mut d, &[0; 16], &overlap),
+        Err(super::GptWriteError::BadPartition(1))
+    );
+    assert_eq!(
+        super::write_table(&mut d, &[0; 16], &[p(10, 20)]),
+        Err(super::GptWriteError::BadPartition(0))
+    );
+    assert_eq!(
+        super::write_table(&mut d, &[0; 16], &[p(2048, 4095)]),
+        Err(super::GptWriteError::BadPartition(0))
+    );
+    assert!(
+        img.iter().all(|&b| b == 0),
+        "a refused table writes nothing"
+    );
+}
