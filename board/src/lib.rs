@@ -70,6 +70,12 @@ pub mod soc {
     pub const DRAM_BASE: u64 = 0x4000_0000;
     /// Where TF-A (and QEMU) load BL33: the loader's link address.
     pub const LOAD_ADDR: u64 = 0x4020_0000;
+    /// DRAM the provisioning flow uses for the bundle and blob buffers
+    /// (outside the loader image, below where QEMU puts a DTB), zeroed at
+    /// boot and after every run.
+    pub const PROVISION_SCRATCH: u64 = DRAM_BASE + 0x0100_0000;
+    /// Its length.
+    pub const PROVISION_SCRATCH_LEN: u64 = 0x0080_0000;
 }
 
 /// The register windows a board hands out, once.

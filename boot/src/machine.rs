@@ -4,7 +4,7 @@
 use crate::arch::cache::IdentityDma;
 use crate::arch::timer::GenericTimer;
 use crate::arch::{layout, mmu};
-use crate::commands::CmdError;
+use crate::requests::CmdError;
 use board::{Current, Platform};
 use core::cell::UnsafeCell;
 use core::fmt;
@@ -29,16 +29,19 @@ pub struct Machine {
     pub typeahead: heapless::Deque<u8, 256>,
     /// The kernel command line for the next boot.
     pub bootargs: heapless::String<512>,
-    /// The CAAM (absent when the security hardware is unavailable, e.g. no
-    /// fuse file under QEMU).
-    pub caam: Option<LoaderCaam>,
-    /// The fuses.
-    pub ocotp: Option<Ocotp<MmioRegion>>,
+    /// The CAAM and the fuses, or why they are unavailable (QEMU: no fuse
+    /// file).
+    pub security: Result<Security, &'static str>,
     /// The eMMC (an SD card stands in on QEMU).
     pub mmc: LoaderMmc,
-    /// eMMC writes the provisioning flow issued this boot (power-cut plans
-    /// count them across runs).
-    pub flow_writes: u32,
+}
+
+/// The security hardware.
+pub struct Security {
+    /// The CAAM (its `info()` says whether `init` succeeded).
+    pub caam: LoaderCaam,
+    /// The fuses.
+    pub ocotp: Ocotp<MmioRegion>,
 }
 
 /// A buffer in `.bss` that is handed out once as `&'static mut` (DMA

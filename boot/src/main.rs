@@ -15,18 +15,17 @@
 mod console;
 mod linux;
 mod requests;
-mod scrub;
 
 #[cfg(target_os = "none")]
 mod arch;
 #[cfg(target_os = "none")]
 mod commands;
 #[cfg(target_os = "none")]
-mod flow;
-#[cfg(target_os = "none")]
 mod log;
 #[cfg(target_os = "none")]
 mod machine;
+#[cfg(target_os = "none")]
+mod provisioning;
 
 /// Loader version, as `version` and the identity message report it.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -73,10 +72,8 @@ extern "C" fn loader_main(dtb: u64) -> ! {
         dtb,
         typeahead: heapless::Deque::new(),
         bootargs: heapless::String::new(),
-        caam: None,
-        ocotp: None,
+        security: Err("not started"),
         mmc: start_mmc(p.usdhc),
-        flow_writes: 0,
     };
     let _ = m.bootargs.push_str(Current::DEFAULT_BOOTARGS);
     let (start, end) = m.dram();
@@ -89,16 +86,22 @@ extern "C" fn loader_main(dtb: u64) -> ! {
         (end - start) >> 20
     );
     commands::mmc::report_card(&mut m);
-    match Current::security_hw_error() {
+    m.security = match Current::security_hw_error() {
         Some(e) => {
             let _ = write!(
                 m.console,
                 "Fuses: {e}; CAAM and fuse commands are disabled\r\n"
             );
             defmt::warn!("security hardware unavailable");
+            Err(e)
         }
-        None => start_security(&mut m, p.caam_ctrl, p.caam_jr, p.ocotp),
-    }
+        None => Ok(start_security(
+            &mut m.console,
+            p.caam_ctrl,
+            p.caam_jr,
+            p.ocotp,
+        )),
+    };
     if Current::AUTO_PROVISION && m.mmc.info().is_some() {
         // Errors were printed and journaled; the console comes up regardless.
         if let Err(e) = commands::provision::run(&mut m) {
@@ -131,14 +134,15 @@ fn dma() -> arch::cache::IdentityDma {
     }
 }
 
-/// Brings up the CAAM (job ring, RNG) and the fuse reader.
+/// Brings up the CAAM (job ring, RNG) and the fuse reader; reports on the
+/// console.
 #[cfg(target_os = "none")]
 fn start_security(
-    m: &mut machine::Machine,
+    console: &mut imx_uart::Uart<hal::MmioRegion>,
     ctrl: hal::MmioRegion,
     jr: hal::MmioRegion,
     fuses: hal::MmioRegion,
-) {
+) -> machine::Security {
     use board::{Current, Platform};
     use core::fmt::Write;
     static CAAM_DMA: machine::StaticBuf<caam::DmaMem> =
@@ -160,17 +164,19 @@ fn start_security(
         Ok(()) => {
             let i = c.info();
             let _ = write!(
-                m.console,
+                console,
                 "CAAM:  era {}, job ring {}, RNG ready, security state {}\r\n",
                 i.era, i.ring, i.security
             );
             defmt::info!("caam: init took {=u64} cycles", arch::cycles() - start);
         }
         Err(e) => {
-            let _ = write!(m.console, "CAAM:  init failed: {e}\r\n");
+            let _ = write!(console, "CAAM:  init failed: {e}\r\n");
             defmt::error!("caam: init failed");
         }
     }
-    m.caam = Some(c);
-    m.ocotp = Some(ocotp::Ocotp::new(fuses));
+    machine::Security {
+        caam: c,
+        ocotp: ocotp::Ocotp::new(fuses),
+    }
 }

@@ -218,7 +218,7 @@ pub fn start(
     fdt_src: u64,
 ) -> Result<(), CmdError> {
     let t0 = crate::arch::cycles();
-    let prov = crate::flow::summary(m);
+    let prov = crate::provisioning::summary(m);
     defmt::info!("bench linux_summary={=u64}", crate::arch::cycles() - t0);
     let plan = plan(m, kernel, initrd, fdt_src, prov)?;
     outln!(m, "## Flattened Device Tree blob at {:08x}", fdt_src);
@@ -242,7 +242,7 @@ fn plan(
     kernel: u64,
     initrd: Option<RamRange>,
     fdt_src: u64,
-    prov: Option<crate::flow::Summary>,
+    prov: Option<crate::provisioning::Summary>,
 ) -> Result<Handoff, CmdError> {
     let (_, dram_end) = m.dram();
     let mut head = [0u8; 64];
@@ -317,7 +317,7 @@ fn fixup(
     m: &Machine,
     fdt: &mut Fdt<'_>,
     initrd: Option<RamRange>,
-    prov: Option<crate::flow::Summary>,
+    prov: Option<crate::provisioning::Summary>,
 ) -> Result<(), fdt_edit::FdtError> {
     let root = fdt.find_node("/")?;
     let chosen = fdt.ensure_subnode(root, "chosen")?;

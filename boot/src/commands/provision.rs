@@ -3,10 +3,9 @@
 
 use super::{CmdError, Command};
 use crate::arch::Scrub;
-use crate::flow::{self, Outcome};
 use crate::machine::{Machine, outln};
+use crate::provisioning::{self, Outcome};
 use crate::requests::provision::{ProvisionRequest, parse};
-use board::{Current, Platform};
 
 pub const PROVISION: Command = Command {
     name: "provision",
@@ -19,8 +18,10 @@ pub const PROVISION: Command = Command {
 fn provision(m: &mut Machine, args: &[&str]) -> Result<(), CmdError> {
     match parse(args)? {
         ProvisionRequest::Run => run(m).map(|_| ()),
-        ProvisionRequest::Status => flow::status(m).map_err(|e| CmdError::msg(format_args!("{e}"))),
-        ProvisionRequest::Verify => match flow::verify(m) {
+        ProvisionRequest::Status => {
+            provisioning::status(m).map_err(|e| CmdError::msg(format_args!("{e}")))
+        }
+        ProvisionRequest::Verify => match provisioning::verify(m) {
             Ok(0) => Ok(()),
             Ok(n) => Err(CmdError::msg(format_args!(
                 "{n} blob(s) failed verification"
@@ -30,14 +31,11 @@ fn provision(m: &mut Machine, args: &[&str]) -> Result<(), CmdError> {
     }
 }
 
-/// Runs the flow with the board's power-cut test plan; prints the outcome.
+/// Runs the flow; prints the outcome.
 pub fn run(m: &mut Machine) -> Result<Outcome, CmdError> {
-    let cut = Current::power_cut_after_write();
-    let mut writes = m.flow_writes;
     // Once the flow returned, its frames (bundle key, plaintext secrets,
     // and the CAAM model's derived keys on the exception stack) are zeroed.
-    let r = crate::arch::scrubbing(Scrub::All, || flow::run(m, &mut writes, cut));
-    m.flow_writes = writes;
+    let r = crate::arch::scrubbing(Scrub::All, || provisioning::run(m));
     match r {
         Ok(Outcome::AlreadyProvisioned) => {
             outln!(m, "provision: already provisioned; nothing to do")

@@ -8,19 +8,16 @@ use crate::machine::{LoaderCaam, Machine, outln};
 use crate::requests::security::{
     KEY_MODIFIER_LEN, MfgprotRequest, parse_blob, parse_caam, parse_fuse, parse_mfgprot,
 };
-use board::{Current, Platform};
 use core::fmt::Write;
 
 /// The CAAM, or why it cannot be used.
 fn caam(m: &mut Machine) -> Result<&mut LoaderCaam, CmdError> {
-    if let Some(e) = Current::security_hw_error() {
-        return Err(CmdError::msg(format_args!(
+    match &mut m.security {
+        Ok(s) => Ok(&mut s.caam),
+        Err(e) => Err(CmdError::msg(format_args!(
             "security hardware unavailable: {e}"
-        )));
+        ))),
     }
-    m.caam
-        .as_mut()
-        .ok_or_else(|| CmdError::msg(format_args!("CAAM not available")))
 }
 
 fn caam_err(e: caam::CaamError) -> CmdError {
@@ -154,9 +151,10 @@ fn fuse(m: &mut Machine, args: &[&str]) -> Result<(), CmdError> {
     for i in 0..r.count {
         let w = r.word + i;
         let v = m
-            .ocotp
+            .security
             .as_ref()
-            .ok_or_else(|| CmdError::msg(format_args!("fuses not available")))?
+            .map_err(|e| CmdError::msg(format_args!("security hardware unavailable: {e}")))?
+            .ocotp
             .read(bank, w)
             .map_err(|e| CmdError::msg(format_args!("{e}")))?;
         if i == 0 || w % 4 == 0 {

@@ -19,6 +19,8 @@
 extern crate std;
 
 pub mod desc;
+#[cfg(feature = "emulated")]
+pub mod emulated;
 mod error;
 pub mod regs;
 

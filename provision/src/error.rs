@@ -1,16 +1,15 @@
 //! Why the provisioning flow stopped.
 
 use caam::CaamError;
-use core::fmt;
+use core::fmt::{self, Write};
 use mfg_formats::FormatError;
 use mfg_formats::area::error_code;
-use usdhc::MmcError;
 
 /// One error enum for the flow. Each maps to a journal code.
 #[derive(Debug)]
 pub enum FlowError {
-    /// The eMMC could not be read or written.
-    Mmc(MmcError),
+    /// The eMMC could not be read or written (the driver's message).
+    Storage(heapless::String<160>),
     /// The GPT could not be read (message kept as text).
     Gpt(heapless::String<96>),
     /// A partition the flow needs is missing or too small.
@@ -19,8 +18,6 @@ pub enum FlowError {
     ReadBack(&'static str),
     /// The security hardware is unavailable (no fuse file under QEMU).
     NoSecurityHw(&'static str),
-    /// A fuse could not be read.
-    Fuses,
     /// The CAAM failed a job.
     Caam(CaamError),
     /// A production build refuses an open (non-closed) part.
@@ -40,10 +37,10 @@ impl FlowError {
     /// The journal's `last_error` code.
     pub fn code(&self) -> u16 {
         match self {
-            Self::Mmc(_) | Self::Gpt(_) | Self::Partition(_) | Self::ReadBack(_) => {
+            Self::Storage(_) | Self::Gpt(_) | Self::Partition(_) | Self::ReadBack(_) => {
                 error_code::EMMC
             }
-            Self::NoSecurityHw(_) | Self::Fuses => error_code::FUSE_READ,
+            Self::NoSecurityHw(_) => error_code::FUSE_READ,
             Self::Caam(_) | Self::SecurityFail => error_code::CAAM,
             Self::OpenPart => error_code::OPEN_PART,
             Self::Bundle(e) => error_code::for_format_error(*e),
@@ -64,14 +61,13 @@ impl FlowError {
 impl fmt::Display for FlowError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Mmc(e) => write!(f, "{e}"),
+            Self::Storage(e) => f.write_str(e),
             Self::Gpt(e) => write!(f, "GPT: {e}"),
             Self::Partition(p) => write!(f, "{p}"),
             Self::ReadBack(what) => {
                 write!(f, "read-back of the {what} differs from what was written")
             }
             Self::NoSecurityHw(e) => write!(f, "security hardware unavailable: {e}"),
-            Self::Fuses => write!(f, "fuse read failed"),
             Self::Caam(e) => write!(f, "CAAM: {e}"),
             Self::OpenPart => write!(
                 f,
@@ -91,9 +87,19 @@ impl fmt::Display for FlowError {
     }
 }
 
-impl From<MmcError> for FlowError {
-    fn from(e: MmcError) -> Self {
-        Self::Mmc(e)
+impl FlowError {
+    /// A storage error, by its message.
+    pub fn storage(e: impl fmt::Display) -> Self {
+        let mut s = heapless::String::new();
+        let _ = write!(s, "{e}");
+        Self::Storage(s)
+    }
+
+    /// A GPT error, by its message.
+    pub fn gpt(e: impl fmt::Display) -> Self {
+        let mut s = heapless::String::new();
+        let _ = write!(s, "{e}");
+        Self::Gpt(s)
     }
 }
 

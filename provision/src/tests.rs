@@ -1,0 +1,790 @@
+//! The flow on the host: the real CAAM driver on the `imx-emu` model, an
+//! in-memory eMMC with a GPT, a console that records what it is told. Every
+//! state transition, every refusal, and a power cut after every write.
+
+use super::*;
+use block::gpt::{NewPartition, write_table};
+use block::{BlockDevice, MemDisk};
+use caam::emulated::{Rig, rig};
+use imx_emu::fusefile::{DEFAULT_FAMILY_SECRET, FuseFile};
+use mfg_formats::area::{
+    self, BLOB_TABLE_LBA, BLOCK, BlobTable, BundlePartitionHeader, ID_SLOT_LBA, JOURNAL_LBA,
+    JournalRecord, MFG_DATA_BYTES, ProvState,
+};
+use mfg_formats::bundle::{self, SealParams, SecretSpec, SecretType};
+use mfg_formats::identity::{IdRecord, SecurityState};
+use mfg_formats::partitions::{MFG_BUNDLE, MFG_DATA};
+use p256::ecdsa::signature::hazmat::PrehashVerifier;
+use p256::ecdsa::{Signature, VerifyingKey};
+use sha2::{Digest, Sha256};
+use std::string::String;
+use std::vec;
+use std::vec::Vec;
+
+const PRODUCT: &str = "imx8mp-demo";
+const MEASUREMENT: [u8; 32] = [0x5a; 32];
+/// Disk: 16 MiB; `mfg-data` 8 MiB at 1 MiB, `mfg-bundle` 1 MiB after it.
+const DISK_BLOCKS: u64 = 32 * 1024;
+const DATA_FIRST: u64 = 2048;
+const BUNDLE_FIRST: u64 = DATA_FIRST + MFG_DATA_BYTES / BLOCK as u64;
+const BUNDLE_BLOCKS: u64 = 2048;
+
+const SECRETS: [(&str, &[u8]); 2] = [
+    ("wifi-psk", b"correct horse battery staple"),
+    ("cloud-token", b"tok_9f8e7d6c5b4a39281706f5e4d3c2b1a0"),
+];
+
+fn chip(uid: u8, open: bool) -> FuseFile {
+    FuseFile {
+        uid: [uid; 16],
+        srk_hash: [0xaa; 32],
+        otpmk: [uid ^ 0x77; 32],
+        family_secret: DEFAULT_FAMILY_SECRET,
+        open,
+    }
+}
+
+struct TestFuses(FuseFile);
+
+impl Fuses for TestFuses {
+    fn unique_id(&self) -> [u8; 16] {
+        self.0.uid
+    }
+    fn srk_hash(&self) -> [u8; 32] {
+        self.0.srk_hash
+    }
+    fn is_closed(&self) -> bool {
+        !self.0.open
+    }
+}
+
+/// The eMMC: an image that survives power cycles, and a write budget after
+/// which the power is gone (every later write is lost).
+struct Emmc<'a> {
+    disk: MemDisk<'a>,
+    writes: u32,
+    cut_after: Option<u32>,
+}
+
+impl BlockDevice for Emmc<'_> {
+    type Error = block::RangeError;
+    fn block_size(&self) -> usize {
+        BLOCK
+    }
+    fn num_blocks(&self) -> u64 {
+        self.disk.num_blocks()
+    }
+    fn read_blocks(&mut self, lba: u64, buf: &mut [u8]) -> Result<(), Self::Error> {
+        self.disk.read_blocks(lba, buf)
+    }
+    fn write_blocks(&mut self, lba: u64, buf: &[u8]) -> Result<(), Self::Error> {
+        if self.cut_after.is_some_and(|k| self.writes >= k) {
+            return Ok(()); // no power: nothing reaches the medium
+        }
+        self.writes += 1;
+        self.disk.write_blocks(lba, buf)
+    }
+}
+
+impl Storage for Emmc<'_> {
+    fn ready(&mut self) -> Result<(), block::RangeError> {
+        Ok(())
+    }
+}
+
+#[derive(Default)]
+struct Out(String);
+
+impl core::fmt::Write for Out {
+    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+        self.0.push_str(s);
+        Ok(())
+    }
+}
+
+impl Console for Out {}
+
+/// Records what the flow tells its observer.
+#[derive(Default)]
+struct Log {
+    steps: Vec<(Step, bool)>,
+    written: u32,
+    journal: Vec<(u64, u8, usize)>,
+    refused: Vec<u16>,
+}
+
+impl Observer for Log {
+    fn begin(&mut self, s: Step) {
+        if s != Step::Io {
+            self.steps.push((s, true));
+        }
+    }
+    fn end(&mut self, s: Step) {
+        if s != Step::Io {
+            self.steps.push((s, false));
+        }
+    }
+    fn written(&mut self, _: &mut dyn Console) {
+        self.written += 1;
+    }
+    fn journal(&mut self, seq: u64, state: u8, copy: usize) {
+        self.journal.push((seq, state, copy));
+    }
+    fn refused(&mut self, code: u16) {
+        self.refused.push(code);
+    }
+}
+
+/// A device: its fuses and its eMMC image, across power cycles.
+struct Device {
+    fuses: FuseFile,
+    img: Vec<u8>,
+}
+
+/// What one boot did.
+struct Boot {
+    r: Result<Outcome, FlowError>,
+    out: String,
+    log: Log,
+    writes: u32,
+    scratch_clean: bool,
+}
+
+fn mp_pubkey(f: &FuseFile) -> [u8; 64] {
+    let mut r = rig(f.clone());
+    r.caam.init().unwrap();
+    r.caam.mp_public_key().unwrap()
+}
+
+fn seal_for(pubkey: &[u8; 64], product: &str, bundle_id: u64) -> Vec<u8> {
+    let specs: Vec<SecretSpec<'_>> = SECRETS
+        .iter()
+        .map(|(name, data)| SecretSpec {
+            name,
+            kind: SecretType::Raw,
+            key_modifier: None,
+            data,
+        })
+        .collect();
+    let mut out = vec![0u8; bundle::sealed_len(&specs).unwrap()];
+    let params = SealParams {
+        product,
+        bundle_id,
+        label: bundle::DEFAULT_LABEL,
+        salt: [7; 32],
+        nonce: [9; 12],
+    };
+    let n = bundle::seal(&mut out, &params, &specs, pubkey).unwrap();
+    out.truncate(n);
+    out
+}
+
+impl Device {
+    fn blank(fuses: FuseFile) -> Self {
+        let mut img = vec![0u8; DISK_BLOCKS as usize * BLOCK];
+        let parts = [
+            NewPartition {
+                type_guid: MFG_DATA.type_guid.to_gpt_bytes(),
+                unique_guid: [1; 16],
+                first_lba: DATA_FIRST,
+                last_lba: BUNDLE_FIRST - 1,
+                name: MFG_DATA.name,
+            },
+            NewPartition {
+                type_guid: MFG_BUNDLE.type_guid.to_gpt_bytes(),
+                unique_guid: [2; 16],
+                first_lba: BUNDLE_FIRST,
+                last_lba: BUNDLE_FIRST + BUNDLE_BLOCKS - 1,
+                name: MFG_BUNDLE.name,
+            },
+        ];
+        write_table(&mut MemDisk::new(&mut img, BLOCK), &[3; 16], &parts).unwrap();
+        Self { fuses, img }
+    }
+
+    /// A blank device with a bundle sealed for its own MP key.
+    fn with_bundle(fuses: FuseFile) -> Self {
+        let b = seal_for(&mp_pubkey(&fuses), PRODUCT, 7);
+        let mut d = Self::blank(fuses);
+        d.put_bundle(&b);
+        d
+    }
+
+    fn put_bundle(&mut self, b: &[u8]) {
+        let at = BUNDLE_FIRST as usize * BLOCK;
+        let hdr = BundlePartitionHeader::for_bundle(b).unwrap().to_block();
+        self.img[at..at + BLOCK].copy_from_slice(&hdr);
+        let body = at + area::BUNDLE_OFFSET as usize;
+        self.img[body..body + b.len()].copy_from_slice(b);
+    }
+
+    fn data_block(&self, lba: u64) -> &[u8] {
+        let at = (DATA_FIRST + lba) as usize * BLOCK;
+        &self.img[at..at + BLOCK]
+    }
+
+    fn journal(&self) -> Option<JournalRecord> {
+        area::select_journal(
+            self.data_block(JOURNAL_LBA[0]),
+            self.data_block(JOURNAL_LBA[1]),
+        )
+        .map(|(r, _)| r)
+    }
+
+    fn state(&self) -> ProvState {
+        self.journal().map_or(ProvState::Blank, |j| j.state)
+    }
+
+    fn bundle_present(&self) -> bool {
+        let at = BUNDLE_FIRST as usize * BLOCK;
+        BundlePartitionHeader::parse(&self.img[at..at + BLOCK]).is_ok()
+    }
+
+    fn id_record(&self) -> Option<IdRecord> {
+        let slot = self.journal()?.id_slot?;
+        IdRecord::parse(self.data_block(ID_SLOT_LBA[usize::from(slot)])).ok()
+    }
+
+    /// Powers on and runs the flow as the loader does at boot.
+    fn boot_with(&mut self, ready: bool, production: bool, cut_after: Option<u32>) -> Boot {
+        let mut r: Rig = rig(self.fuses.clone());
+        if ready {
+            r.caam.init().unwrap();
+        }
+        let fuses = TestFuses(self.fuses.clone());
+        let mut emmc = Emmc {
+            disk: MemDisk::new(&mut self.img, BLOCK),
+            writes: 0,
+            cut_after,
+        };
+        let mut scratch = vec![0u8; SCRATCH_LEN];
+        let mut out = Out::default();
+        let mut log = Log::default();
+        let cfg = Config {
+            product: PRODUCT,
+            loader_version: "9.9.9",
+            production,
+            measurement: &|| MEASUREMENT,
+        };
+        let hw = Hardware::Available {
+            caam: &mut r.caam,
+            fuses: &fuses,
+        };
+        let res = run(&mut emmc, hw, &mut out, &mut scratch, &cfg, &mut log);
+        Boot {
+            r: res,
+            out: out.0,
+            log,
+            writes: emmc.writes,
+            scratch_clean: scratch.iter().all(|&b| b == 0),
+        }
+    }
+
+    fn boot(&mut self) -> Boot {
+        self.boot_with(true, false, None)
+    }
+
+    fn verify(&mut self, production: bool) -> (Result<usize, FlowError>, String) {
+        let mut r = rig(self.fuses.clone());
+        r.caam.init().unwrap();
+        let fuses = TestFuses(self.fuses.clone());
+        let mut emmc = Emmc {
+            disk: MemDisk::new(&mut self.img, BLOCK),
+            writes: 0,
+            cut_after: Some(0),
+        };
+        let mut scratch = vec![0u8; SCRATCH_LEN];
+        let mut out = Out::default();
+        let hw = Hardware::Available {
+            caam: &mut r.caam,
+            fuses: &fuses,
+        };
+        let res = verify(&mut emmc, hw, &mut out, &mut scratch, production);
+        for (_, data) in SECRETS {
+            assert!(!contains(&scratch, data), "verify left a secret in scratch");
+        }
+        (res, out.0)
+    }
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Every secret decapsulates from the eMMC to its original bytes, on this
+/// chip, per the table the journal vouches for.
+fn assert_blobs_open(d: &mut Device) {
+    let j = d.journal().expect("journal");
+    let mut t = Vec::new();
+    for i in 0..8 {
+        t.extend_from_slice(d.data_block(BLOB_TABLE_LBA + i));
+    }
+    let table = BlobTable::parse(&t).expect("blob table");
+    assert_eq!(table.crc(), j.table_crc);
+    assert_eq!(table.len(), SECRETS.len());
+    let mut r = rig(d.fuses.clone());
+    r.caam.init().unwrap();
+    for (e, (name, data)) in table.iter().zip(SECRETS) {
+        assert_eq!(e.name(), name);
+        let at = DATA_FIRST as usize * BLOCK + e.offset as usize;
+        let blob = &d.img[at..at + e.length as usize];
+        let mut plain = vec![0u8; e.secret_len()];
+        r.caam
+            .blob_decap(&e.key_modifier, blob, &mut plain)
+            .unwrap();
+        assert_eq!(plain, data);
+    }
+}
+
+/// The stored ID record is signed by this chip's MP key over
+/// SHA-256(MPMR || message), with the measurement in the MPMR.
+fn assert_id_record_genuine(d: &Device) -> IdRecord {
+    let rec = d.id_record().expect("ID record");
+    let pk = mp_pubkey(&d.fuses);
+    let mut sec1 = [4u8; 65];
+    sec1[1..].copy_from_slice(&pk);
+    let vk = VerifyingKey::from_sec1_bytes(&sec1).unwrap();
+    let mut h = Sha256::new();
+    h.update(rec.mpmr);
+    h.update(rec.message.to_bytes());
+    let digest: [u8; 32] = h.finalize().into();
+    assert_eq!(digest, rec.mes_rep);
+    let sig = Signature::from_scalars(rec.c, rec.d).unwrap();
+    vk.verify_prehash(&digest, &sig)
+        .expect("MP signature verifies");
+    assert_eq!(rec.mpmr, MEASUREMENT);
+    assert_eq!(rec.message.uid, d.fuses.uid);
+    assert_eq!(rec.message.bundle_id, Some(7));
+    rec
+}
+
+#[test]
+fn blank_device_provisions_in_four_steps() {
+    let mut d = Device::with_bundle(chip(1, false));
+    let b = d.boot();
+    assert_eq!(b.r.unwrap(), Outcome::Provisioned);
+    let lines: Vec<&str> = b
+        .out
+        .split_inclusive('\n')
+        .map(|l| l.trim_end_matches('\n'))
+        .collect();
+    assert_eq!(lines[0], "provision: state blank, bundle present\r");
+    assert_eq!(lines[1], "provision: [1/4] sign-ID\r");
+    assert!(lines[2].starts_with("mfgprot-id: "), "{}", lines[2]);
+    assert_eq!(
+        &lines[3..],
+        [
+            "provision: [2/4] decrypt-bundle\r",
+            "provision:       2 secret(s) authenticated\r",
+            "provision: [3/4] blob-encapsulate\r",
+            "provision:       2 blob(s) written and verified\r",
+            "provision: [4/4] consume the bundle\r",
+            "provision: device provisioned\r",
+        ]
+    );
+    assert_eq!(d.state(), ProvState::Done);
+    assert!(!d.bundle_present());
+    let rec = assert_id_record_genuine(&d);
+    assert_eq!(rec.message.security_state, SecurityState::Closed);
+    assert_eq!(rec.message.boot_counter, 1);
+    assert_blobs_open(&mut d);
+    // The printed record is the stored one.
+    let mut line = [0u8; mfg_formats::identity::CONSOLE_LINE_LEN];
+    let n = rec.console_line(&mut line).unwrap();
+    assert_eq!(
+        lines[2].trim_end_matches('\r'),
+        core::str::from_utf8(&line[..n]).unwrap()
+    );
+    // Journal: id-signed, secrets-blobbed, done, alternating copies.
+    let states: Vec<u8> = b.log.journal.iter().map(|j| j.1).collect();
+    assert_eq!(
+        states,
+        [
+            ProvState::IdSigned,
+            ProvState::SecretsBlobbed,
+            ProvState::Done
+        ]
+        .map(|s| s.code())
+    );
+    let copies: Vec<usize> = b.log.journal.iter().map(|j| j.2).collect();
+    assert_eq!(copies, [0, 1, 0]);
+    assert_eq!(b.log.written, b.writes);
+    assert!(b.log.refused.is_empty());
+    assert!(b.scratch_clean, "plaintext left in scratch RAM");
+    // No secret and no bundle plaintext anywhere on the eMMC.
+    for (_, data) in SECRETS {
+        assert!(!contains(&d.img, data), "a secret is on the eMMC in clear");
+    }
+    // Steps in order, each closed.
+    let begun: Vec<Step> = b.log.steps.iter().filter(|s| s.1).map(|s| s.0).collect();
+    assert_eq!(
+        begun,
+        [
+            Step::Run,
+            Step::Decrypt,
+            Step::Sign,
+            Step::Measure,
+            Step::Blob,
+            Step::Consume
+        ]
+    );
+    assert_eq!(b.log.steps.iter().filter(|s| !s.1).count(), begun.len());
+}
+
+#[test]
+fn provisioned_device_boots_through_and_writes_nothing() {
+    let mut d = Device::with_bundle(chip(2, false));
+    d.boot().r.unwrap();
+    let before = d.img.clone();
+    let b = d.boot();
+    assert_eq!(b.r.unwrap(), Outcome::AlreadyProvisioned);
+    assert_eq!(b.out, "provision: state done, bundle absent\r\n");
+    assert_eq!(b.writes, 0);
+    assert!(d.img == before);
+}
+
+#[test]
+fn blank_device_without_bundle_does_nothing() {
+    let mut d = Device::blank(chip(3, false));
+    let before = d.img.clone();
+    let b = d.boot();
+    assert_eq!(b.r.unwrap(), Outcome::NoBundle);
+    assert_eq!(b.out, "provision: state blank, bundle absent\r\n");
+    assert!(d.img == before);
+}
+
+/// A refused run: the error, the journal records it with the state
+/// unchanged, and nothing else is written (no ID record).
+fn assert_refused(d: &mut Device, b: Boot, code: u16, msg: &str) {
+    let e = b.r.expect_err("refused");
+    assert_eq!(e.code(), code, "{e}");
+    assert!(std::format!("{e}").contains(msg), "{e}");
+    assert_eq!(b.log.refused, [code]);
+    let j = d.journal().expect("the refusal is journaled");
+    assert_eq!(j.state, ProvState::Blank);
+    assert_eq!(j.last_error, code);
+    assert!(
+        j.id_slot.is_none(),
+        "an ID record was made for a refused run"
+    );
+    assert_eq!(b.writes, 1, "only the journal entry was written");
+    assert!(
+        d.bundle_present(),
+        "a refused bundle stays for the OEM to look at"
+    );
+    assert!(b.scratch_clean);
+}
+
+#[test]
+fn refuses_bundle_sealed_for_another_mp_key() {
+    let other = FuseFile {
+        family_secret: [0x42; 32],
+        ..chip(9, false)
+    };
+    let mut d = Device::blank(chip(4, false));
+    d.put_bundle(&seal_for(&mp_pubkey(&other), PRODUCT, 7));
+    let b = d.boot();
+    assert_refused(&mut d, b, area::error_code::BUNDLE_AUTH, "bundle refused");
+}
+
+#[test]
+fn refuses_tampered_bundle() {
+    let mut d = Device::blank(chip(5, false));
+    let mut b = seal_for(&mp_pubkey(&d.fuses), PRODUCT, 7);
+    let last = b.len() - 20;
+    b[last] ^= 1;
+    d.put_bundle(&b);
+    let boot = d.boot();
+    let code = boot.r.as_ref().unwrap_err().code();
+    assert!(
+        [
+            area::error_code::BUNDLE_AUTH,
+            area::error_code::BUNDLE_MALFORMED
+        ]
+        .contains(&code),
+        "{code}"
+    );
+    assert_refused(&mut d, boot, code, "bundle refused");
+}
+
+#[test]
+fn refuses_bundle_for_another_product() {
+    let mut d = Device::blank(chip(6, false));
+    d.put_bundle(&seal_for(&mp_pubkey(&d.fuses), "other-product", 7));
+    let b = d.boot();
+    let code = b.r.as_ref().unwrap_err().code();
+    assert_refused(&mut d, b, code, "product");
+}
+
+#[test]
+fn production_refuses_an_open_part() {
+    let mut d = Device::with_bundle(chip(7, true));
+    let b = d.boot_with(true, true, None);
+    assert_refused(
+        &mut d,
+        b,
+        area::error_code::OPEN_PART,
+        "open (non-closed) part",
+    );
+}
+
+#[test]
+fn development_build_signs_an_open_part_as_open() {
+    let mut d = Device::with_bundle(chip(8, true));
+    d.boot().r.unwrap();
+    let rec = d.id_record().unwrap();
+    assert_eq!(rec.message.security_state, SecurityState::Open);
+}
+
+#[test]
+fn refuses_without_an_instantiated_rng() {
+    let mut d = Device::with_bundle(chip(10, false));
+    let b = d.boot_with(false, false, None);
+    assert_refused(&mut d, b, area::error_code::CAAM, "CAAM");
+}
+
+#[test]
+fn refuses_without_security_hardware() {
+    let mut d = Device::with_bundle(chip(11, false));
+    let mut emmc = Emmc {
+        disk: MemDisk::new(&mut d.img, BLOCK),
+        writes: 0,
+        cut_after: None,
+    };
+    let mut out = Out::default();
+    let mut log = Log::default();
+    let mut scratch = vec![0u8; SCRATCH_LEN];
+    let cfg = Config {
+        product: PRODUCT,
+        loader_version: "9.9.9",
+        production: false,
+        measurement: &|| MEASUREMENT,
+    };
+    let r = run(
+        &mut emmc,
+        Hardware::Unavailable("no fuse file loaded"),
+        &mut out,
+        &mut scratch,
+        &cfg,
+        &mut log,
+    );
+    let writes = emmc.writes;
+    let e = r.unwrap_err();
+    assert_eq!(
+        std::format!("{e}"),
+        "security hardware unavailable: no fuse file loaded"
+    );
+    assert_eq!(e.code(), area::error_code::FUSE_READ);
+    assert_eq!(writes, 1);
+    assert_eq!(d.journal().unwrap().last_error, area::error_code::FUSE_READ);
+}
+
+#[test]
+fn refuses_a_disk_without_the_partitions() {
+    let mut img = vec![0u8; DISK_BLOCKS as usize * BLOCK];
+    let mut emmc = Emmc {
+        disk: MemDisk::new(&mut img, BLOCK),
+        writes: 0,
+        cut_after: None,
+    };
+    let mut r = rig(chip(12, false));
+    r.caam.init().unwrap();
+    let fuses = TestFuses(chip(12, false));
+    let cfg = Config {
+        product: PRODUCT,
+        loader_version: "9.9.9",
+        production: false,
+        measurement: &|| MEASUREMENT,
+    };
+    let e = run(
+        &mut emmc,
+        Hardware::Available {
+            caam: &mut r.caam,
+            fuses: &fuses,
+        },
+        &mut Out::default(),
+        &mut vec![0u8; SCRATCH_LEN],
+        &cfg,
+        &mut (),
+    )
+    .unwrap_err();
+    assert!(matches!(e, FlowError::Gpt(_)), "{e}");
+    assert!(!e.journal_worthy());
+    assert_eq!(emmc.writes, 0);
+}
+
+#[test]
+fn a_locked_mpmr_is_signed_as_it_is() {
+    // The MPMR was locked before the flow (by an earlier boot stage): the
+    // flow signs with it and does not measure.
+    let mut d = Device::with_bundle(chip(13, false));
+    let mut r = rig(d.fuses.clone());
+    r.caam.init().unwrap();
+    r.caam.mpmr_write_and_lock(&[0x11; 32]).unwrap();
+    let fuses = TestFuses(d.fuses.clone());
+    let mut emmc = Emmc {
+        disk: MemDisk::new(&mut d.img, BLOCK),
+        writes: 0,
+        cut_after: None,
+    };
+    let mut log = Log::default();
+    let cfg = Config {
+        product: PRODUCT,
+        loader_version: "9.9.9",
+        production: false,
+        measurement: &|| panic!("measured although the MPMR is locked"),
+    };
+    let res = run(
+        &mut emmc,
+        Hardware::Available {
+            caam: &mut r.caam,
+            fuses: &fuses,
+        },
+        &mut Out::default(),
+        &mut vec![0u8; SCRATCH_LEN],
+        &cfg,
+        &mut log,
+    );
+    assert_eq!(res.unwrap(), Outcome::Provisioned);
+    assert!(!log.steps.contains(&(Step::Measure, true)));
+    assert_eq!(d.id_record().unwrap().mpmr, [0x11; 32]);
+}
+
+#[test]
+fn power_cut_after_every_write_resumes_to_exactly_one_provisioning() {
+    let total = Device::with_bundle(chip(20, false)).boot().writes;
+    // ID record, journal, 2 blobs, table, journal, bundle header, bundle
+    // body, journal.
+    assert!(total >= 9, "only {total} writes in a 2-secret flow");
+    for k in 0..total {
+        let mut d = Device::with_bundle(chip(20, false));
+        let cut = d.boot_with(true, false, Some(k));
+        assert_eq!(cut.writes, k);
+        let state = d.state();
+        // The bundle is never gone before the blobs are durable.
+        if !d.bundle_present() {
+            assert!(
+                matches!(state, ProvState::SecretsBlobbed | ProvState::Done),
+                "k={k}: bundle erased in state {}",
+                state.as_str()
+            );
+        }
+        let id_after_cut = d.id_record();
+        // The next boots, with power, finish the job.
+        let next = d.boot();
+        match state {
+            ProvState::Done => assert_eq!(next.r.unwrap(), Outcome::AlreadyProvisioned),
+            _ => assert_eq!(
+                next.r.unwrap(),
+                Outcome::Provisioned,
+                "k={k}:\n{}",
+                next.out
+            ),
+        }
+        assert_eq!(d.state(), ProvState::Done, "k={k}");
+        assert!(!d.bundle_present(), "k={k}");
+        assert_blobs_open(&mut d);
+        let rec = assert_id_record_genuine(&d);
+        // One identity: a record that survived the cut is the final one.
+        if let Some(r) = id_after_cut {
+            assert_eq!(r.to_block(), rec.to_block(), "k={k}: a second identity");
+        }
+        let printed = [&cut.out, &next.out]
+            .iter()
+            .map(|o| o.matches("mfgprot-id: ").count())
+            .sum::<usize>();
+        assert!(printed <= 2, "k={k}: {printed} ID lines");
+        assert_eq!(d.boot().r.unwrap(), Outcome::AlreadyProvisioned);
+    }
+}
+
+#[test]
+fn status_and_verify_report_without_secrets() {
+    let mut d = Device::with_bundle(chip(30, false));
+    d.boot().r.unwrap();
+    let mut out = Out::default();
+    let mut emmc = Emmc {
+        disk: MemDisk::new(&mut d.img, BLOCK),
+        writes: 0,
+        cut_after: Some(0),
+    };
+    status(&mut emmc, &mut out).unwrap();
+    let s = out.0;
+    assert!(s.starts_with("state        : done\r\n"), "{s}");
+    assert!(
+        s.contains("journal      : sequence 3, copy 0, boot counter 1\r\n"),
+        "{s}"
+    );
+    assert!(s.contains("last error   : none\r\n"), "{s}");
+    assert!(
+        s.contains(", bundle 7, security closed, boot counter 1\r\n"),
+        "{s}"
+    );
+    assert!(s.contains("blob table   : 2 blob(s), crc 0x"), "{s}");
+    assert!(s.contains("wifi-psk"), "{s}");
+    assert!(s.ends_with("bundle       : absent\r\n"), "{s}");
+    let (r, v) = d.verify(true);
+    assert_eq!(r.unwrap(), 0);
+    assert_eq!(v.matches("  ok\r\n").count(), 2, "{v}");
+    assert!(
+        v.ends_with("provision verify: 2 of 2 blob(s) ok\r\n"),
+        "{v}"
+    );
+    let (_, dev) = d.verify(false);
+    assert_eq!(dev.matches("ok (secret crc32 0x").count(), 2, "{dev}");
+    for (_, data) in SECRETS {
+        assert!(!contains(s.as_bytes(), data) && !contains(v.as_bytes(), data));
+    }
+}
+
+#[test]
+fn verify_finds_a_corrupted_blob() {
+    let mut d = Device::with_bundle(chip(31, false));
+    d.boot().r.unwrap();
+    let mut t = Vec::new();
+    for i in 0..8 {
+        t.extend_from_slice(d.data_block(BLOB_TABLE_LBA + i));
+    }
+    let off = BlobTable::parse(&t).unwrap().iter().next().unwrap().offset;
+    d.img[DATA_FIRST as usize * BLOCK + off as usize + 3] ^= 0x80;
+    let (r, v) = d.verify(true);
+    assert_eq!(r.unwrap(), 1);
+    assert!(
+        v.contains("FAILED: blob CRC mismatch (corrupted on eMMC)"),
+        "{v}"
+    );
+    assert!(
+        v.ends_with("provision verify: 1 of 2 blob(s) ok\r\n"),
+        "{v}"
+    );
+}
+
+#[test]
+fn summary_tells_linux_where_the_blobs_are() {
+    let mut d = Device::with_bundle(chip(32, false));
+    d.boot().r.unwrap();
+    let mut emmc = Emmc {
+        disk: MemDisk::new(&mut d.img, BLOCK),
+        writes: 0,
+        cut_after: Some(0),
+    };
+    let s = summary(&mut emmc, [0x32; 16]).unwrap();
+    assert_eq!(
+        s,
+        Summary {
+            state: ProvState::Done,
+            partition_index: 1,
+            table_offset: BLOB_TABLE_LBA * BLOCK as u64,
+            blob_count: 2,
+            uid: [0x32; 16],
+        }
+    );
+}
+
+#[test]
+fn scrub_zeroes_exactly_its_range() {
+    let mut b = [0xa5u8; 100];
+    scrub(&mut b[10..90]);
+    assert!(b[10..90].iter().all(|&x| x == 0));
+    assert_eq!((b[9], b[90]), (0xa5, 0xa5));
+}
