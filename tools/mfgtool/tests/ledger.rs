@@ -790,3 +790,62 @@ fn missing_database_is_an_error_for_every_subcommand_but_init() {
     assert_eq!(c, 2);
     assert!(err.contains("database of something else"), "{err}");
 }
+
+/// A ledger written by the first mfgtool (WAL, no `bundles`/`quotas`):
+/// readers read it as it is; the first write switches it to the rollback
+/// journal and adds the new tables, keeping its devices.
+#[test]
+fn first_version_ledger_is_upgraded_by_its_first_write() {
+    let l = Ledger::new();
+    let old = l.path("v1.sqlite");
+    {
+        let c = rusqlite::Connection::open(&old).unwrap();
+        c.pragma_update(None, "journal_mode", "WAL").unwrap();
+        c.execute_batch(&format!(
+            "CREATE TABLE policy (id INTEGER PRIMARY KEY CHECK (id = 1), mp_pubkey TEXT NOT NULL,
+                srk_hash TEXT NOT NULL, security_state TEXT NOT NULL, quota INTEGER, created_at TEXT NOT NULL);
+             CREATE TABLE uid_ranges (id INTEGER PRIMARY KEY, lo TEXT NOT NULL, hi TEXT NOT NULL, added_at TEXT NOT NULL);
+             CREATE TABLE devices (id INTEGER PRIMARY KEY, uid TEXT NOT NULL UNIQUE, product TEXT NOT NULL,
+                lot TEXT NOT NULL, bundle_id INTEGER, security_state TEXT NOT NULL, loader_version TEXT NOT NULL,
+                boot_counter INTEGER NOT NULL, record BLOB NOT NULL, record_sha256 TEXT NOT NULL, registered_at TEXT NOT NULL);
+             CREATE TABLE audit (id INTEGER PRIMARY KEY, at TEXT NOT NULL, action TEXT NOT NULL, uid TEXT,
+                product TEXT, lot TEXT, decision TEXT NOT NULL, reason_code TEXT NOT NULL, reason TEXT NOT NULL,
+                record_sha256 TEXT, device_id INTEGER);
+             INSERT INTO policy VALUES (1, '{}', '{}', 'closed', NULL, 'then');
+             INSERT INTO devices VALUES (1, '{}', 'old', 'L0', 7, 'closed', '0.1.0', 1, x'00', 'x', 'then');",
+            l.pk.to_lowercase(),
+            hex::encode(SRK),
+            uid(100)
+        ))
+        .unwrap();
+    }
+    let r: Value =
+        serde_json::from_str(&ok(&["ledger", "--db", s(&old), "--json", "report"])).unwrap();
+    assert_eq!(r["devices"], 1);
+    assert_eq!(r["bundles"], serde_json::json!([]));
+    let b = seal_bundle(l.dir.path(), &l.pk, "widget", 7);
+    ok(&[
+        "ledger",
+        "--db",
+        s(&old),
+        "add-bundle",
+        "--lot",
+        "L1",
+        s(&b),
+    ]);
+    let f = l.write("a.log", &lines(&[l.rec(1, 7)]));
+    ok(&["ledger", "--db", s(&old), "register", s(&f)]);
+    let c = rusqlite::Connection::open(&old).unwrap();
+    let mode: String = c
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "delete");
+    let v: i64 = c
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(v, 2);
+    let n: i64 = c
+        .query_row("SELECT count(*) FROM devices", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(n, 2);
+}
