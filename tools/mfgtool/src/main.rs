@@ -595,10 +595,14 @@ fn run(cli: Cli) -> Result<u8> {
                     if json {
                         print_json(&v)?;
                     } else {
-                        println!(
-                            "devices registered: {} (quota {})",
-                            v["devices"], v["quota"]
-                        );
+                        match v["quota"].as_i64() {
+                            Some(q) => {
+                                println!("devices registered: {} (overall quota {q})", v["devices"])
+                            }
+                            None => {
+                                println!("devices registered: {} (no overall quota)", v["devices"])
+                            }
+                        }
                         for r in v["per_product_lot"].as_array().into_iter().flatten() {
                             println!(
                                 "  product {} lot {}: {}",
