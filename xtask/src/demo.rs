@@ -4,10 +4,11 @@
 //! Four virtual chips: A, B and C of one OEM (one SRK hash) and D of
 //! another OEM. The OEM reads its MP public key from a development boot of
 //! a reference chip (`mfgprot pubk`), seals a bundle of demo secrets for it
-//! (`mfgtool seal`) and builds a disk image (`mfgtool image`). Each chip
-//! boots its own copy of the image and the loader provisions it; the ID
-//! record printed on the console goes into the OEM's ledger (`mfgtool
-//! ledger register`, quota 2). Then the demo shows what the scheme
+//! (`mfgtool seal --ledger`, which also registers the bundle in the OEM's
+//! ledger) and builds a disk image (`mfgtool image`). Each chip boots its
+//! own copy of the image and the loader provisions it; the ID record
+//! printed on the console goes into the OEM's ledger (`mfgtool ledger
+//! register`, quota 2 for the lot). Then the demo shows what the scheme
 //! protects against, checks every expectation, and prints a report.
 
 use crate::args::BuildOpts;
@@ -21,6 +22,7 @@ use std::process::Output;
 use std::time::{Duration, Instant};
 
 const PRODUCT: &str = "imx8mp-demo";
+const LOT: &str = "demo-lot-1";
 const OEM_SRK: &str = "5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a";
 const OTHER_SRK: &str = "c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3";
 const BOOT: Duration = Duration::from_secs(30);
@@ -186,7 +188,7 @@ pub fn demo() -> Result<()> {
         pubk.display()
     ));
 
-    d.step("3. the OEM seals the demo secrets for that key (mfgtool seal)");
+    d.step("3. the OEM seals the demo secrets for that key and registers the bundle in its ledger (mfgtool seal --ledger)");
     let secrets = [
         (
             "wifi-psk",
@@ -207,6 +209,17 @@ pub fn demo() -> Result<()> {
         ));
     }
     fs::write(dir.join("secrets.toml"), manifest)?;
+    let ledger = dir.join("ledger.db");
+    d.mfgtool_ok(&[
+        "ledger",
+        "--db",
+        &p(&ledger),
+        "init",
+        "--mp-pubkey",
+        &p(&pubk),
+        "--srk-hash",
+        OEM_SRK,
+    ])?;
     let bundle = dir.join("bundle.bin");
     let s = d.mfgtool_ok(&[
         "seal",
@@ -218,8 +231,28 @@ pub fn demo() -> Result<()> {
         PRODUCT,
         "-o",
         &p(&bundle),
+        "--ledger",
+        &p(&ledger),
+        "--lot",
+        LOT,
     ])?;
-    d.step(&format!("   {}", s.trim()));
+    for l in s.lines() {
+        d.step(&format!("   {l}"));
+    }
+    d.mfgtool_ok(&[
+        "ledger",
+        "--db",
+        &p(&ledger),
+        "quota",
+        "--product",
+        PRODUCT,
+        "--lot",
+        LOT,
+        "2",
+    ])?;
+    d.step(&format!(
+        "   ledger: OEM MP key and SRK hash; the bundle (id, product, lot {LOT}, SHA-256); quota 2 devices for that lot"
+    ));
 
     d.step("4. the CM builds the eMMC image with the bundle (mfgtool image)");
     let base = dir.join("base.img");
@@ -232,20 +265,6 @@ pub fn demo() -> Result<()> {
         "--bundle",
         &p(&bundle),
     ])?;
-    let ledger = dir.join("ledger.db");
-    d.mfgtool_ok(&[
-        "ledger",
-        "--db",
-        &p(&ledger),
-        "init",
-        "--mp-pubkey",
-        &p(&pubk),
-        "--srk-hash",
-        OEM_SRK,
-        "--quota",
-        "2",
-    ])?;
-    d.step("   ledger initialised: OEM MP key and SRK hash, quota 2 devices");
 
     d.step("5. each chip boots its own copy; the loader provisions it");
     let mut logs = Vec::new();
@@ -276,16 +295,14 @@ pub fn demo() -> Result<()> {
     );
 
     d.step("6. the ID records go to the OEM's ledger (mfgtool ledger register)");
-    let register = |d: &Demo, log: &Path| -> Result<(bool, String)> {
+    let register = |d: &Demo, log: &Path, product: &str| -> Result<(bool, String)> {
         let o = d.mfgtool(&[
             "ledger",
             "--db",
             &p(&ledger),
             "register",
             "--product",
-            PRODUCT,
-            "--lot",
-            "demo-lot-1",
+            product,
             &p(log),
         ])?;
         let t = text(&o);
@@ -294,17 +311,27 @@ pub fn demo() -> Result<()> {
         }
         Ok((o.status.success() && t.contains("accepted"), t))
     };
-    let (ok_a, t) = register(&d, &logs[0].1)?;
+    let (ok_a, t) = register(&d, &logs[0].1, PRODUCT)?;
     d.check("chip A's record accepted", ok_a, t);
-    let (ok_b, t) = register(&d, &logs[1].1)?;
-    d.check("chip B's record accepted", ok_b, t);
-    let (ok, t) = register(&d, &logs[0].1)?;
+    let (ok, t) = register(&d, &logs[1].1, "other-product")?;
     d.check(
-        "chip A's record submitted again is refused as a duplicate",
-        !ok && t.contains("already registered"),
+        "chip B's record claimed for another product is refused (the product is the bundle's)",
+        !ok && t.contains(&format!("is product {PRODUCT}, not other-product")),
         t,
     );
-    let (ok, t) = register(&d, &logs[2].1)?;
+    let (ok_b, t) = register(&d, &logs[1].1, PRODUCT)?;
+    d.check(
+        "chip B's record then accepted under its own product",
+        ok_b,
+        t,
+    );
+    let (ok, t) = register(&d, &logs[0].1, PRODUCT)?;
+    d.check(
+        "chip A's record submitted again: already registered (same record), counted once",
+        ok && t.contains("already registered (same record)"),
+        t,
+    );
+    let (ok, t) = register(&d, &logs[2].1, PRODUCT)?;
     d.check(
         "chip C, genuine but third under a quota of two, counts as over-production",
         !ok && t.contains("quota"),

@@ -91,12 +91,32 @@ pub fn run(seconds: f64, per_batch: u64, json_out: bool) -> Result<()> {
                 .collect()
         })
         .collect();
-    let mut c = crate::ledger::open_db(&db)?;
+    let inputs: Vec<Vec<crate::verify::Input>> = batches
+        .into_iter()
+        .map(|b| {
+            b.into_iter()
+                .map(|r| crate::verify::Input {
+                    source: "bench".into(),
+                    line: None,
+                    record: Ok(r),
+                })
+                .collect()
+        })
+        .collect();
+    let mut c = crate::ledger::open_db(&db, crate::ledger::Access::Create { existing: false })?;
     crate::ledger::init(&mut c, &pk, &srk, None, false)?;
+    let one = [crate::seal::Loaded {
+        name: "s".into(),
+        kind: mfg_formats::SecretType::Opaque,
+        key_modifier: None,
+        data: zeroize::Zeroizing::new(vec![1; 16]),
+    }];
+    let bundle = crate::seal::seal_secrets(&one, "bench", 1, &pk)?;
+    crate::ledger::add_bundle(&mut c, &bundle, "lot-1")?;
     let t = Instant::now();
     let mut accepted = 0;
-    for b in &batches {
-        accepted += crate::ledger::register(&mut c, b, "bench", "lot-1")?
+    for b in &inputs {
+        accepted += crate::ledger::register(&mut c, b, &crate::ledger::Expect::default())?
             .iter()
             .filter(|d| d.accepted)
             .count();

@@ -12,7 +12,9 @@ pub mod exit {
     pub const USAGE: u8 = 2;
     /// Authentication failed: bundle tag or ID-record signature.
     pub const AUTH: u8 = 3;
-    /// Refused by ledger policy (duplicate UID, quota, SRK hash, state, range).
+    /// Refused by ledger policy (duplicate UID, quota, SRK hash, state, range,
+    /// unknown bundle); for `ledger register`: some input line was refused
+    /// or malformed (the others were processed).
     pub const REFUSED: u8 = 4;
     /// Malformed, truncated or inconsistent input.
     pub const FORMAT: u8 = 5;

@@ -26,7 +26,9 @@ Exit codes:
   1  I/O error or other failure
   2  command-line usage error
   3  authentication failed (bundle tag, ID-record signature)
-  4  refused by ledger policy (duplicate UID, quota, SRK hash, security state, UID range)
+  4  refused by ledger policy (duplicate UID, quota, SRK hash, security state, UID range,
+     unknown bundle); `ledger register`: at least one input line was refused or malformed
+     (every other line was still processed: see the per-line results)
   5  malformed, truncated or inconsistent input";
 
 #[derive(Parser)]
@@ -60,6 +62,13 @@ enum Cmd {
         /// Output file.
         #[arg(short, long)]
         output: PathBuf,
+        /// Also register the bundle (id, product, lot, SHA-256) in this
+        /// ledger: the ledger accepts only records of bundles it knows.
+        #[arg(long, requires = "lot")]
+        ledger: Option<PathBuf>,
+        /// Production lot the bundle is for (with --ledger).
+        #[arg(long, requires = "ledger")]
+        lot: Option<String>,
     },
     /// Authenticate a bundle and list its secrets (contents only with --reveal).
     #[command(after_help = EXIT_CODES)]
@@ -214,28 +223,57 @@ enum LedgerCmd {
         /// The OEM's SRK hash, 64 hex digits.
         #[arg(long)]
         srk_hash: String,
-        /// Production quota: devices the CM may register.
+        /// Overall production quota: devices the CM may register, all
+        /// products together (per product and lot: `ledger quota`).
         #[arg(long)]
         quota: Option<u64>,
         /// Accept open (non-closed) parts (development only).
         #[arg(long)]
         allow_open: bool,
+        /// Initialise an existing empty database file (without it, `init`
+        /// refuses any existing file; an initialised ledger is always refused).
+        #[arg(long)]
+        existing: bool,
     },
-    /// Verify and register ID records (files with `mfgprot-id:` lines, raw records or disk images).
-    Register {
-        /// Record files; every record in them is one batch (one transaction).
-        #[arg(required = true)]
-        records: Vec<PathBuf>,
-        /// Product name recorded with the devices.
-        #[arg(long, default_value = "default")]
-        product: String,
-        /// Production lot recorded with the devices.
-        #[arg(long, default_value = "default")]
+    /// Register a sealed bundle (authenticated with the ledger's MP key):
+    /// records of its bundle id are registered under its product and this lot.
+    AddBundle {
+        /// The sealed bundle file.
+        bundle: PathBuf,
+        /// Production lot the bundle is for (1..=32 of [A-Za-z0-9._-]).
+        #[arg(long)]
         lot: String,
     },
-    /// List registered devices.
+    /// Set the quota of a product and lot (of the whole product without --lot).
+    Quota {
+        /// Product id (as in the bundles).
+        #[arg(long)]
+        product: String,
+        /// Production lot (as given to add-bundle / seal --ledger).
+        #[arg(long)]
+        lot: Option<String>,
+        /// Devices that may be registered.
+        quota: u64,
+    },
+    /// Verify and register ID records (files with `mfgprot-id:` lines, raw
+    /// records or disk images); every input gets its own result.
+    Register {
+        /// Record files; all records in them are one batch (one transaction).
+        /// A malformed line or a refused record is reported and skipped.
+        #[arg(required = true)]
+        records: Vec<PathBuf>,
+        /// Refuse records whose bundle is not of this product (the product
+        /// a device is registered under is always its bundle's).
+        #[arg(long)]
+        product: Option<String>,
+        /// Refuse records whose bundle is not of this lot (the lot is
+        /// always the bundle's).
+        #[arg(long)]
+        lot: Option<String>,
+    },
+    /// List registered devices (read-only).
     List,
-    /// Counts per product/lot, duplicates and refusals.
+    /// Counts per product/lot, bundles, quotas, duplicates and refusals (read-only).
     Report,
     /// Allow a UID range (once any range exists, UIDs outside all ranges are refused).
     Allow {
@@ -249,6 +287,23 @@ fn print_json(v: &impl serde::Serialize) -> Result<()> {
     let s = serde_json::to_string_pretty(v).map_err(|e| Fail::new(exit::FAILURE, e.to_string()))?;
     println!("{s}");
     Ok(())
+}
+
+fn print_bundle(b: &ledger::Bundle, db: &std::path::Path) {
+    println!(
+        "bundle id {} (product {}, lot {}, sha256 {}, {} bytes) {} ledger {}",
+        b.bundle_id,
+        b.product,
+        b.lot,
+        b.sha256,
+        b.size,
+        if b.already {
+            "was already registered in"
+        } else {
+            "registered in"
+        },
+        db.display()
+    );
 }
 
 fn run(cli: Cli) -> Result<u8> {
@@ -309,8 +364,20 @@ fn run(cli: Cli) -> Result<u8> {
             product,
             bundle_id,
             output,
+            ledger: ledger_db,
+            lot,
         } => {
             let key = keys::load_pubkey(&mp_pubkey)?;
+            // The ledger is checked before anything is sealed or written.
+            let mut db = match (&ledger_db, &lot) {
+                (Some(path), Some(lot)) => {
+                    ledger::check_label("--lot", lot)?;
+                    let c = ledger::open_db(path, ledger::Access::Write)?;
+                    ledger::check_new_bundle(&c, &key, bundle_id)?;
+                    Some((c, path, lot))
+                }
+                _ => None,
+            };
             let loaded = seal::load_manifest(&secrets)?;
             let b = seal::seal_secrets(&loaded, &product, bundle_id, &key)?;
             write_file(&output, &b)?;
@@ -320,6 +387,22 @@ fn run(cli: Cli) -> Result<u8> {
                 output.display(),
                 b.len()
             );
+            if let Some((c, path, lot)) = db.as_mut() {
+                let r = ledger::add_bundle(c, &b, lot).map_err(|e| {
+                    Fail::new(
+                        e.code,
+                        format!(
+                            "{} written but not registered in {}: {} (retry with 'mfgtool ledger --db {} add-bundle --lot {lot} {}')",
+                            output.display(),
+                            path.display(),
+                            e.msg,
+                            path.display(),
+                            output.display()
+                        ),
+                    )
+                })?;
+                print_bundle(&r, path);
+            }
         }
         Cmd::Open {
             mp_pubkey,
@@ -381,13 +464,22 @@ fn run(cli: Cli) -> Result<u8> {
             }
         }
         Cmd::Ledger { db, json, cmd } => {
-            let mut c = ledger::open_db(&db)?;
+            use ledger::Access;
+            let access = match &cmd {
+                LedgerCmd::Init { existing, .. } => Access::Create {
+                    existing: *existing,
+                },
+                LedgerCmd::List | LedgerCmd::Report => Access::Read,
+                _ => Access::Write,
+            };
+            let mut c = ledger::open_db(&db, access)?;
             match cmd {
                 LedgerCmd::Init {
                     mp_pubkey,
                     srk_hash,
                     quota,
                     allow_open,
+                    existing: _,
                 } => {
                     let key = keys::load_pubkey(&mp_pubkey)?;
                     let srk = keys::hex_exact("--srk-hash", &srk_hash)?;
@@ -398,29 +490,85 @@ fn run(cli: Cli) -> Result<u8> {
                     let (lo, hi) = ledger::allow(&mut c, &uid_range)?;
                     println!("allowed UID range {lo}-{hi}");
                 }
+                LedgerCmd::AddBundle { bundle, lot } => {
+                    let b = ledger::add_bundle(&mut c, &read_file(&bundle)?, &lot)?;
+                    if json {
+                        print_json(&b)?;
+                    } else {
+                        print_bundle(&b, &db);
+                    }
+                }
+                LedgerCmd::Quota {
+                    product,
+                    lot,
+                    quota,
+                } => {
+                    ledger::set_quota(&mut c, &product, lot.as_deref(), quota)?;
+                    match lot {
+                        Some(l) => println!("quota of product {product} lot {l}: {quota} devices"),
+                        None => println!("quota of product {product} (all lots): {quota} devices"),
+                    }
+                }
                 LedgerCmd::Register {
                     records,
                     product,
                     lot,
                 } => {
-                    let mut recs = Vec::new();
+                    let mut per_file = Vec::new();
                     for p in &records {
-                        recs.extend(verify::load_records(p)?);
+                        per_file.push((p, verify::scan_inputs(p)?));
                     }
-                    let ds = ledger::register(&mut c, &recs, &product, &lot)?;
+                    if per_file.iter().all(|(_, v)| v.is_empty()) {
+                        return Err(Fail::format(
+                            "no ID record found (expected 'mfgprot-id: <base64>' lines, a raw record or a disk image)",
+                        ));
+                    }
+                    let mut inputs = Vec::new();
+                    for (p, v) in per_file {
+                        if v.is_empty() {
+                            inputs.push(verify::Input {
+                                source: p.display().to_string(),
+                                line: None,
+                                record: Err("no ID record found in this file".into()),
+                            });
+                        }
+                        inputs.extend(v);
+                    }
+                    let expect = ledger::Expect {
+                        product: product.as_deref(),
+                        lot: lot.as_deref(),
+                    };
+                    let ds = ledger::register(&mut c, &inputs, &expect)?;
                     if json {
                         print_json(&ds)?;
                     } else {
                         let mut so = std::io::stdout().lock();
                         for d in &ds {
-                            let _ = writeln!(
-                                so,
-                                "{} uid {}: {}",
-                                if d.accepted { "accepted" } else { "REFUSED" },
-                                d.uid,
-                                d.reason
-                            );
+                            let _ = match d.result {
+                                "malformed" => writeln!(
+                                    so,
+                                    "MALFORMED{}",
+                                    d.reason.strip_prefix("malformed").unwrap_or(&d.reason)
+                                ),
+                                _ => writeln!(
+                                    so,
+                                    "{} uid {}: {}  ({})",
+                                    if d.accepted { "accepted" } else { "REFUSED" },
+                                    d.uid.as_deref().unwrap_or("?"),
+                                    d.reason,
+                                    d.location()
+                                ),
+                            };
                         }
+                        let n = |r: &str| ds.iter().filter(|d| d.result == r).count();
+                        let _ = writeln!(
+                            so,
+                            "batch: {} registered, {} already registered (same record), {} refused, {} malformed",
+                            n("registered"),
+                            n("already-registered"),
+                            n("refused"),
+                            n("malformed")
+                        );
                     }
                     return Ok(ledger::register_exit(&ds));
                 }
@@ -447,16 +595,38 @@ fn run(cli: Cli) -> Result<u8> {
                     if json {
                         print_json(&v)?;
                     } else {
-                        println!(
-                            "devices registered: {} (quota {})",
-                            v["devices"], v["quota"]
-                        );
+                        match v["quota"].as_i64() {
+                            Some(q) => {
+                                println!("devices registered: {} (overall quota {q})", v["devices"])
+                            }
+                            None => {
+                                println!("devices registered: {} (no overall quota)", v["devices"])
+                            }
+                        }
                         for r in v["per_product_lot"].as_array().into_iter().flatten() {
                             println!(
                                 "  product {} lot {}: {}",
                                 r["product"].as_str().unwrap_or(""),
                                 r["lot"].as_str().unwrap_or(""),
                                 r["devices"]
+                            );
+                        }
+                        for b in v["bundles"].as_array().into_iter().flatten() {
+                            println!(
+                                "  bundle {}: product {} lot {} sha256 {}",
+                                b["bundle_id"],
+                                b["product"].as_str().unwrap_or(""),
+                                b["lot"].as_str().unwrap_or(""),
+                                b["sha256"].as_str().unwrap_or("")
+                            );
+                        }
+                        for q in v["quotas"].as_array().into_iter().flatten() {
+                            println!(
+                                "  quota product {} lot {}: {} of {}",
+                                q["product"].as_str().unwrap_or(""),
+                                q["lot"].as_str().unwrap_or("(all)"),
+                                q["devices"],
+                                q["quota"]
                             );
                         }
                         let refusals = v["refusals"].as_object().cloned().unwrap_or_default();

@@ -117,6 +117,53 @@ pub fn load_records(path: &Path) -> Result<Vec<IdRecord>> {
     parse_records(&read_file(path)?)
 }
 
+/// One record, or one input that should have been a record, from a
+/// `ledger register` input file.
+pub struct Input {
+    /// The file it came from.
+    pub source: String,
+    /// Its line (1-based) in a text file; `None` for a raw record or a disk image.
+    pub line: Option<usize>,
+    /// The parsed record, or why it does not parse.
+    pub record: std::result::Result<IdRecord, String>,
+}
+
+/// Reads every record candidate of one input file without stopping at a bad
+/// one: each `mfgprot-id:` line of a text file (other lines are skipped), the
+/// raw record of a record file, the current record of a disk image. A file
+/// that cannot be read is an error; a record that does not parse is an
+/// `Input` with the reason. An empty result means the file holds no record.
+pub fn scan_inputs(path: &Path) -> Result<Vec<Input>> {
+    let source = path.display().to_string();
+    let one = |record: std::result::Result<IdRecord, String>| {
+        vec![Input {
+            source: source.clone(),
+            line: None,
+            record,
+        }]
+    };
+    if gpt::looks_like_disk(path) {
+        return Ok(one(record_from_disk(path).map_err(|e| e.msg)));
+    }
+    let data = read_file(path)?;
+    if data.starts_with(&identity::RECORD_MAGIC) {
+        return Ok(one(IdRecord::parse(&data).map_err(|e| e.to_string())));
+    }
+    let text = String::from_utf8_lossy(&data);
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if let Some(pos) = line.find(identity::CONSOLE_PREFIX) {
+            out.push(Input {
+                source: source.clone(),
+                line: Some(i + 1),
+                record: IdRecord::from_console_line(&line.as_bytes()[pos..])
+                    .map_err(|e| e.to_string()),
+            });
+        }
+    }
+    Ok(out)
+}
+
 /// JSON/human view of an identity.
 pub fn describe(r: &IdRecord) -> serde_json::Value {
     let m = &r.message;

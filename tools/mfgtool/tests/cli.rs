@@ -487,6 +487,12 @@ fn ledger_registers_and_refuses_with_audit() {
         .unwrap();
         f
     };
+    // Records are accepted only for bundles the OEM sealed and registered:
+    // bundle 7 (the records' default) for lot L1, bundle 8 for lot L2.
+    let b7 = seal_bundle(d.path(), &pk, "widget", 7);
+    ok(&["ledger", "--db", db, "add-bundle", "--lot", "L1", s(&b7)]);
+    let b8 = seal_bundle(d.path(), &pk, "widget", 8);
+    ok(&["ledger", "--db", db, "add-bundle", "--lot", "L2", s(&b8)]);
     let a = record(&k, 1, SRK, SecurityState::Closed);
     let b = record(&k, 2, SRK, SecurityState::Closed);
     let fa = w("a.txt", &[a.clone(), b]);
@@ -502,8 +508,11 @@ fn ledger_registers_and_refuses_with_audit() {
         s(&fa),
     ]);
     assert_eq!(out.matches("accepted").count(), 2, "{out}");
-    // Duplicate UID: names the earlier record.
-    let dup = w("dup.txt", &[a]);
+    // Duplicate UID: names the earlier record. (A byte-identical resubmission
+    // is "already registered (same record)" now, so the clone is another
+    // record of the same UID: a later boot.)
+    let clone = record_with(&k, 1, SRK, SecurityState::Closed, Some(7), 2);
+    let dup = w("dup.txt", &[clone]);
     let (c, out, _) = run(&["ledger", "--db", db, "register", s(&dup)]);
     assert_eq!(c, 4);
     assert!(
@@ -556,8 +565,8 @@ fn ledger_registers_and_refuses_with_audit() {
     let f3 = w(
         "q.txt",
         &[
-            record(&k, 3, SRK, SecurityState::Closed),
-            record(&k, 4, SRK, SecurityState::Closed),
+            record_with(&k, 3, SRK, SecurityState::Closed, Some(8), 1),
+            record_with(&k, 4, SRK, SecurityState::Closed, Some(8), 1),
         ],
     );
     let (c, out, _) = run(&["ledger", "--db", db, "register", "--lot", "L2", s(&f3)]);
@@ -581,15 +590,19 @@ fn ledger_registers_and_refuses_with_audit() {
         r["duplicates"][0]["uid"],
         "00000000000000000000000000000001"
     );
-    // init + allow + 2 + 1 + 1 + 1 + 1 + 1 + 2 register decisions.
-    assert_eq!(r["audit_entries"], 11);
+    // init + 2 add-bundle + allow + 2 + 1 + 1 + 1 + 1 + 1 + 2 register decisions.
+    assert_eq!(r["audit_entries"], 13);
     let human = ok(&["ledger", "--db", db, "report"]);
     assert!(
         human.contains("product widget lot L1: 2") && human.contains("duplicate UIDs: 1"),
         "{human}"
     );
-    // Not initialised.
+    // Missing (no longer created silently) and not initialised.
     let db2 = p(d.path(), "empty.sqlite");
+    let (c, _, err) = run(&["ledger", "--db", s(&db2), "register", s(&fa)]);
+    assert_eq!(c, 2);
+    assert!(err.contains("does not exist"), "{err}");
+    fs::write(&db2, b"").unwrap();
     let (c, _, err) = run(&["ledger", "--db", s(&db2), "register", s(&fa)]);
     assert_eq!(c, 2);
     assert!(err.contains("not initialised"));

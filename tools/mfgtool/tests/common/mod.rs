@@ -44,17 +44,34 @@ pub fn pubkey(k: &SigningKey) -> [u8; 64] {
 }
 
 pub fn record(k: &SigningKey, uid: u128, srk: [u8; 32], state: SecurityState) -> IdRecord {
+    record_with(k, uid, srk, state, Some(7), 1)
+}
+
+/// A signed record naming `bundle_id`, from boot `boot_counter`.
+pub fn record_with(
+    k: &SigningKey,
+    uid: u128,
+    srk: [u8; 32],
+    state: SecurityState,
+    bundle_id: Option<u64>,
+    boot_counter: u32,
+) -> IdRecord {
     let mut m = IdentityMessage {
         soc: SOC_IMX8MP,
         uid: uid.to_be_bytes(),
         srk_hash: srk,
         security_state: state,
-        boot_counter: 1,
+        boot_counter,
         loader_version: [0; 16],
-        bundle_id: Some(7),
+        bundle_id,
         station_nonce: None,
     };
     m.set_loader_version("0.1.0");
+    sign(k, m)
+}
+
+/// Signs a message as the device does (MPMR 0x11..).
+pub fn sign(k: &SigningKey, m: IdentityMessage) -> IdRecord {
     let mut r = IdRecord {
         message: m,
         mpmr: [0x11; 32],
@@ -82,4 +99,39 @@ pub fn p(dir: &Path, name: &str) -> PathBuf {
 
 pub fn s(p: &Path) -> &str {
     p.to_str().unwrap()
+}
+
+/// Seals a one-secret bundle for `pk` (product, bundle id) into `dir`.
+pub fn seal_bundle(dir: &Path, pk: &str, product: &str, bundle_id: u64) -> PathBuf {
+    let secret = dir.join(format!("secret-{bundle_id}.bin"));
+    std::fs::write(&secret, format!("SECRET-OF-BUNDLE-{bundle_id}")).unwrap();
+    let m = dir.join(format!("manifest-{bundle_id}.toml"));
+    std::fs::write(
+        &m,
+        format!(
+            "[[secret]]\nname = \"s\"\nfile = \"{}\"\ntype = \"raw\"\n",
+            secret.display()
+        ),
+    )
+    .unwrap();
+    let out = dir.join(format!("bundle-{product}-{bundle_id}.bin"));
+    ok(&[
+        "seal",
+        "--mp-pubkey",
+        pk,
+        "--secrets",
+        s(&m),
+        "--product",
+        product,
+        "--bundle-id",
+        &bundle_id.to_string(),
+        "-o",
+        s(&out),
+    ]);
+    out
+}
+
+/// Console lines of `recs`, one per line.
+pub fn lines(recs: &[IdRecord]) -> String {
+    recs.iter().map(|r| console_line(r) + "\n").collect()
 }
