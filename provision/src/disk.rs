@@ -45,6 +45,13 @@ impl Layout {
         if data.blocks < MFG_DATA_BYTES / BLOCK as u64 {
             return Err(FlowError::Partition("'mfg-data' is smaller than 8 MiB"));
         }
+        // Erasing the bundle must never touch the blobs: a table whose
+        // partitions share a block is refused before anything is written.
+        if data.first < bundle.first + bundle.blocks && bundle.first < data.first + data.blocks {
+            return Err(FlowError::Partition(
+                "'mfg-bundle' overlaps 'mfg-data' in the GPT",
+            ));
+        }
         Ok(Self {
             data,
             data_index,

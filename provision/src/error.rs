@@ -28,6 +28,9 @@ pub enum FlowError {
     Area(FormatError),
     /// A blob did not decapsulate back to its secret after writing.
     BlobVerify(heapless::String<32>),
+    /// The journal says the blobs are written, but they are not the ones it
+    /// vouches for, and the bundle to redo them is gone.
+    BlobsInvalid(&'static str),
     /// The CAAM reports security state "fail" (CSTA.MOO = 3): its keys are
     /// gone, nothing it signs or wraps can be trusted.
     SecurityFail,
@@ -45,7 +48,7 @@ impl FlowError {
             Self::OpenPart => error_code::OPEN_PART,
             Self::Bundle(e) => error_code::for_format_error(*e),
             Self::Area(_) => error_code::BUNDLE_MALFORMED,
-            Self::BlobVerify(_) => error_code::BLOB_VERIFY,
+            Self::BlobVerify(_) | Self::BlobsInvalid(_) => error_code::BLOB_VERIFY,
         }
     }
 
@@ -78,6 +81,10 @@ impl fmt::Display for FlowError {
             Self::SecurityFail => write!(
                 f,
                 "CAAM security state is fail: the part cannot be provisioned"
+            ),
+            Self::BlobsInvalid(why) => write!(
+                f,
+                "the blobs on the eMMC do not match the journal ({why}) and the bundle is gone"
             ),
             Self::BlobVerify(n) => write!(
                 f,

@@ -231,7 +231,23 @@ impl<S: Storage> Flow<'_, '_, '_, S> {
         if self.cfg.production && !self.closed()? {
             return Err(FlowError::OpenPart);
         }
-        if matches!(self.j.rec.state, ProvState::Blank | ProvState::IdSigned) {
+        let mut state = self.j.rec.state;
+        if state == ProvState::SecretsBlobbed
+            && let Err(why) = self.check_blobs(scratch)?
+        {
+            // Never finalise over blobs that do not open: redo them from
+            // the bundle if it is still there, else refuse.
+            if hdr.is_none() {
+                return Err(FlowError::BlobsInvalid(why));
+            }
+            outln!(
+                self.out,
+                "provision: the blobs on the eMMC do not match the journal ({}); blobbing again",
+                why
+            );
+            state = ProvState::IdSigned;
+        }
+        if matches!(state, ProvState::Blank | ProvState::IdSigned) {
             let hdr = hdr.ok_or(FlowError::Partition(
                 "the bundle is gone but the blobs were never written",
             ))?;
@@ -244,7 +260,7 @@ impl<S: Storage> Flow<'_, '_, '_, S> {
             let view = self.decrypt(&hdr, bundle_area);
             self.d.obs.end(Step::Decrypt);
             let view = view?;
-            if self.j.rec.state == ProvState::Blank {
+            if state == ProvState::Blank {
                 self.d.obs.begin(Step::Sign);
                 outln!(self.out, "provision: [1/4] sign-ID");
                 let rec = self.sign_id(view.header().bundle_id);
@@ -273,6 +289,42 @@ impl<S: Storage> Flow<'_, '_, '_, S> {
         }
         outln!(self.out, "provision: device provisioned");
         Ok(Outcome::Provisioned)
+    }
+
+    /// Whether the blob table and blobs on the eMMC are the ones the
+    /// journal vouches for: table CRC and count as journaled, each blob's
+    /// CRC as in the table, and each decapsulates on this chip. The inner
+    /// error says what does not match.
+    fn check_blobs(&mut self, scratch: &mut [u8]) -> Result<Result<(), &'static str>, FlowError> {
+        let mut t = [0u8; TABLE_MAX_LEN.next_multiple_of(BLOCK)];
+        self.d.read(self.l.data, BLOB_TABLE_LBA, &mut t)?;
+        let Ok(table) = area::BlobTable::parse(&t) else {
+            return Ok(Err("blob table unreadable"));
+        };
+        if table.crc() != self.j.rec.table_crc || table.len() != usize::from(self.j.rec.blob_count)
+        {
+            return Ok(Err("blob table differs from the journal's"));
+        }
+        let (blob, plain_buf) = scratch[BLOB_AT..].split_at_mut(BLOB_BUF);
+        for e in table.iter() {
+            let n = e.length as usize;
+            self.blob_bytes = self.blob_bytes.max(BLOB_BUF + MAX_SECRET_LEN);
+            self.d.read(
+                self.l.data,
+                u64::from(e.offset) / BLOCK as u64,
+                &mut blob[..n.next_multiple_of(BLOCK)],
+            )?;
+            if mfg_formats::crc32(&blob[..n]) != e.crc {
+                return Ok(Err("a blob's CRC differs from the table's"));
+            }
+            let plain = &mut plain_buf[..e.secret_len()];
+            let opened = self.caam()?.blob_decap(&e.key_modifier, &blob[..n], plain);
+            scrub(plain);
+            if opened.is_err() {
+                return Ok(Err("a blob does not decapsulate on this chip"));
+            }
+        }
+        Ok(Ok(()))
     }
 
     /// Closed per both the fuses and the CAAM's mode of operation.

@@ -788,3 +788,113 @@ fn scrub_zeroes_exactly_its_range() {
     assert!(b[10..90].iter().all(|&x| x == 0));
     assert_eq!((b[9], b[90]), (0xa5, 0xa5));
 }
+
+/// Rewrites the GPT's CRCs (both copies) after an edit of the entries.
+fn fix_gpt_crcs(img: &mut [u8]) {
+    let total = img.len() / BLOCK;
+    for (hdr_lba, arr_lba) in [(1, 2), (total - 1, total - 1 - 32)] {
+        let arr = arr_lba * BLOCK;
+        let ecrc = mfg_formats::crc32(&img[arr..arr + 128 * 128]);
+        let h = hdr_lba * BLOCK;
+        img[h + 88..h + 92].copy_from_slice(&ecrc.to_le_bytes());
+        img[h + 16..h + 20].fill(0);
+        let hcrc = mfg_formats::crc32(&img[h..h + 92]);
+        img[h + 16..h + 20].copy_from_slice(&hcrc.to_le_bytes());
+    }
+}
+
+#[test]
+fn refuses_a_bundle_partition_overlapping_the_data_partition() {
+    let mut d = Device::with_bundle(chip(40, false));
+    // Entry 2 (mfg-bundle) now starts inside mfg-data, in both copies: a
+    // consume would erase verified blobs.
+    let total = d.img.len() / BLOCK;
+    for arr_lba in [2, total - 1 - 32] {
+        let e = arr_lba * BLOCK + 128 + 32;
+        d.img[e..e + 8].copy_from_slice(&(BUNDLE_FIRST - 100).to_le_bytes());
+    }
+    fix_gpt_crcs(&mut d.img);
+    let before = d.img.clone();
+    let b = d.boot();
+    let e = b.r.unwrap_err();
+    assert_eq!(
+        std::format!("{e}"),
+        "'mfg-bundle' overlaps 'mfg-data' in the GPT"
+    );
+    assert_eq!(b.writes, 0);
+    assert!(d.img == before, "nothing written");
+}
+
+/// A device whose power went right after the journal said secrets-blobbed.
+fn cut_after_blobbing() -> Device {
+    let total = Device::with_bundle(chip(41, false)).boot().writes;
+    for k in 1..total {
+        let mut d = Device::with_bundle(chip(41, false));
+        d.boot_with(true, false, Some(k));
+        if d.state() == ProvState::SecretsBlobbed && d.bundle_present() {
+            return d;
+        }
+    }
+    panic!("no cut point leaves secrets-blobbed with the bundle present");
+}
+
+fn first_blob_at(d: &Device) -> usize {
+    let mut t = Vec::new();
+    for i in 0..8 {
+        t.extend_from_slice(d.data_block(BLOB_TABLE_LBA + i));
+    }
+    let off = BlobTable::parse(&t).unwrap().iter().next().unwrap().offset;
+    DATA_FIRST as usize * BLOCK + off as usize
+}
+
+#[test]
+fn resume_over_damaged_blobs_redoes_them_from_the_bundle() {
+    let mut d = cut_after_blobbing();
+    let at = first_blob_at(&d);
+    d.img[at + 5] ^= 0x01;
+    let b = d.boot();
+    assert_eq!(b.r.unwrap(), Outcome::Provisioned, "{}", b.out);
+    assert!(
+        b.out.contains(
+            "do not match the journal (a blob's CRC differs from the table's); blobbing again"
+        ),
+        "{}",
+        b.out
+    );
+    assert!(!b.out.contains("sign-ID"), "a second identity: {}", b.out);
+    assert_eq!(d.state(), ProvState::Done);
+    assert_blobs_open(&mut d);
+    assert_id_record_genuine(&d);
+    assert!(b.scratch_clean);
+}
+
+#[test]
+fn resume_over_damaged_blobs_without_the_bundle_is_refused_not_finalised() {
+    let mut d = cut_after_blobbing();
+    let at = first_blob_at(&d);
+    d.img[at + 5] ^= 0x01;
+    let hdr = BUNDLE_FIRST as usize * BLOCK;
+    d.img[hdr..hdr + BLOCK].fill(0);
+    let b = d.boot();
+    let e = b.r.unwrap_err();
+    assert!(matches!(e, FlowError::BlobsInvalid(_)), "{e}");
+    assert_eq!(e.code(), area::error_code::BLOB_VERIFY);
+    let j = d.journal().unwrap();
+    assert_eq!(
+        j.state,
+        ProvState::SecretsBlobbed,
+        "finalised over damaged blobs"
+    );
+    assert_eq!(j.last_error, area::error_code::BLOB_VERIFY);
+}
+
+#[test]
+fn resume_over_intact_blobs_only_consumes() {
+    let mut d = cut_after_blobbing();
+    let b = d.boot();
+    assert_eq!(b.r.unwrap(), Outcome::Provisioned);
+    assert!(!b.out.contains("blobbing again"), "{}", b.out);
+    assert!(!b.out.contains("[3/4]"), "{}", b.out);
+    assert!(b.out.contains("[4/4] consume the bundle"), "{}", b.out);
+    assert!(b.scratch_clean);
+}
