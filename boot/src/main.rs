@@ -85,6 +85,9 @@ extern "C" fn loader_main(dtb: u64) -> ! {
         Current::NAME,
         (end - start) >> 20
     );
+    if provisioning::scrub_leftovers(&m) {
+        defmt::warn!("provision: scrubbed the scratch area of an interrupted run");
+    }
     commands::mmc::report_card(&mut m);
     m.security = match Current::security_hw_error() {
         Some(e) => {

@@ -61,6 +61,32 @@ fn scratch(m: &Machine) -> Result<&'static mut [u8], FlowError> {
     Ok(unsafe { r.slice_mut() })
 }
 
+/// The last 8 bytes of the scratch area hold this while a run may have
+/// plaintext there (outside every buffer the flow uses).
+const IN_PROGRESS: [u8; 8] = *b"MFGRUN\x00\x01";
+const _: () = assert!(board::soc::PROVISION_SCRATCH_LEN as usize - 8 >= provision::SCRATCH_LEN);
+
+fn mark(s: &mut [u8], v: [u8; 8]) {
+    let at = s.len() - 8;
+    s[at..].copy_from_slice(&v);
+    // Written back before the flow writes any plaintext: after a warm
+    // reset, DRAM has the mark whenever it may have plaintext.
+    crate::arch::cache::clean(s[at..].as_ptr() as usize, 8);
+}
+
+/// At boot: if the last run was cut short by a reset (its mark is still
+/// there), zero the whole scratch area, so that the plaintext bundle it may
+/// have held never reaches the console of this boot. Returns whether it did.
+pub fn scrub_leftovers(m: &Machine) -> bool {
+    let Ok(s) = scratch(m) else { return false };
+    if s[s.len() - 8..] != IN_PROGRESS {
+        return false;
+    }
+    provision::scrub(s);
+    mark(s, [0; 8]);
+    true
+}
+
 /// SHA-256 of the running loader's code and read-only data: written into
 /// the MPMR, so every signature attests which loader produced it.
 pub fn measurement() -> [u8; 32] {
@@ -148,6 +174,7 @@ impl Observer for Hooks {
 pub fn run(m: &mut Machine) -> Result<Outcome, FlowError> {
     use board::{Current, Platform};
     let scratch = scratch(m)?;
+    mark(scratch, IN_PROGRESS);
     let cfg = Config {
         product: PRODUCT,
         loader_version: crate::VERSION,
@@ -158,14 +185,17 @@ pub fn run(m: &mut Machine) -> Result<Outcome, FlowError> {
         cut_after: Current::power_cut_after_write(),
         ..Hooks::default()
     };
-    provision::run(
+    let r = provision::run(
         &mut m.mmc,
         hardware(&mut m.security),
         &mut Out(&mut m.console),
-        scratch,
+        &mut scratch[..provision::SCRATCH_LEN],
         &cfg,
         &mut hooks,
-    )
+    );
+    // The run scrubbed what it used.
+    mark(scratch, [0; 8]);
+    r
 }
 
 /// `provision status`.
@@ -176,13 +206,16 @@ pub fn status(m: &mut Machine) -> Result<(), FlowError> {
 /// `provision verify`: the number of blobs that failed.
 pub fn verify(m: &mut Machine) -> Result<usize, FlowError> {
     let scratch = scratch(m)?;
-    provision::verify(
+    mark(scratch, IN_PROGRESS);
+    let r = provision::verify(
         &mut m.mmc,
         hardware(&mut m.security),
         &mut Out(&mut m.console),
-        scratch,
+        &mut scratch[..provision::SCRATCH_LEN],
         cfg!(feature = "production"),
-    )
+    );
+    mark(scratch, [0; 8]);
+    r
 }
 
 /// What Linux is told in `/chosen`.

@@ -13,13 +13,16 @@ use mfg_formats::area::{
 use mfg_formats::bundle::{self, MAX_BUNDLE_LEN, MAX_SECRET_LEN, MAX_SECRETS};
 use mfg_formats::identity::{self, IdRecord, IdentityMessage, SecurityState};
 
-/// Bytes of scratch RAM a run needs (bundle, blob and read-back buffers).
-pub const SCRATCH_LEN: usize = 0x0080_0000;
-/// Offsets inside the scratch area.
+/// Offsets inside the scratch area: the bundle, a blob, a read-back blob
+/// followed by its decapsulated secret.
 const BUNDLE_AT: usize = 0;
 pub(crate) const BLOB_AT: usize = 0x0050_0000;
 const BACK_AT: usize = 0x0060_0000;
 pub(crate) const BLOB_BUF: usize = (MAX_SECRET_LEN + area::BLOB_OVERHEAD).next_multiple_of(BLOCK);
+/// Bytes of scratch RAM a run needs.
+pub const SCRATCH_LEN: usize = BACK_AT + BLOB_BUF + MAX_SECRET_LEN;
+const _: () = assert!(MAX_BUNDLE_LEN.next_multiple_of(BLOCK) <= BLOB_AT);
+const _: () = assert!(BLOB_AT + BLOB_BUF <= BACK_AT);
 
 /// How a run ended (errors aside).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -982,3 +982,50 @@ fn explore_job_numbers() {
         eprintln!("===== job {n}\n{banner}");
     }
 }
+
+/// Issue 13, bug 8: a warm reset while the plaintext bundle is in the
+/// scratch area must not leave it there for the next boot's console. The
+/// run is held at its first blob write (bundle decrypted), the machine is
+/// paused, the card removed (so the next boot does not provision again)
+/// and reset; at the next prompt no secret is anywhere in DRAM.
+#[test]
+fn warm_reset_mid_flow_leaves_no_plaintext_for_the_next_boot() {
+    let f = fixture();
+    let name = "warm-reset";
+    let img = fresh_copy(name);
+    let fuses = fault_fuses(
+        name,
+        mmc(MmcFaultKind::HoldUntilRemoved, MmcOp::Write, 3, 1),
+    );
+    let o = QemuOpts::new(loader_image())
+        .disk(&img)
+        .fuses(&fuses)
+        .monitor(true);
+    let mut q = Qemu::boot(o).expect("QEMU starts");
+    q.wait_for("provision: [3/4] blob-encapsulate", BOOT)
+        .expect("the flow reaches the blobs");
+    q.hmp("stop").expect("pause");
+    // Control: the plaintext is in RAM now, so the scan below can see it.
+    let before = dump_ram(&mut q, &f.dir.join("warm-before.bin"));
+    let (name0, secret0) = &f.secrets[0];
+    assert!(
+        !find_all(&before, secret0).is_empty(),
+        "held run: secret {name0} not in RAM, the test proves nothing"
+    );
+    let out = q.hmp("eject -f emmc").expect("eject");
+    assert!(!out.contains("rror"), "eject: {out}");
+    q.hmp("system_reset").expect("reset");
+    q.hmp("cont").expect("continue");
+    let banner = q.wait_prompt_timeout(BOOT).expect("second boot's prompt");
+    assert!(!banner.contains("provision: [1/4]"), "{banner}");
+    let ram = dump_ram(&mut q, &f.dir.join("warm-after.bin"));
+    q.send_line("poweroff").expect("poweroff");
+    let _ = q.wait_exit(BOOT);
+    let mut leaks = Vec::new();
+    for (what, needle) in f.secrets.iter().map(|(n, s)| (n, s)) {
+        for at in find_all(&ram, needle) {
+            leaks.push(format!("secret {what} at {:#x}", RAM_BASE + at as u64));
+        }
+    }
+    assert!(leaks.is_empty(), "after a warm reset: {leaks:?}\n{banner}");
+}
