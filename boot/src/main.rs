@@ -21,6 +21,8 @@ mod arch;
 #[cfg(target_os = "none")]
 mod commands;
 #[cfg(target_os = "none")]
+mod keys;
+#[cfg(target_os = "none")]
 mod log;
 #[cfg(target_os = "none")]
 mod machine;
@@ -172,6 +174,7 @@ fn start_security(
                 i.era, i.ring, i.security
             );
             defmt::info!("caam: init took {=u64} cycles", arch::cycles() - start);
+            lock_mpmr(console, &mut c);
         }
         Err(e) => {
             let _ = write!(console, "CAAM:  init failed: {e}\r\n");
@@ -181,5 +184,25 @@ fn start_security(
     machine::Security {
         caam: c,
         ocotp: ocotp::Ocotp::new(fuses),
+    }
+}
+
+/// Locks the loader's measurement into the MPMR, before the console or any
+/// command exists: every MP signature of this boot then says which loader
+/// made it, and nothing later can change that. An MPMR an earlier stage
+/// locked is left as it is (the OEM refuses records whose MPMR is not a
+/// released loader's).
+#[cfg(target_os = "none")]
+fn lock_mpmr(console: &mut imx_uart::Uart<hal::MmioRegion>, c: &mut machine::LoaderCaam) {
+    use core::fmt::Write;
+    if c.info().mpmr_locked {
+        defmt::warn!("caam: MPMR already locked by an earlier stage");
+        return;
+    }
+    let t = arch::cycles();
+    let m = provisioning::measurement();
+    defmt::info!("bench measure={=u64}", arch::cycles() - t);
+    if let Err(e) = c.mpmr_write_and_lock(&m) {
+        let _ = write!(console, "CAAM:  MPMR lock failed: {e}\r\n");
     }
 }

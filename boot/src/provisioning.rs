@@ -87,8 +87,8 @@ pub fn scrub_leftovers(m: &Machine) -> bool {
     true
 }
 
-/// SHA-256 of the running loader's code and read-only data: written into
-/// the MPMR, so every signature attests which loader produced it.
+/// SHA-256 of the running loader's code and read-only data: locked into the
+/// MPMR at boot, so every signature attests which loader produced it.
 pub fn measurement() -> [u8; 32] {
     let start = layout::image_start();
     let len = (layout::rodata_end() - start) as usize;
@@ -136,11 +136,11 @@ impl Observer for Hooks {
                 c(Step::Run)
             );
             defmt::info!(
-                "bench flowemu sign={=u64} decrypt={=u64} blob={=u64} measure={=u64}",
+                "bench flowemu sign={=u64} decrypt={=u64} blob={=u64} seal={=u64}",
                 e(Step::Sign),
                 e(Step::Decrypt),
                 e(Step::Blob),
-                c(Step::Measure)
+                c(Step::Seal)
             );
         }
     }
@@ -179,7 +179,7 @@ pub fn run(m: &mut Machine) -> Result<Outcome, FlowError> {
         product: PRODUCT,
         loader_version: crate::VERSION,
         production: cfg!(feature = "production"),
-        measurement: &measurement,
+        record_key: &crate::keys::RECORD,
     };
     let mut hooks = Hooks {
         cut_after: Current::power_cut_after_write(),

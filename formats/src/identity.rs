@@ -1,25 +1,35 @@
 //! The identity message the device signs with the CAAM MP key (sign-ID), and
 //! the ID record that carries message, MPMR, message representative and
-//! signature to the OEM.
+//! signature to the OEM. The record never leaves the device in clear: it is
+//! sealed to the OEM record key ([`crate::sealed`]) before it is stored or
+//! printed.
 //!
 //! The signature is ECDSA P-256 over SHA-256(MPMR || message bytes), with
 //! c = r and d = s (32-byte big-endian each), as the CAAM MPSign produces.
+//! Version 2 binds everything the identity vouches for: UID, SRK hash, the
+//! security state read from the hardware, loader version, product, bundle
+//! id and the SHA-256 of the sealed bundle, boot counter, and a nonce when
+//! the station or server gave one.
 
 use sha2::{Digest, Sha256};
 
 use crate::rd::{Rd, Wr};
-use crate::{FormatError, crc32};
+use crate::{FormatError, crc32, sealed};
 
 /// Magic of an identity message.
 pub const MESSAGE_MAGIC: [u8; 4] = *b"MFID";
 /// Magic of an ID record.
 pub const RECORD_MAGIC: [u8; 4] = *b"MFIR";
 /// Version of both.
-pub const VERSION: u16 = 1;
+pub const VERSION: u16 = 2;
 /// Identity message size.
-pub const MESSAGE_LEN: usize = 104;
+pub const MESSAGE_LEN: usize = 184;
 /// ID record size.
-pub const RECORD_LEN: usize = 244;
+pub const RECORD_LEN: usize = 8 + MESSAGE_LEN + 4 * 32 + 4;
+/// Width of the product field (as in the bundle header).
+pub const PRODUCT_LEN: usize = 32;
+/// Width of the nonce field.
+pub const NONCE_LEN: usize = 32;
 /// SoC code for the i.MX8M Plus.
 pub const SOC_IMX8MP: u16 = 0x8a50;
 /// Message flag: `bundle_id` is present.
@@ -28,12 +38,14 @@ pub const FLAG_BUNDLE_ID: u8 = 1;
 pub const FLAG_STATION_NONCE: u8 = 2;
 /// Width of the loader version string field.
 pub const LOADER_VERSION_LEN: usize = 16;
-/// Prefix of the console line that carries an ID record in base64.
+/// Prefix of the console line that carries a sealed ID record in base64.
 pub const CONSOLE_PREFIX: &str = "mfgprot-id: ";
-/// Length of the base64 text of an ID record.
-pub const RECORD_BASE64_LEN: usize = crate::base64::encoded_len(RECORD_LEN);
+/// Length of a sealed ID record.
+pub const SEALED_LEN: usize = crate::sealed::sealed_len(RECORD_LEN);
+/// Length of the base64 text of a sealed ID record.
+pub const SEALED_BASE64_LEN: usize = crate::base64::encoded_len(SEALED_LEN);
 /// Length of the whole console line (prefix + base64), without newline.
-pub const CONSOLE_LINE_LEN: usize = CONSOLE_PREFIX.len() + RECORD_BASE64_LEN;
+pub const CONSOLE_LINE_LEN: usize = CONSOLE_PREFIX.len() + SEALED_BASE64_LEN;
 
 /// Security state of the part when it signed.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -93,16 +105,33 @@ pub struct IdentityMessage {
     pub boot_counter: u32,
     /// Loader version, 1..=16 printable ASCII bytes, NUL-padded on the wire.
     pub loader_version: [u8; LOADER_VERSION_LEN],
+    /// Product the loader provisions (1..=32 name bytes, NUL-padded).
+    pub product: [u8; PRODUCT_LEN],
     /// Bundle being consumed, if any.
     pub bundle_id: Option<u64>,
-    /// Nonce given by the station, if any.
-    pub station_nonce: Option<[u8; 16]>,
+    /// SHA-256 of that sealed bundle (zero without a bundle).
+    pub bundle_digest: [u8; 32],
+    /// Nonce given by the station or server, if any.
+    pub station_nonce: Option<[u8; NONCE_LEN]>,
 }
 
 impl IdentityMessage {
     /// Sets the loader version from a string (truncated to 16 bytes).
     pub fn set_loader_version(&mut self, v: &str) {
         crate::put_padded(&mut self.loader_version, v.as_bytes());
+    }
+    /// Sets the product (truncated to 32 bytes).
+    pub fn set_product(&mut self, p: &str) {
+        crate::put_padded(&mut self.product, p.as_bytes());
+    }
+    /// The product as text.
+    pub fn product_str(&self) -> &str {
+        let n = self
+            .product
+            .iter()
+            .position(|&b| b == 0)
+            .unwrap_or(PRODUCT_LEN);
+        core::str::from_utf8(&self.product[..n]).unwrap_or("?")
     }
     /// The loader version as text.
     pub fn loader_version_str(&self) -> &str {
@@ -114,7 +143,7 @@ impl IdentityMessage {
         core::str::from_utf8(&self.loader_version[..n]).unwrap_or("?")
     }
 
-    /// Serialises the 104-byte message.
+    /// Serialises the 184-byte message.
     pub fn to_bytes(&self) -> [u8; MESSAGE_LEN] {
         let mut b = [0u8; MESSAGE_LEN];
         let _ = self.write(&mut b);
@@ -140,12 +169,14 @@ impl IdentityMessage {
         w.u16(0)?;
         w.u32(self.boot_counter)?;
         w.put(&self.loader_version)?;
+        w.put(&self.product)?;
         w.u64(self.bundle_id.unwrap_or(0))?;
-        w.put(&self.station_nonce.unwrap_or([0; 16]))?;
+        w.put(&self.bundle_digest)?;
+        w.put(&self.station_nonce.unwrap_or([0; NONCE_LEN]))?;
         Ok(())
     }
 
-    /// Parses and checks a 104-byte message (exactly; longer input is refused).
+    /// Parses and checks a 184-byte message (exactly; longer input is refused).
     pub fn parse(b: &[u8]) -> Result<Self, FormatError> {
         if b.len() != MESSAGE_LEN {
             return Err(if b.len() < MESSAGE_LEN {
@@ -189,11 +220,24 @@ impl IdentityMessage {
                 what: "identity loader version",
             });
         }
+        let product: [u8; PRODUCT_LEN] = r.arr()?;
+        let n = product.iter().position(|&c| c == 0).unwrap_or(PRODUCT_LEN);
+        if n == 0
+            || !product[..n]
+                .iter()
+                .all(|c| c.is_ascii_alphanumeric() || b"-_.".contains(c))
+            || product[n..].iter().any(|&c| c != 0)
+        {
+            return Err(FormatError::BadField {
+                what: "identity product",
+            });
+        }
         let bundle_id = r.u64()?;
-        let nonce: [u8; 16] = r.arr()?;
+        let bundle_digest: [u8; 32] = r.arr()?;
+        let nonce: [u8; NONCE_LEN] = r.arr()?;
         let bundle_id = if flags & FLAG_BUNDLE_ID != 0 {
             Some(bundle_id)
-        } else if bundle_id != 0 {
+        } else if bundle_id != 0 || bundle_digest != [0; 32] {
             return Err(FormatError::BadField {
                 what: "identity bundle id",
             });
@@ -202,7 +246,7 @@ impl IdentityMessage {
         };
         let station_nonce = if flags & FLAG_STATION_NONCE != 0 {
             Some(nonce)
-        } else if nonce != [0; 16] {
+        } else if nonce != [0; NONCE_LEN] {
             return Err(FormatError::BadField {
                 what: "identity station nonce",
             });
@@ -216,7 +260,9 @@ impl IdentityMessage {
             security_state,
             boot_counter,
             loader_version,
+            product,
             bundle_id,
+            bundle_digest,
             station_nonce,
         })
     }
@@ -254,32 +300,26 @@ impl IdRecord {
         o
     }
 
-    /// Serialises the 244-byte record.
+    /// Serialises the record: magic, version, message length, message,
+    /// MPMR, message representative, c, d, CRC-32 of what precedes.
     pub fn to_bytes(&self) -> [u8; RECORD_LEN] {
+        const M: usize = 8 + MESSAGE_LEN;
         let mut b = [0u8; RECORD_LEN];
         b[0..4].copy_from_slice(&RECORD_MAGIC);
         b[4..6].copy_from_slice(&VERSION.to_le_bytes());
         b[6..8].copy_from_slice(&(MESSAGE_LEN as u16).to_le_bytes());
-        b[8..112].copy_from_slice(&self.message.to_bytes());
-        b[112..144].copy_from_slice(&self.mpmr);
-        b[144..176].copy_from_slice(&self.mes_rep);
-        b[176..208].copy_from_slice(&self.c);
-        b[208..240].copy_from_slice(&self.d);
-        let crc = crc32(&b[..240]);
-        b[240..244].copy_from_slice(&crc.to_le_bytes());
+        b[8..M].copy_from_slice(&self.message.to_bytes());
+        b[M..M + 32].copy_from_slice(&self.mpmr);
+        b[M + 32..M + 64].copy_from_slice(&self.mes_rep);
+        b[M + 64..M + 96].copy_from_slice(&self.c);
+        b[M + 96..M + 128].copy_from_slice(&self.d);
+        let crc = crc32(&b[..RECORD_LEN - 4]);
+        b[RECORD_LEN - 4..].copy_from_slice(&crc.to_le_bytes());
         b
     }
 
-    /// The record in a 512-byte eMMC block (rest zero), as stored in an
-    /// ID slot of the provisioning area.
-    pub fn to_block(&self) -> [u8; 512] {
-        let mut b = [0u8; 512];
-        b[..RECORD_LEN].copy_from_slice(&self.to_bytes());
-        b
-    }
-
-    /// Parses a record from the start of `b` (trailing bytes, e.g. the rest
-    /// of a 512-byte block, are ignored). Does not verify the signature.
+    /// Parses a record (exactly [`RECORD_LEN`] bytes, as a sealed record
+    /// holds it). Does not verify the signature.
     pub fn parse(b: &[u8]) -> Result<Self, FormatError> {
         let mut r = Rd::new(b, "ID record");
         r.magic_version(&RECORD_MAGIC, VERSION)?;
@@ -288,11 +328,15 @@ impl IdRecord {
                 what: "ID record message length",
             });
         }
-        let body = b
-            .get(..RECORD_LEN)
-            .ok_or(FormatError::Truncated { what: "ID record" })?;
-        let crc = u32::from_le_bytes([body[240], body[241], body[242], body[243]]);
-        if crc32(&body[..240]) != crc {
+        if b.len() != RECORD_LEN {
+            return Err(if b.len() < RECORD_LEN {
+                FormatError::Truncated { what: "ID record" }
+            } else {
+                FormatError::BadLength { what: "ID record" }
+            });
+        }
+        let (body, crc) = b.split_at(RECORD_LEN - 4);
+        if crc32(body).to_le_bytes() != crc {
             return Err(FormatError::BadCrc { what: "ID record" });
         }
         let message = IdentityMessage::parse(r.take(MESSAGE_LEN)?)?;
@@ -305,32 +349,98 @@ impl IdRecord {
         })
     }
 
-    /// Writes the console line `mfgprot-id: <base64 of the record>` (no
-    /// newline) into `out`; returns its length.
-    pub fn console_line(&self, out: &mut [u8]) -> Result<usize, FormatError> {
-        let p = CONSOLE_PREFIX.len();
-        let total = p + RECORD_BASE64_LEN;
-        let out = out.get_mut(..total).ok_or(FormatError::BufferTooSmall)?;
-        out[..p].copy_from_slice(CONSOLE_PREFIX.as_bytes());
-        crate::base64::encode(&self.to_bytes(), &mut out[p..])?;
-        Ok(total)
+    /// Seals the record to the OEM record key (`recipient`, x || y) with a
+    /// fresh `ephemeral_secret`: the only form the device stores or prints.
+    pub fn seal(
+        &self,
+        recipient: &[u8; 64],
+        ephemeral_secret: &[u8; 32],
+    ) -> Result<[u8; SEALED_LEN], FormatError> {
+        let mut out = [0u8; SEALED_LEN];
+        sealed::seal(
+            &mut out,
+            sealed::Kind::IdRecord,
+            &self.to_bytes(),
+            recipient,
+            ephemeral_secret,
+        )?;
+        Ok(out)
     }
 
-    /// Parses a console line (surrounding whitespace allowed).
-    pub fn from_console_line(line: &[u8]) -> Result<Self, FormatError> {
-        let line = line.trim_ascii();
-        let b64 = line
-            .strip_prefix(CONSOLE_PREFIX.as_bytes())
-            .ok_or(FormatError::BadMagic {
-                what: "ID record console line",
+    /// Opens a sealed ID record with the record private key.
+    pub fn open(sealed_record: &[u8], record_secret: &[u8; 32]) -> Result<Self, FormatError> {
+        let mut b = [0u8; SEALED_LEN];
+        let src = sealed_record
+            .get(..SEALED_LEN)
+            .ok_or(FormatError::Truncated {
+                what: "sealed record",
             })?;
-        let mut raw = [0u8; RECORD_LEN];
-        let n = crate::base64::decode(b64, &mut raw)?;
-        if n != RECORD_LEN {
-            return Err(FormatError::BadLength {
-                what: "ID record console line",
+        b.copy_from_slice(src);
+        let (h, pt) = sealed::open(&mut b, record_secret)?;
+        if h.kind != sealed::Kind::IdRecord {
+            return Err(FormatError::BadField {
+                what: "sealed record kind",
             });
         }
-        Self::parse(&raw)
+        Self::parse(pt)
     }
+}
+
+/// A sealed ID record in a 512-byte eMMC block (rest zero), as stored in an
+/// ID slot of the provisioning area.
+pub fn sealed_block(sealed_record: &[u8; SEALED_LEN]) -> [u8; 512] {
+    let mut b = [0u8; 512];
+    b[..SEALED_LEN].copy_from_slice(sealed_record);
+    b
+}
+
+/// The sealed record in an ID slot block, if the block holds one (its
+/// header parses); what it says is only known to the record key's holder.
+pub fn sealed_from_block(b: &[u8]) -> Result<[u8; SEALED_LEN], FormatError> {
+    let s = b.get(..SEALED_LEN).ok_or(FormatError::Truncated {
+        what: "sealed record",
+    })?;
+    let h = sealed::Header::parse(s)?;
+    if h.kind != sealed::Kind::IdRecord {
+        return Err(FormatError::BadField {
+            what: "sealed record kind",
+        });
+    }
+    let mut o = [0u8; SEALED_LEN];
+    o.copy_from_slice(s);
+    Ok(o)
+}
+
+/// Writes the console line `mfgprot-id: <base64 of the sealed record>` (no
+/// newline) into `out`; returns its length.
+pub fn console_line(
+    sealed_record: &[u8; SEALED_LEN],
+    out: &mut [u8],
+) -> Result<usize, FormatError> {
+    let p = CONSOLE_PREFIX.len();
+    let out = out
+        .get_mut(..CONSOLE_LINE_LEN)
+        .ok_or(FormatError::BufferTooSmall)?;
+    out[..p].copy_from_slice(CONSOLE_PREFIX.as_bytes());
+    crate::base64::encode(sealed_record, &mut out[p..])?;
+    Ok(CONSOLE_LINE_LEN)
+}
+
+/// The sealed record of a console line (surrounding whitespace allowed).
+pub fn sealed_from_console_line(line: &[u8]) -> Result<[u8; SEALED_LEN], FormatError> {
+    let line = line.trim_ascii();
+    let b64 = line
+        .strip_prefix(CONSOLE_PREFIX.as_bytes())
+        .ok_or(FormatError::BadMagic {
+            what: "ID record console line",
+        })?;
+    let mut raw = [0u8; SEALED_LEN];
+    let n = crate::base64::decode(b64, &mut raw)?;
+    if n != SEALED_LEN {
+        return Err(FormatError::BadLength {
+            what: "ID record console line",
+        });
+    }
+    sealed::Header::parse(&raw)?;
+    Ok(raw)
 }

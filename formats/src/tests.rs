@@ -184,10 +184,12 @@ fn journal_successor_and_id_block() {
     n.table_crc = 5;
     assert_eq!(n.sequence, 5);
     assert_eq!(select_journal(&j.to_block(), &n.to_block()), Some((n, 1)));
-    let blk = record().to_block();
-    assert_eq!(IdRecord::parse(&blk).unwrap(), record());
-    assert!(blk[RECORD_LEN..].iter().all(|&x| x == 0));
-    assert_eq!(CONSOLE_LINE_LEN, 340);
+    let sealed = record().seal(&OEM_RECORD_PUB, &[0x66; 32]).unwrap();
+    let blk = identity::sealed_block(&sealed);
+    assert_eq!(identity::sealed_from_block(&blk).unwrap(), sealed);
+    assert_eq!(IdRecord::open(&blk, &OEM_RECORD_SECRET).unwrap(), record());
+    assert!(blk[SEALED_LEN..].iter().all(|&x| x == 0));
+    assert_eq!((RECORD_LEN, SEALED_LEN, CONSOLE_LINE_LEN), (324, 416, 568));
 }
 
 #[test]
@@ -225,11 +227,26 @@ fn message() -> IdentityMessage {
         security_state: SecurityState::Closed,
         boot_counter: 3,
         loader_version: [0; 16],
+        product: [0; identity::PRODUCT_LEN],
         bundle_id: Some(42),
+        bundle_digest: [0x77; 32],
         station_nonce: None,
     };
     m.set_loader_version("0.1.0");
+    m.set_product("imx8mp-demo");
     m
+}
+
+/// The OEM record key pair of these tests.
+const OEM_RECORD_SECRET: [u8; 32] = [0x5e; 32];
+static OEM_RECORD_PUB: std::sync::LazyLock<[u8; 64]> = std::sync::LazyLock::new(record_pub);
+
+fn record_pub() -> [u8; 64] {
+    crate::sealed::public_key(&OEM_RECORD_SECRET).unwrap()
+}
+
+fn record_block() -> [u8; 512] {
+    identity::sealed_block(&record().seal(&OEM_RECORD_PUB, &[0x68; 32]).unwrap())
 }
 
 fn record() -> IdRecord {
@@ -249,18 +266,20 @@ fn id_record_round_trip_and_console_line() {
     let r = record();
     let b = r.to_bytes();
     assert_eq!(IdRecord::parse(&b).unwrap(), r);
-    let mut line = [0u8; 400];
-    let n = r.console_line(&mut line).unwrap();
-    assert_eq!(n, CONSOLE_PREFIX.len() + RECORD_BASE64_LEN);
+    let sealed = r.seal(&OEM_RECORD_PUB, &[0x67; 32]).unwrap();
+    let mut line = [0u8; 600];
+    let n = identity::console_line(&sealed, &mut line).unwrap();
+    assert_eq!(n, CONSOLE_PREFIX.len() + SEALED_BASE64_LEN);
     assert!(line[..n].starts_with(b"mfgprot-id: "));
-    assert_eq!(IdRecord::from_console_line(&line[..n]).unwrap(), r);
+    let back = identity::sealed_from_console_line(&line[..n]).unwrap();
+    assert_eq!(IdRecord::open(&back, &OEM_RECORD_SECRET).unwrap(), r);
     for i in 0..RECORD_LEN {
         let mut c = b;
         c[i] ^= 0x80;
         assert!(IdRecord::parse(&c).is_err(), "flip {i}");
     }
     assert_eq!(
-        IdRecord::parse(&b[..243]).unwrap_err(),
+        IdRecord::parse(&b[..RECORD_LEN - 1]).unwrap_err(),
         FormatError::Truncated { what: "ID record" }
     );
     assert_eq!(r.message.loader_version_str(), "0.1.0");
@@ -521,7 +540,8 @@ proptest! {
         let _ = check_secret_list(&b);
         let _ = IdentityMessage::parse(&b);
         let _ = IdRecord::parse(&b);
-        let _ = IdRecord::from_console_line(&b);
+        let _ = identity::sealed_from_console_line(&b);
+        let _ = IdRecord::open(&b, &OEM_RECORD_SECRET);
         let _ = JournalRecord::parse(&b);
         let _ = BlobTable::parse(&b);
         let _ = BundlePartitionHeader::parse(&b);
@@ -533,7 +553,7 @@ proptest! {
         // The same bytes behind each valid magic + version, so the parsers
         // get past their first check.
         let prefixes: [&[u8]; 7] = [
-            b"MFGBUNDL\x01\x00\x80\x00", b"MFID\x01\x00\x50\x8a", b"MFIR\x01\x00\x68\x00",
+            b"MFGBUNDL\x01\x00\x80\x00", b"MFID\x02\x00\x50\x8a", b"MFIR\x02\x00\xb8\x00",
             b"MFJR\x01\x00", b"MFBT\x01\x00", b"MFBP\x01\x00", b"SECL\x01\x00",
         ];
         for pre in prefixes {
@@ -607,17 +627,20 @@ proptest! {
     #[test]
     fn prop_id_record_round_trips(
         uid in any::<[u8; 16]>(), srk in any::<[u8; 32]>(), ctr in any::<u32>(),
-        bid in proptest::option::of(any::<u64>()), nonce in proptest::option::of(any::<[u8; 16]>()),
+        bid in proptest::option::of(any::<u64>()), nonce in proptest::option::of(any::<[u8; 32]>()),
         c in any::<[u8; 32]>(), d in any::<[u8; 32]>(), st in 1u8..=3,
     ) {
         let mut m = message();
         m.uid = uid; m.srk_hash = srk; m.boot_counter = ctr; m.bundle_id = bid;
+        m.bundle_digest = if bid.is_some() { c } else { [0; 32] };
         m.station_nonce = nonce; m.security_state = SecurityState::from_code(st).unwrap();
         let r = IdRecord { message: m, mpmr: srk, mes_rep: uid.repeat(2).try_into().unwrap(), c, d };
         prop_assert_eq!(IdRecord::parse(&r.to_bytes()).unwrap(), r.clone());
-        let mut line = [0u8; 400];
-        let n = r.console_line(&mut line).unwrap();
-        prop_assert_eq!(IdRecord::from_console_line(&line[..n]).unwrap(), r);
+        let sealed = r.seal(&OEM_RECORD_PUB, &d).unwrap_or_else(|_| r.seal(&OEM_RECORD_PUB, &[1; 32]).unwrap());
+        let mut line = [0u8; 600];
+        let n = identity::console_line(&sealed, &mut line).unwrap();
+        let back = identity::sealed_from_console_line(&line[..n]).unwrap();
+        prop_assert_eq!(IdRecord::open(&back, &OEM_RECORD_SECRET).unwrap(), r);
     }
 
     #[test]
@@ -713,7 +736,7 @@ mod power_cut {
                 Some(0) => 1,
                 _ => 0,
             };
-            d.write(ID_SLOT_LBA[slot], &record().to_block())?;
+            d.write(ID_SLOT_LBA[slot], &record_block())?;
             j = cur.successor();
             j.state = ProvState::IdSigned;
             j.id_slot = Some(slot as u8);
@@ -789,7 +812,7 @@ mod power_cut {
         }
         let slot = j.id_slot.unwrap();
         assert_eq!(
-            IdRecord::parse(&d.read(ID_SLOT_LBA[usize::from(slot)])).unwrap(),
+            IdRecord::open(&d.read(ID_SLOT_LBA[usize::from(slot)]), &OEM_RECORD_SECRET).unwrap(),
             record()
         );
     }

@@ -31,6 +31,9 @@ pub enum FlowError {
     /// The journal says the blobs are written, but they are not the ones it
     /// vouches for, and the bundle to redo them is gone.
     BlobsInvalid(&'static str),
+    /// The MPMR is not locked: the loader locks it with its measurement at
+    /// boot, so an unlocked one means that did not happen.
+    MpmrNotLocked,
     /// The CAAM reports security state "fail" (CSTA.MOO = 3): its keys are
     /// gone, nothing it signs or wraps can be trusted.
     SecurityFail,
@@ -44,7 +47,7 @@ impl FlowError {
                 error_code::EMMC
             }
             Self::NoSecurityHw(_) => error_code::FUSE_READ,
-            Self::Caam(_) | Self::SecurityFail => error_code::CAAM,
+            Self::Caam(_) | Self::SecurityFail | Self::MpmrNotLocked => error_code::CAAM,
             Self::OpenPart => error_code::OPEN_PART,
             Self::Bundle(e) => error_code::for_format_error(*e),
             Self::Area(_) => error_code::BUNDLE_MALFORMED,
@@ -78,6 +81,10 @@ impl fmt::Display for FlowError {
             ),
             Self::Bundle(e) => write!(f, "bundle refused: {e}"),
             Self::Area(e) => write!(f, "provisioning area: {e}"),
+            Self::MpmrNotLocked => write!(
+                f,
+                "the MPMR is not locked (the loader locks it with its measurement at boot)"
+            ),
             Self::SecurityFail => write!(
                 f,
                 "CAAM security state is fail: the part cannot be provisioned"

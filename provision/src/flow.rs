@@ -11,7 +11,8 @@ use mfg_formats::area::{
     JOURNAL_LBA, JournalRecord, ProvState, TABLE_MAX_LEN,
 };
 use mfg_formats::bundle::{self, MAX_BUNDLE_LEN, MAX_SECRET_LEN, MAX_SECRETS};
-use mfg_formats::identity::{self, IdRecord, IdentityMessage, SecurityState};
+use mfg_formats::identity::{self, IdRecord, IdentityMessage, SEALED_LEN, SecurityState};
+use sha2::{Digest, Sha256};
 
 /// Offsets inside the scratch area: the bundle, a blob, a read-back blob
 /// followed by its decapsulated secret.
@@ -139,6 +140,7 @@ fn run_inner<S: Storage>(
         j,
         bundle_bytes: 0,
         blob_bytes: 0,
+        bundle_digest: [0; 32],
     };
     let r = f.steps(hdr, scratch);
     // Scrub what the run used of the scratch RAM (plaintext bundle, blobs).
@@ -173,6 +175,8 @@ struct Flow<'a, 'h, 'c, S: Storage> {
     /// Scratch bytes that held the bundle, and the largest blob.
     bundle_bytes: usize,
     blob_bytes: usize,
+    /// SHA-256 of the sealed bundle, as the identity binds it.
+    bundle_digest: [u8; 32],
 }
 
 impl<S: Storage> Flow<'_, '_, '_, S> {
@@ -266,12 +270,12 @@ impl<S: Storage> Flow<'_, '_, '_, S> {
             if state == ProvState::Blank {
                 self.d.obs.begin(Step::Sign);
                 outln!(self.out, "provision: [1/4] sign-ID");
-                let rec = self.sign_id(view.header().bundle_id);
-                if let Ok(rec) = &rec {
-                    self.print_id_line(rec);
+                let sealed = self.sign_id(view.header().bundle_id);
+                if let Ok(sealed) = &sealed {
+                    self.print_id_line(sealed);
                 }
                 self.d.obs.end(Step::Sign);
-                rec?;
+                sealed?;
             }
             outln!(self.out, "provision: [2/4] decrypt-bundle");
             outln!(
@@ -341,9 +345,10 @@ impl<S: Storage> Flow<'_, '_, '_, S> {
             ))
     }
 
-    /// Step 1: the identity message, signed by the CAAM's MP key, stored in
-    /// the free ID slot, then the journal.
-    fn sign_id(&mut self, bundle_id: u64) -> Result<IdRecord, FlowError> {
+    /// Step 1: the identity message, signed by the CAAM's MP key, sealed to
+    /// the OEM record key, stored in the free ID slot, then the journal.
+    /// Returns the sealed record (the only form that leaves the device).
+    fn sign_id(&mut self, bundle_id: u64) -> Result<[u8; SEALED_LEN], FlowError> {
         let fuses = self.fuses()?;
         let (uid, srk_hash, fuse_closed) = (fuses.unique_id(), fuses.srk_hash(), fuses.is_closed());
         let security_state = match self.caam()?.info().security {
@@ -360,19 +365,19 @@ impl<S: Storage> Flow<'_, '_, '_, S> {
             security_state,
             boot_counter: self.j.rec.boot_counter.wrapping_add(1),
             loader_version: [0; identity::LOADER_VERSION_LEN],
+            product: [0; identity::PRODUCT_LEN],
             bundle_id: Some(bundle_id),
+            bundle_digest: self.bundle_digest,
             station_nonce: None,
         };
         message.set_loader_version(self.cfg.loader_version);
-        let mpmr = if self.caam()?.info().mpmr_locked {
-            self.caam()?.mpmr_read()
-        } else {
-            self.d.obs.begin(Step::Measure);
-            let v = (self.cfg.measurement)();
-            self.d.obs.end(Step::Measure);
-            self.caam()?.mpmr_write_and_lock(&v)?;
-            v
-        };
+        message.set_product(self.cfg.product);
+        // The MPMR says which loader signs: locked at boot, before any
+        // command existed; never written here.
+        if !self.caam()?.info().mpmr_locked {
+            return Err(FlowError::MpmrNotLocked);
+        }
+        let mpmr = self.caam()?.mpmr_read();
         let sig = self.caam()?.mp_sign(&message.to_bytes())?;
         let rec = IdRecord {
             message,
@@ -381,6 +386,10 @@ impl<S: Storage> Flow<'_, '_, '_, S> {
             c: sig.c,
             d: sig.d,
         };
+        self.d.obs.begin(Step::Seal);
+        let sealed = self.seal(&rec);
+        self.d.obs.end(Step::Seal);
+        let sealed = sealed?;
         let slot = match self.j.rec.id_slot {
             Some(0) => 1,
             _ => 0,
@@ -389,7 +398,7 @@ impl<S: Storage> Flow<'_, '_, '_, S> {
         self.write_verified(
             data,
             ID_SLOT_LBA[usize::from(slot)],
-            &rec.to_block(),
+            &identity::sealed_block(&sealed),
             "ID record",
         )?;
         let mut next = self.j.rec.successor();
@@ -398,13 +407,32 @@ impl<S: Storage> Flow<'_, '_, '_, S> {
         next.bundle_id = Some(bundle_id);
         next.boot_counter = rec.message.boot_counter;
         self.write_journal(next)?;
-        Ok(rec)
+        Ok(sealed)
     }
 
-    /// The ID record as one console line, for a station on the serial line.
-    fn print_id_line(&mut self, rec: &IdRecord) {
+    /// The record sealed to the OEM record key, with an ephemeral key from
+    /// the CAAM's DRBG (drawn again in the rare case it is not a scalar).
+    fn seal(&mut self, rec: &IdRecord) -> Result<[u8; SEALED_LEN], FlowError> {
+        let mut eph = [0u8; 32];
+        let mut r = Err(FlowError::Area(FormatError::BadField {
+            what: "ephemeral secret",
+        }));
+        for _ in 0..4 {
+            self.caam()?.rng_fill(&mut eph)?;
+            r = rec.seal(self.cfg.record_key, &eph).map_err(FlowError::Area);
+            if !matches!(r, Err(FlowError::Area(FormatError::BadField { .. }))) {
+                break;
+            }
+        }
+        scrub(&mut eph);
+        r
+    }
+
+    /// The sealed record as one console line, for a station on the serial
+    /// line.
+    fn print_id_line(&mut self, sealed: &[u8; SEALED_LEN]) {
         let mut line = [0u8; identity::CONSOLE_LINE_LEN];
-        if let Ok(n) = rec.console_line(&mut line)
+        if let Ok(n) = identity::console_line(sealed, &mut line)
             && let Ok(s) = core::str::from_utf8(&line[..n])
         {
             let _ = self.out.write_str(s);
@@ -433,6 +461,7 @@ impl<S: Storage> Flow<'_, '_, '_, S> {
         )?;
         let sealed = &mut bundle_buf[..len];
         hdr.check(sealed).map_err(FlowError::Bundle)?;
+        self.bundle_digest = Sha256::digest(&*sealed).into();
         let mut pubkey = self.caam()?.mp_public_key()?;
         let opened = bundle::open_for_product(sealed, &pubkey, self.cfg.product);
         scrub(&mut pubkey);

@@ -22,6 +22,8 @@ pub trait Storage: BlockDevice {
 pub trait SecurityHw {
     /// Era, RNG state, security state, MPMR lock.
     fn info(&self) -> CaamInfo;
+    /// Fills `out` from the CAAM's DRBG.
+    fn rng_fill(&mut self, out: &mut [u8]) -> Result<(), CaamError>;
     /// The MP public key (x || y).
     fn mp_public_key(&mut self) -> Result<[u8; 64], CaamError>;
     /// The MPMR as it is now.
@@ -82,8 +84,8 @@ pub enum Step {
     Run,
     /// Reading, authenticating and decrypting the bundle.
     Decrypt,
-    /// Measuring the loader for the MPMR.
-    Measure,
+    /// Sealing the ID record to the OEM record key.
+    Seal,
     /// Building, signing and storing the identity.
     Sign,
     /// Encapsulating, writing and verifying the blobs.
@@ -124,14 +126,16 @@ pub struct Config<'a> {
     pub loader_version: &'a str,
     /// A production build: refuses open parts, prints no secret checksums.
     pub production: bool,
-    /// SHA-256 of the loader's code and read-only data, for the MPMR
-    /// (computed only when the MPMR is still unlocked).
-    pub measurement: &'a dyn Fn() -> [u8; 32],
+    /// The OEM record public key (x || y): ID records are sealed to it.
+    pub record_key: &'a [u8; 64],
 }
 
 impl<R: RegisterIo, D: Dma, C: Clock> SecurityHw for caam::Caam<R, D, C> {
     fn info(&self) -> CaamInfo {
         caam::Caam::info(self)
+    }
+    fn rng_fill(&mut self, out: &mut [u8]) -> Result<(), CaamError> {
+        caam::Caam::rng_fill(self, out)
     }
     fn mp_public_key(&mut self) -> Result<[u8; 64], CaamError> {
         caam::Caam::mp_public_key(self)

@@ -9,7 +9,7 @@ use crate::{outln, scrub};
 use mfg_formats::area::{
     self, BLOB_TABLE_LBA, BLOCK, BlobTable, ID_SLOT_LBA, ProvState, TABLE_MAX_LEN,
 };
-use mfg_formats::identity::IdRecord;
+use mfg_formats::identity;
 
 /// What Linux is told about provisioning in `/chosen` (no secrets).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -67,20 +67,16 @@ pub fn status<S: Storage>(dev: &mut S, out: &mut dyn Console) -> Result<(), Flow
     if let Some(slot) = r.id_slot {
         let mut b = [0u8; BLOCK];
         d.read(l.data, ID_SLOT_LBA[usize::from(slot)], &mut b)?;
-        match IdRecord::parse(&b) {
-            Ok(rec) => {
-                let _ = write!(out, "ID record    : slot {}, uid ", slot);
-                for x in rec.message.uid {
-                    let _ = write!(out, "{x:02x}");
-                }
-                outln!(
-                    out,
-                    ", bundle {}, security {}, boot counter {}",
-                    rec.message.bundle_id.unwrap_or(0),
-                    rec.message.security_state.as_str(),
-                    rec.message.boot_counter
-                );
-            }
+        // Sealed to the OEM record key: the device cannot read it back, and
+        // says only what its journal knows.
+        match identity::sealed_from_block(&b) {
+            Ok(_) => outln!(
+                out,
+                "ID record    : slot {}, sealed for the OEM, bundle {}, boot counter {}",
+                slot,
+                r.bundle_id.unwrap_or(0),
+                r.boot_counter
+            ),
             Err(e) => outln!(out, "ID record    : slot {} unreadable: {}", slot, e),
         }
     }

@@ -12,7 +12,7 @@ use mfg_formats::area::{
     JournalRecord, MFG_DATA_BYTES, ProvState,
 };
 use mfg_formats::bundle::{self, SealParams, SecretSpec, SecretType};
-use mfg_formats::identity::{IdRecord, SecurityState};
+use mfg_formats::identity::{self, IdRecord, SecurityState};
 use mfg_formats::partitions::{MFG_BUNDLE, MFG_DATA};
 use p256::ecdsa::signature::hazmat::PrehashVerifier;
 use p256::ecdsa::{Signature, VerifyingKey};
@@ -22,7 +22,14 @@ use std::vec;
 use std::vec::Vec;
 
 const PRODUCT: &str = "imx8mp-demo";
+/// What the loader locks into the MPMR at boot.
 const MEASUREMENT: [u8; 32] = [0x5a; 32];
+/// The OEM record key pair (the device holds the public half).
+const RECORD_SECRET: [u8; 32] = [0x3c; 32];
+
+fn record_key() -> [u8; 64] {
+    mfg_formats::sealed::public_key(&RECORD_SECRET).unwrap()
+}
 /// Disk: 16 MiB; `mfg-data` 8 MiB at 1 MiB, `mfg-bundle` 1 MiB after it.
 const DISK_BLOCKS: u64 = 32 * 1024;
 const DATA_FIRST: u64 = 2048;
@@ -242,14 +249,28 @@ impl Device {
 
     fn id_record(&self) -> Option<IdRecord> {
         let slot = self.journal()?.id_slot?;
-        IdRecord::parse(self.data_block(ID_SLOT_LBA[usize::from(slot)])).ok()
+        IdRecord::open(
+            self.data_block(ID_SLOT_LBA[usize::from(slot)]),
+            &RECORD_SECRET,
+        )
+        .ok()
+    }
+
+    /// The sealed bundle as flashed.
+    fn sealed_bundle(&self) -> Vec<u8> {
+        let at = BUNDLE_FIRST as usize * BLOCK;
+        let h = BundlePartitionHeader::parse(&self.img[at..at + BLOCK]).unwrap();
+        let body = at + area::BUNDLE_OFFSET as usize;
+        self.img[body..body + h.bundle_len as usize].to_vec()
     }
 
     /// Powers on and runs the flow as the loader does at boot.
     fn boot_with(&mut self, ready: bool, production: bool, cut_after: Option<u32>) -> Boot {
         let mut r: Rig = rig(self.fuses.clone());
         if ready {
+            // As the loader does at boot, before any command exists.
             r.caam.init().unwrap();
+            r.caam.mpmr_write_and_lock(&MEASUREMENT).unwrap();
         }
         let fuses = TestFuses(self.fuses.clone());
         let mut emmc = Emmc {
@@ -264,7 +285,7 @@ impl Device {
             product: PRODUCT,
             loader_version: "9.9.9",
             production,
-            measurement: &|| MEASUREMENT,
+            record_key: &record_key(),
         };
         let hw = Hardware::Available {
             caam: &mut r.caam,
@@ -278,6 +299,33 @@ impl Device {
             writes: emmc.writes,
             scratch_clean: scratch.iter().all(|&b| b == 0),
         }
+    }
+
+    /// Runs the flow on a CAAM the test prepared.
+    fn run_on(&mut self, r: &mut Rig, production: bool) -> Result<Outcome, FlowError> {
+        let fuses = TestFuses(self.fuses.clone());
+        let mut emmc = Emmc {
+            disk: MemDisk::new(&mut self.img, BLOCK),
+            writes: 0,
+            cut_after: None,
+        };
+        let cfg = Config {
+            product: PRODUCT,
+            loader_version: "9.9.9",
+            production,
+            record_key: &record_key(),
+        };
+        run(
+            &mut emmc,
+            Hardware::Available {
+                caam: &mut r.caam,
+                fuses: &fuses,
+            },
+            &mut Out::default(),
+            &mut vec![0u8; SCRATCH_LEN],
+            &cfg,
+            &mut (),
+        )
     }
 
     fn boot(&mut self) -> Boot {
@@ -388,13 +436,18 @@ fn blank_device_provisions_in_four_steps() {
     assert_eq!(rec.message.security_state, SecurityState::Closed);
     assert_eq!(rec.message.boot_counter, 1);
     assert_blobs_open(&mut d);
-    // The printed record is the stored one.
-    let mut line = [0u8; mfg_formats::identity::CONSOLE_LINE_LEN];
-    let n = rec.console_line(&mut line).unwrap();
+    // The printed record is the stored one, sealed.
+    let printed = identity::sealed_from_console_line(lines[2].as_bytes()).unwrap();
+    let slot = d.journal().unwrap().id_slot.unwrap();
     assert_eq!(
-        lines[2].trim_end_matches('\r'),
-        core::str::from_utf8(&line[..n]).unwrap()
+        identity::sealed_from_block(d.data_block(ID_SLOT_LBA[usize::from(slot)])).unwrap(),
+        printed
     );
+    assert_eq!(IdRecord::open(&printed, &RECORD_SECRET).unwrap(), rec);
+    // It binds the product and the bundle as flashed.
+    assert_eq!(rec.message.product_str(), PRODUCT);
+    let digest: [u8; 32] = Sha256::digest(seal_for(&mp_pubkey(&d.fuses), PRODUCT, 7)).into();
+    assert_eq!(rec.message.bundle_digest, digest);
     // Journal: id-signed, secrets-blobbed, done, alternating copies.
     let states: Vec<u8> = b.log.journal.iter().map(|j| j.1).collect();
     assert_eq!(
@@ -423,7 +476,7 @@ fn blank_device_provisions_in_four_steps() {
             Step::Run,
             Step::Decrypt,
             Step::Sign,
-            Step::Measure,
+            Step::Seal,
             Step::Blob,
             Step::Consume
         ]
@@ -558,7 +611,7 @@ fn refuses_without_security_hardware() {
         product: PRODUCT,
         loader_version: "9.9.9",
         production: false,
-        measurement: &|| MEASUREMENT,
+        record_key: &record_key(),
     };
     let r = run(
         &mut emmc,
@@ -594,7 +647,7 @@ fn refuses_a_disk_without_the_partitions() {
         product: PRODUCT,
         loader_version: "9.9.9",
         production: false,
-        measurement: &|| MEASUREMENT,
+        record_key: &record_key(),
     };
     let e = run(
         &mut emmc,
@@ -614,40 +667,66 @@ fn refuses_a_disk_without_the_partitions() {
 }
 
 #[test]
-fn a_locked_mpmr_is_signed_as_it_is() {
-    // The MPMR was locked before the flow (by an earlier boot stage): the
-    // flow signs with it and does not measure.
+fn the_mpmr_locked_at_boot_is_what_the_record_carries() {
+    // Locked by the loader (or an earlier stage) before the flow: the flow
+    // signs with it as it is and never writes it.
     let mut d = Device::with_bundle(chip(13, false));
     let mut r = rig(d.fuses.clone());
     r.caam.init().unwrap();
     r.caam.mpmr_write_and_lock(&[0x11; 32]).unwrap();
-    let fuses = TestFuses(d.fuses.clone());
-    let mut emmc = Emmc {
-        disk: MemDisk::new(&mut d.img, BLOCK),
-        writes: 0,
-        cut_after: None,
-    };
-    let mut log = Log::default();
-    let cfg = Config {
-        product: PRODUCT,
-        loader_version: "9.9.9",
-        production: false,
-        measurement: &|| panic!("measured although the MPMR is locked"),
-    };
-    let res = run(
-        &mut emmc,
-        Hardware::Available {
-            caam: &mut r.caam,
-            fuses: &fuses,
-        },
-        &mut Out::default(),
-        &mut vec![0u8; SCRATCH_LEN],
-        &cfg,
-        &mut log,
-    );
+    let res = d.run_on(&mut r, false);
     assert_eq!(res.unwrap(), Outcome::Provisioned);
-    assert!(!log.steps.contains(&(Step::Measure, true)));
     assert_eq!(d.id_record().unwrap().mpmr, [0x11; 32]);
+}
+
+#[test]
+fn refuses_to_sign_with_an_unlocked_mpmr() {
+    // Whoever could still write the MPMR could make the record claim any
+    // loader: the flow refuses, and no identity is made.
+    let mut d = Device::with_bundle(chip(14, false));
+    let mut r = rig(d.fuses.clone());
+    r.caam.init().unwrap();
+    let e = d.run_on(&mut r, false).unwrap_err();
+    assert!(matches!(e, FlowError::MpmrNotLocked), "{e}");
+    assert_eq!(d.journal().unwrap().last_error, area::error_code::CAAM);
+    assert!(d.id_record().is_none());
+    assert!(
+        !r.caam.info().mpmr_locked,
+        "the flow locked the MPMR itself"
+    );
+}
+
+/// Everything the device emits: its console output and its whole eMMC.
+/// Neither holds the MP signature (r, s), its message representative or
+/// the MP public key, in clear or as base64: nothing from which the MP
+/// public key, and with it the bundle key, could be recovered.
+#[test]
+fn no_mp_signature_leaves_the_device_in_clear() {
+    let mut d = Device::with_bundle(chip(15, false));
+    let b = d.boot();
+    b.r.unwrap();
+    let rec = assert_id_record_genuine(&d);
+    let pk = mp_pubkey(&d.fuses);
+    let mut emitted = d.img.clone();
+    emitted.extend_from_slice(b.out.as_bytes());
+    for line in b.out.split("\r\n") {
+        if let Some(t) = line.strip_prefix(identity::CONSOLE_PREFIX) {
+            let mut raw = vec![0u8; t.len()];
+            let n = mfg_formats::base64::decode(t.as_bytes(), &mut raw).unwrap();
+            emitted.extend_from_slice(&raw[..n]);
+        }
+    }
+    for (what, needle) in [
+        ("signature r", &rec.c[..]),
+        ("signature s", &rec.d[..]),
+        ("message representative", &rec.mes_rep[..]),
+        ("MP public key x", &pk[..32]),
+        ("MP public key y", &pk[32..]),
+    ] {
+        assert!(!contains(&emitted, needle), "{what} emitted in clear");
+    }
+    // The identity message itself is not readable either.
+    assert!(!contains(&emitted, &rec.message.to_bytes()[..40]));
 }
 
 #[test]
@@ -687,7 +766,7 @@ fn power_cut_after_every_write_resumes_to_exactly_one_provisioning() {
         let rec = assert_id_record_genuine(&d);
         // One identity: a record that survived the cut is the final one.
         if let Some(r) = id_after_cut {
-            assert_eq!(r.to_block(), rec.to_block(), "k={k}: a second identity");
+            assert_eq!(r, rec, "k={k}: a second identity");
         }
         let printed = [&cut.out, &next.out]
             .iter()
@@ -717,7 +796,7 @@ fn status_and_verify_report_without_secrets() {
     );
     assert!(s.contains("last error   : none\r\n"), "{s}");
     assert!(
-        s.contains(", bundle 7, security closed, boot counter 1\r\n"),
+        s.contains("ID record    : slot 0, sealed for the OEM, bundle 7, boot counter 1\r\n"),
         "{s}"
     );
     assert!(s.contains("blob table   : 2 blob(s), crc 0x"), "{s}");

@@ -734,8 +734,15 @@ fn flow_rows(out: &build::Outputs, rows: &mut Vec<Row>) -> Result<()> {
         }
         rows.push(Row::new(
             &group,
-            "sign-ID: loader measurement (SHA-256)",
-            get_emu("measure")?,
+            "sign-ID: seal to the OEM record key (ECDH P-256)",
+            get_emu("seal")?,
+            "instructions",
+        ));
+        let measure = mark(&bench_marks(&log), "measure")?;
+        rows.push(Row::new(
+            &group,
+            "boot: loader measurement for the MPMR (SHA-256)",
+            measure as f64,
             "instructions",
         ));
         let mut own = Row::new(
@@ -898,8 +905,8 @@ mod tests {
         assert_eq!(m[6], ("total".to_string(), 70));
         assert!(flow_marks("bench prompt=5").is_none());
         assert!(flow_marks("bench flow sign=x").is_none());
-        let e = tagged_marks("x bench flowemu sign=1 measure=2\n", "bench flowemu ").expect("emu");
-        assert_eq!(e[1], ("measure".to_string(), 2));
+        let e = tagged_marks("x bench flowemu sign=1 seal=2\n", "bench flowemu ").expect("emu");
+        assert_eq!(e[1], ("seal".to_string(), 2));
         assert!(tagged_marks(log, "bench flowemu ").is_none());
         let cases = flow_cases();
         assert_eq!(cases.len(), 4);
