@@ -22,6 +22,7 @@ pub fn make(f: &FusesNew) -> Result<FuseFile> {
         otpmk,
         family_secret: DEFAULT_FAMILY_SECRET,
         open: f.open,
+        options: Default::default(),
     })
 }
 

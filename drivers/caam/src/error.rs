@@ -79,10 +79,41 @@ pub enum CaamError {
     },
     /// The MPMR is already locked (SCFGR.MPMRL).
     MpmrLocked,
-    /// SCFGR.MPCURVE does not select P-256 (the only curve supported).
+    /// SCFGR.MPCURVE does not select P-256 (the only curve supported), or
+    /// the CAAM's hash limit would make OP-TEE pick another curve.
     MpUnsupported {
         /// The MPCURVE value.
         curve: u8,
+    },
+    /// A closed part whose SCFGR.MPCURVE reads 0: the boot ROM left no MP
+    /// key (OP-TEE refuses this case too; the CSF needs `[Unlock] Engine =
+    /// CAAM, Features = MFG`).
+    MpNoKeyOnClosedPart,
+    /// The controller page (page 0) reads back nothing sensible while the
+    /// job ring page's alias answers: the secure world owns it.
+    ControllerPageRefused {
+        /// What SECVID_MS read through page 0.
+        secvid: u32,
+    },
+    /// Neither page 0 nor the job ring page identify a CAAM.
+    NoCaam {
+        /// What SECVID_MS read through page 0.
+        secvid: u32,
+    },
+    /// MCFGR.PS (LONG_PTR) is set: the CAAM expects 64-bit pointers and
+    /// 12-byte output ring entries, which this driver does not build.
+    LongPointers {
+        /// The MCFGR value.
+        mcfgr: u32,
+    },
+    /// RNG state handle `handle` was still not instantiated after the last
+    /// entropy delay tried.
+    RngInstantiateFailed {
+        /// The state handle (0 or 1).
+        handle: u8,
+        /// The last entropy delay programmed (0 when the TRNG was left
+        /// alone because another handle was live).
+        ent_delay: u32,
     },
     /// RDSTA says RNG state handle 0 is not instantiated after init.
     RngNotInstantiated,
@@ -194,6 +225,14 @@ impl core::fmt::Display for CaamError {
                 f,
                 "blob MAC mismatch (ICV check failed: wrong chip, key modifier or corrupted blob)"
             ),
+            Self::Ccb {
+                cha: 5,
+                err: 4,
+                index,
+            } => write!(
+                f,
+                "CAAM CCB error: RNG not instantiated (job at descriptor word {index} needs random data)"
+            ),
             Self::Ccb { cha, err, index } => write!(
                 f,
                 "CAAM CCB error: {} error {err:#x} at descriptor word {index}",
@@ -222,6 +261,26 @@ impl core::fmt::Display for CaamError {
             Self::MpUnsupported { curve } => write!(
                 f,
                 "manufacturing protection unavailable (SCFGR.MPCURVE = {curve}, need 3 = P-256)"
+            ),
+            Self::MpNoKeyOnClosedPart => write!(
+                f,
+                "manufacturing protection unavailable: closed part with SCFGR.MPCURVE = 0 (no MP key from the boot ROM; the CSF needs [Unlock] Features = MFG)"
+            ),
+            Self::ControllerPageRefused { secvid } => write!(
+                f,
+                "CAAM controller page not accessible: is OP-TEE in the boot image? (SECVID_MS read {secvid:#010x})"
+            ),
+            Self::NoCaam { secvid } => write!(
+                f,
+                "no CAAM answers at the CAAM address (SECVID_MS read {secvid:#010x} on both the controller and the job ring page)"
+            ),
+            Self::LongPointers { mcfgr } => write!(
+                f,
+                "CAAM set up for 64-bit pointers (MCFGR {mcfgr:#010x}, PS set); this driver uses 32-bit pointers"
+            ),
+            Self::RngInstantiateFailed { handle, ent_delay } => write!(
+                f,
+                "CAAM RNG state handle {handle} could not be instantiated (last entropy delay {ent_delay})"
             ),
             Self::RngNotInstantiated => write!(f, "CAAM RNG state handle 0 not instantiated"),
             Self::BadDescriptorLength { words } => {

@@ -244,6 +244,7 @@ mod tests {
                 otpmk: [0x33; 32],
                 family_secret: DEFAULT_FAMILY_SECRET,
                 open,
+                options: Default::default(),
             };
             let o = Ocotp::new(EmuRegs(RefCell::new(Emulator::new(fuses.clone(), NoMem))));
             assert_eq!(o.unique_id(), fuses.uid);
