@@ -15,7 +15,15 @@
 //!   build them, and the job status word format (SSRC, DECO command index
 //!   and error code, CCB CHA id and error id).
 //! - MP: ECDSA-P256 over SHA-256(MPMR || message), c = r and d = s
-//!   big-endian, the 32-byte message representative; X || Y public key.
+//!   big-endian, the 32-byte message representative; X || Y public key;
+//!   MPPRIVK (OP-TEE's descriptor) on a chip whose fuse file starts it with
+//!   SCFGR.MPCURVE = 0, once per power cycle.
+//! - The refusals silicon is documented or presumed to make: MPSIGN and
+//!   blob encapsulation without an instantiated RNG, PRIBLOB only rising,
+//!   TRNG reprogramming while a state handle is live, rings not started in
+//!   JRSTARTR under virtualisation, and (fuse-file option) a controller page
+//!   the secure world keeps. The list with status words is in
+//!   `docs/caam.md`.
 //! - Blobs: 32-byte encrypted blob key + AES-CCM ciphertext + 16-byte MAC,
 //!   a fresh random blob key per blob, ICV error on any mismatch.
 //!
@@ -38,7 +46,7 @@
 //!   status of their class rather than silently accepted.
 //!
 //! # Status words emitted
-//! Format from Linux `drivers/crypto/caam/regs.h` / `error.c` (facts §1.5):
+//! Format from Linux `drivers/crypto/caam/regs.h` / `error.c` (`docs/caam.md`):
 //! - `0x0000_0000` success.
 //! - `0x4000_ii_cc` DECO error, `ii` = word index of the failing command,
 //!   `cc` one of: 0x04 invalid command type, 0x06 invalid KEY, 0x07 invalid
@@ -159,7 +167,7 @@ pub mod status {
     pub const HALT_CC: u32 = SSRC_JUMP_HALT_CC << SSRC_SHIFT;
 }
 
-// Controller-page offsets (facts §1.3).
+// Controller-page offsets (`docs/caam.md`).
 const MCFGR: u32 = 0x004;
 const SCFGR: u32 = 0x00C;
 const JRDID_FIRST: u32 = 0x010;
@@ -185,7 +193,7 @@ const CHANUM_LS: u32 = 0xFF4;
 const SECVID_MS: u32 = 0xFF8;
 const SECVID_LS: u32 = 0xFFC;
 
-/// SCFGR.MPCURVE (31:28) value for P-256 (facts §2.4).
+/// SCFGR.MPCURVE (31:28) value for P-256 (`docs/caam.md`).
 pub const MPCURVE_P256: u32 = 3;
 const SCFGR_MPMRL: u32 = 1 << 26;
 const SCFGR_PRIBLOB: u32 = 0b11;
@@ -198,7 +206,7 @@ const MCFGR_DMA_RST: u32 = 1 << 28;
 const RTMCTL_PRGM: u32 = 1 << 16;
 const RDSTA_SKVN: u32 = 1 << 30;
 
-// Job ring page offsets (facts §1.4).
+// Job ring page offsets (`docs/caam.md`).
 const IRBAR_HI: u32 = 0x00;
 const IRBAR_LO: u32 = 0x04;
 const IRSR: u32 = 0x0C;
@@ -418,7 +426,7 @@ impl Caam {
             JRSTARTR => self.jrstartr,
             MPMR_FIRST..=MPMR_LAST => {
                 let k = ((off - MPMR_FIRST) / 4) as usize;
-                // Readback is byte-reversed relative to the write (facts §3.1).
+                // Readback is byte-reversed relative to the write (`docs/caam.md`).
                 u32::from_be_bytes([
                     self.mpmr[4 * k],
                     self.mpmr[4 * k + 1],
