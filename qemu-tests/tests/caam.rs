@@ -383,6 +383,14 @@ fn fuse_read_shows_the_chip_srk_hash() {
         .flat_map(str::split_whitespace)
         .collect();
     assert_eq!(words, ["a5a5a5a5"; 4], "{out:?}");
+    // The i.MX8M Plus has 96 banks (U-Boot mxc_ocotp.c): 95 reads, 96 not.
+    let out = run(&mut q, "fuse read 95 3");
+    assert!(out.contains("Word 0x00000003: 00000000"), "{out:?}");
+    let out = run(&mut q, "fuse read 96 0");
+    assert!(
+        out.contains("fuse bank 96 word 0 out of range (banks 0..96"),
+        "{out:?}"
+    );
 }
 
 fn fuse_path_with(name: &str, open: bool, options: imx_emu::fusefile::ChipOptions) -> PathBuf {

@@ -211,6 +211,9 @@ mod tests {
             Err(EmuError::ReadOnly { .. })
         ));
         assert!(e.read(crate::ocotp::OCOTP_BASE + 0x424, 4).is_err());
+        // 96 banks on the i.MX8M Plus: bank 95 word 3 is the last shadow.
+        assert_eq!(e.read(crate::ocotp::OCOTP_BASE + 0x1BF0, 4), Ok(0));
+        assert!(e.read(crate::ocotp::OCOTP_BASE + 0x1C00, 4).is_err());
         assert!(matches!(
             e.write(C + 0xFF8, 4, 0),
             Err(EmuError::ReadOnly { .. })
