@@ -257,7 +257,8 @@ impl<R: RegisterIo, D: Dma, C: Clock> Caam<R, D, C> {
     /// 5. instantiates RNG state handles 0 and 1 (those not live yet),
     ///    programming the TRNG first only when neither handle is live, and
     ///    retrying with the entropy delay raised by 400 from 3200 while it
-    ///    stays below 12800; then sets SCFGR.RDBENABLE.
+    ///    stays below 12800 (at most 24 rounds, also when a live handle
+    ///    keeps the TRNG as it is); then sets SCFGR.RDBENABLE.
     pub fn init(&mut self) -> Result<(), CaamError> {
         self.ready = false;
         self.check_controller_page()?;
@@ -345,8 +346,11 @@ impl<R: RegisterIo, D: Dma, C: Clock> Caam<R, D, C> {
             if live(self) == 0 {
                 self.kick_trng(ent_delay);
                 last_delay = ent_delay;
-                ent_delay += ENT_DLY_STEP;
             }
+            // Unlike U-Boot, the delay also advances when the TRNG was left
+            // alone (a handle live): U-Boot's loop would never end if the
+            // remaining handle kept failing then.
+            ent_delay += ENT_DLY_STEP;
             match self.instantiate_handles() {
                 Ok(()) => break,
                 Err(Retry::Fatal(e)) => return Err(e),

@@ -661,6 +661,26 @@ fn a_live_state_handle_keeps_the_trng_settings_and_is_left_alone() {
 }
 
 #[test]
+fn a_failing_handle_next_to_a_live_one_ends_the_retries() {
+    // SH1 live, SH0 never instantiates: the TRNG stays untouched and the
+    // retries end (U-Boot's loop would spin: it raises the delay only when
+    // it reprograms the TRNG).
+    let mut r = rig(chip(1, 2, 3, false));
+    r.emu.borrow_mut().preinstantiate_rng(0b10);
+    r.emu
+        .borrow_mut()
+        .set_fault(Some(imx_emu::fusefile::Fault::RngNotInstantiable));
+    assert_eq!(
+        r.caam.init(),
+        Err(CaamError::RngInstantiateFailed {
+            handle: 0,
+            ent_delay: 0
+        })
+    );
+    assert_eq!(emu_read(&r, CAAM + 0x610), 0, "TRNG never programmed");
+}
+
+#[test]
 fn virtualisation_starts_the_ring_in_jrstartr() {
     let mut r = rig(chip(1, 2, 3, false));
     // Without virtualisation JRSTARTR stays untouched.
