@@ -38,7 +38,7 @@ impl Platform for Evk {
     fn take_peripherals() -> Option<Peripherals> {
         TAKEN
             .take()
-            .then(|| crate::soc_peripherals(Self::CAAM_JOB_RING, |w| w))
+            .then(|| crate::soc_peripherals(Self::CAAM_JOB_RING, Self::LOG_UART, |w| w))
     }
 
     /// A synchronous external abort on the CAAM controller page is the
