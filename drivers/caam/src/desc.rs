@@ -37,6 +37,10 @@ pub const OP_RNG_INSTANTIATE_SH1: u32 = 0x8250_0016;
 pub const MP_PASSPHRASE: &[u8; 24] = b"manufacturing protection";
 /// KEY class 2, by reference, 16 bytes (the blob key modifier).
 pub const KEY_CLASS2_16: u32 = 0x0400_0010;
+/// KEY class 2, by reference; the low 10 bits take the length in bytes.
+pub const KEY_CLASS2: u32 = 0x0400_0000;
+/// Longest blob key modifier (Linux `CAAM_BLOB_KEYMOD_LENGTH`).
+pub const MAX_KEY_MOD: usize = 16;
 /// SEQ IN PTR with a 32-bit length word (EXT).
 pub const SEQ_IN_EXT: u32 = 0xF040_0000;
 /// SEQ OUT PTR with a 32-bit length word (EXT).
@@ -110,11 +114,12 @@ pub const fn mp_sign(msg: u32, msg_len: u32, mes_rep: u32, c: u32, d: u32) -> [u
 }
 
 /// Blob encapsulation of `len` bytes at `input` into `len + 48` bytes at
-/// `output`, key modifier (16 bytes) at `key_mod`.
-pub const fn blob_encap(key_mod: u32, input: u32, len: u32, output: u32) -> [u32; 10] {
+/// `output`, key modifier of `km_len` (1..=16) bytes at `key_mod` (the KEY
+/// command carries its length: 16 as U-Boot, 10 for Linux's trusted keys).
+pub const fn blob_encap(key_mod: u32, km_len: u32, input: u32, len: u32, output: u32) -> [u32; 10] {
     [
         header(10, 0),
-        KEY_CLASS2_16,
+        KEY_CLASS2 | km_len,
         key_mod,
         SEQ_IN_EXT,
         input,
@@ -127,11 +132,11 @@ pub const fn blob_encap(key_mod: u32, input: u32, len: u32, output: u32) -> [u32
 }
 
 /// Blob decapsulation of `len + 48` bytes at `input` into `len` bytes at
-/// `output`.
-pub const fn blob_decap(key_mod: u32, input: u32, len: u32, output: u32) -> [u32; 10] {
+/// `output`, key modifier as in [`blob_encap`].
+pub const fn blob_decap(key_mod: u32, km_len: u32, input: u32, len: u32, output: u32) -> [u32; 10] {
     [
         header(10, 0),
-        KEY_CLASS2_16,
+        KEY_CLASS2 | km_len,
         key_mod,
         SEQ_IN_EXT,
         input,
@@ -192,18 +197,21 @@ mod tests {
     #[test]
     fn blob_descriptors_match_u_boot() {
         assert_eq!(
-            blob_encap(0x100, 0x200, 64, 0x300),
+            blob_encap(0x100, 16, 0x200, 64, 0x300),
             [
                 0xB080000A, 0x04000010, 0x100, 0xF0400000, 0x200, 64, 0xF8400000, 0x300, 112,
                 0x870D0000
             ]
         );
         assert_eq!(
-            blob_decap(0x100, 0x300, 64, 0x400),
+            blob_decap(0x100, 16, 0x300, 64, 0x400),
             [
                 0xB080000A, 0x04000010, 0x100, 0xF0400000, 0x300, 112, 0xF8400000, 0x400, 64,
                 0x860D0000
             ]
         );
+        // Linux trusted keys' "SECURE_KEY": a 10-byte modifier.
+        assert_eq!(blob_encap(0x100, 10, 0x200, 64, 0x300)[1], 0x0400_000A);
+        assert_eq!(KEY_CLASS2 | 16, KEY_CLASS2_16);
     }
 }

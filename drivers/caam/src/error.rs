@@ -117,6 +117,11 @@ pub enum CaamError {
     },
     /// RDSTA says RNG state handle 0 is not instantiated after init.
     RngNotInstantiated,
+    /// A blob key modifier of 0 or more than 16 bytes.
+    BadKeyModifier {
+        /// Its length in bytes.
+        len: usize,
+    },
     /// A raw descriptor that is empty or longer than the 16-word buffer.
     BadDescriptorLength {
         /// Its length in words.
@@ -283,6 +288,9 @@ impl core::fmt::Display for CaamError {
                 "CAAM RNG state handle {handle} could not be instantiated (last entropy delay {ent_delay})"
             ),
             Self::RngNotInstantiated => write!(f, "CAAM RNG state handle 0 not instantiated"),
+            Self::BadKeyModifier { len } => {
+                write!(f, "blob key modifier of {len} bytes (1..=16 allowed)")
+            }
             Self::BadDescriptorLength { words } => {
                 write!(f, "raw descriptor of {words} words (1..=16 allowed)")
             }

@@ -670,12 +670,20 @@ impl<R: RegisterIo, D: Dma, C: Clock> Caam<R, D, C> {
         Ok(s)
     }
 
-    fn load_key_mod(&mut self, key_mod: &[u8; 16]) -> Result<u32, CaamError> {
-        self.mem.key_mod.0 = *key_mod;
+    /// Places the key modifier for a blob job; returns its bus address and
+    /// length. 1..=16 bytes (Linux `blob_gen.c` refuses more than
+    /// `CAAM_BLOB_KEYMOD_LENGTH`; an empty one is refused here).
+    fn load_key_mod(&mut self, key_mod: &[u8]) -> Result<(u32, u32), CaamError> {
+        let n = key_mod.len();
+        if n == 0 || n > desc::MAX_KEY_MOD {
+            return Err(CaamError::BadKeyModifier { len: n });
+        }
+        self.mem.key_mod.0 = [0; 16];
+        self.mem.key_mod.0[..n].copy_from_slice(key_mod);
         let ptr = self.mem.key_mod.0.as_ptr();
         let bus = self.bus32(ptr, 16)?;
         self.dma.clean(ptr, 16);
-        Ok(bus)
+        Ok((bus, u32::try_from(n).unwrap_or(16)))
     }
 
     fn scrub_bounce(&mut self, input: bool, len: usize) {
@@ -697,6 +705,18 @@ impl<R: RegisterIo, D: Dma, C: Clock> Caam<R, D, C> {
         plain: &[u8],
         out: &mut [u8],
     ) -> Result<usize, CaamError> {
+        self.blob_encap_with_modifier(key_modifier, plain, out)
+    }
+
+    /// [`Caam::blob_encap`] with a key modifier of 1..=16 bytes (Linux's
+    /// trusted keys use the 10 bytes `SECURE_KEY`); the KEY command carries
+    /// the length, so a 10-byte modifier is not its 16-byte zero padding.
+    pub fn blob_encap_with_modifier(
+        &mut self,
+        key_modifier: &[u8],
+        plain: &[u8],
+        out: &mut [u8],
+    ) -> Result<usize, CaamError> {
         let len = plain.len();
         if len > MAX_BLOB_PAYLOAD {
             return Err(CaamError::PayloadTooLarge { len });
@@ -708,7 +728,7 @@ impl<R: RegisterIo, D: Dma, C: Clock> Caam<R, D, C> {
                 got: out.len(),
             });
         }
-        let km = self.load_key_mod(key_modifier)?;
+        let (km, km_len) = self.load_key_mod(key_modifier)?;
         self.mem.bounce_in.0[..len].copy_from_slice(plain);
         let in_ptr = self.mem.bounce_in.0.as_ptr();
         let out_ptr = self.mem.bounce_out.0.as_mut_ptr().cast_const();
@@ -717,7 +737,7 @@ impl<R: RegisterIo, D: Dma, C: Clock> Caam<R, D, C> {
         self.dma.clean(in_ptr, len);
         self.dma.invalidate(out_ptr, blob_len);
         let len32 = u32::try_from(len).unwrap_or(u32::MAX);
-        let r = self.run_job(&desc::blob_encap(km, in_bus, len32, out_bus));
+        let r = self.run_job(&desc::blob_encap(km, km_len, in_bus, len32, out_bus));
         self.scrub_bounce(true, len);
         r?;
         self.dma.invalidate(out_ptr, blob_len);
@@ -735,6 +755,16 @@ impl<R: RegisterIo, D: Dma, C: Clock> Caam<R, D, C> {
         blob: &[u8],
         out: &mut [u8],
     ) -> Result<usize, CaamError> {
+        self.blob_decap_with_modifier(key_modifier, blob, out)
+    }
+
+    /// [`Caam::blob_decap`] with a key modifier of 1..=16 bytes.
+    pub fn blob_decap_with_modifier(
+        &mut self,
+        key_modifier: &[u8],
+        blob: &[u8],
+        out: &mut [u8],
+    ) -> Result<usize, CaamError> {
         let r = self.blob_decap_inner(key_modifier, blob, out);
         if r.is_err() {
             out.zeroize();
@@ -744,7 +774,7 @@ impl<R: RegisterIo, D: Dma, C: Clock> Caam<R, D, C> {
 
     fn blob_decap_inner(
         &mut self,
-        key_modifier: &[u8; 16],
+        key_modifier: &[u8],
         blob: &[u8],
         out: &mut [u8],
     ) -> Result<usize, CaamError> {
@@ -760,7 +790,7 @@ impl<R: RegisterIo, D: Dma, C: Clock> Caam<R, D, C> {
                 got: out.len(),
             });
         }
-        let km = self.load_key_mod(key_modifier)?;
+        let (km, km_len) = self.load_key_mod(key_modifier)?;
         self.mem.bounce_in.0[..blob.len()].copy_from_slice(blob);
         let in_ptr = self.mem.bounce_in.0.as_ptr();
         let out_ptr = self.mem.bounce_out.0.as_mut_ptr().cast_const();
@@ -769,7 +799,7 @@ impl<R: RegisterIo, D: Dma, C: Clock> Caam<R, D, C> {
         self.dma.clean(in_ptr, blob.len());
         self.dma.invalidate(out_ptr, len);
         let len32 = u32::try_from(len).unwrap_or(u32::MAX);
-        let r = self.run_job(&desc::blob_decap(km, in_bus, len32, out_bus));
+        let r = self.run_job(&desc::blob_decap(km, km_len, in_bus, len32, out_bus));
         self.dma.invalidate(out_ptr, len);
         if r.is_ok() {
             out[..len].copy_from_slice(&self.mem.bounce_out.0[..len]);

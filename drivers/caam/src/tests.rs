@@ -789,3 +789,99 @@ fn priblob_only_goes_up_until_power_on() {
     write(&r, (scfgr(&r) & !3) | 2);
     assert_eq!(scfgr(&r) & 3, 3);
 }
+
+#[test]
+fn key_modifiers_of_other_lengths_bind_blobs_to_their_length() {
+    let mut r = ready(chip(1, 2, 3, false));
+    let secure_key = b"SECURE_KEY";
+    let mut padded = [0u8; 16];
+    padded[..10].copy_from_slice(secure_key);
+    let plain = [0x42u8; 32];
+    let mut blob = [0u8; 80];
+    assert_eq!(
+        r.caam
+            .blob_encap_with_modifier(secure_key, &plain, &mut blob),
+        Ok(80)
+    );
+    let mut out = [0u8; 32];
+    assert_eq!(
+        r.caam.blob_decap_with_modifier(secure_key, &blob, &mut out),
+        Ok(32)
+    );
+    assert_eq!(out, plain);
+    // Its zero padding to 16 bytes is another modifier, both ways.
+    assert_eq!(
+        r.caam.blob_decap(&padded, &blob, &mut out),
+        Err(CaamError::BlobMacMismatch)
+    );
+    assert_eq!(out, [0; 32]);
+    let mut blob16 = [0u8; 80];
+    r.caam.blob_encap(&padded, &plain, &mut blob16).unwrap();
+    assert_eq!(
+        r.caam
+            .blob_decap_with_modifier(secure_key, &blob16, &mut out),
+        Err(CaamError::BlobMacMismatch)
+    );
+    // 16 bytes through either entry point is the same modifier.
+    assert_eq!(
+        r.caam.blob_decap_with_modifier(&padded, &blob16, &mut out),
+        Ok(32)
+    );
+    // One byte works; none or 17 are refused before any job.
+    let mut b1 = [0u8; 49];
+    r.caam
+        .blob_encap_with_modifier(b"k", &[9], &mut b1)
+        .unwrap();
+    let mut o1 = [0u8; 1];
+    assert_eq!(r.caam.blob_decap_with_modifier(b"k", &b1, &mut o1), Ok(1));
+    assert_eq!(
+        r.caam.blob_encap_with_modifier(&[], &plain, &mut blob),
+        Err(CaamError::BadKeyModifier { len: 0 })
+    );
+    out = [0xAA; 32];
+    assert_eq!(
+        r.caam.blob_decap_with_modifier(&[1; 17], &blob, &mut out),
+        Err(CaamError::BadKeyModifier { len: 17 })
+    );
+    assert_eq!(out, [0; 32], "output zeroed on refusal");
+}
+
+#[test]
+fn a_blob_with_secure_key_opens_with_linux_trusted_keys_descriptor() {
+    // Linux `blob_gen.c` (trusted keys, `trusted_caam.c`): the modifier
+    // "SECURE_KEY" as 10 bytes of immediate KEY data, 16-bit SEQ lengths.
+    let mut r = ready(chip(1, 2, 3, false));
+    let plain: [u8; 32] = core::array::from_fn(|i| i as u8);
+    let mut blob = [0u8; 80];
+    r.caam
+        .blob_encap_with_modifier(b"SECURE_KEY", &plain, &mut blob)
+        .unwrap();
+    let base = r.caam.scratch_bus_addr().unwrap();
+    let (blob_at, out_at) = (base, base + 80);
+    r.emu
+        .borrow_mut()
+        .mem()
+        .write(u64::from(blob_at), &blob)
+        .unwrap();
+    let km = |b: &[u8; 4]| u32::from_le_bytes(*b);
+    let linux_decap = [
+        0xB080_000A,
+        0x0480_000A,
+        km(b"SECU"),
+        km(b"RE_K"),
+        km(b"EY\0\0"),
+        0xF000_0050,
+        blob_at,
+        0xF800_0020,
+        out_at,
+        0x860D_0000,
+    ];
+    assert_eq!(r.caam.run_raw_descriptor(&linux_decap), Ok(()));
+    let mut got = [0u8; 32];
+    r.emu
+        .borrow_mut()
+        .mem()
+        .read(u64::from(out_at), &mut got)
+        .unwrap();
+    assert_eq!(got, plain);
+}

@@ -30,7 +30,7 @@
 //! # What is not (and cannot be)
 //! - Blobs are **not bit-compatible** with silicon: the real BKEK derivation
 //!   and blob-key encryption are not public. Here BKEK = HKDF-SHA256(OTPMK,
-//!   key modifier, security state, PRIBLOB) and the blob key is wrapped with
+//!   key modifier length and bytes (1..=16), security state, PRIBLOB) and the blob key is wrapped with
 //!   AES-256-ECB; CCM uses a 12-byte zero nonce (the blob key is fresh).
 //!   Silicon uses a fixed test key instead of the OTPMK on non-secure parts;
 //!   the model always uses the chip's OTPMK (mixed with the state), so open
@@ -753,7 +753,7 @@ impl Caam {
             rng_ready: false,
         };
         let st = self.execute(&mut job, start, mem, fuses);
-        if let Some(k) = job.key_mod.as_mut() {
+        if let Some((k, _)) = job.key_mod.as_mut() {
             k.zeroize();
         }
         raw.zeroize();
@@ -780,29 +780,32 @@ impl Caam {
                     let class = (w >> 25) & 3;
                     let klen = (w & 0x3FF) as usize;
                     let imm = w & (1 << 23) != 0;
-                    // Anything but a plain 16-byte class-2 key (the blob key
-                    // modifier) is not modelled.
-                    if class != 2 || klen != 16 || w & 0x01F7_FC00 & !(1 << 23) != 0 {
+                    // Anything but a plain class-2 key of 1..=16 bytes (the
+                    // blob key modifier; Linux `CAAM_BLOB_KEYMOD_LENGTH`) is
+                    // not modelled.
+                    if class != 2 || !(1..=16).contains(&klen) || w & 0x01F7_FC00 & !(1 << 23) != 0
+                    {
                         return deco(status::DECO_INVALID_KEY);
                     }
                     let mut km = [0u8; 16];
                     if imm {
+                        // Immediate data is padded to whole words.
                         let at = (pc + 1) * 4;
-                        let Some(src) = job.raw.get(at..at + 16) else {
+                        let Some(src) = job.raw.get(at..at + klen) else {
                             return deco(status::DECO_INVALID_KEY);
                         };
-                        km.copy_from_slice(src);
-                        pc += 1 + 4;
+                        km[..klen].copy_from_slice(src);
+                        pc += 1 + klen.div_ceil(4);
                     } else {
                         let Some(p) = arg(1) else {
                             return deco(status::DECO_INVALID_KEY);
                         };
-                        if mem.read(u64::from(p), &mut km).is_err() {
+                        if mem.read(u64::from(p), &mut km[..klen]).is_err() {
                             return deco(status::DECO_DMA);
                         }
                         pc += 2;
                     }
-                    job.key_mod = Some(km);
+                    job.key_mod = Some((km, klen));
                     continue;
                 }
                 // LOAD: only the immediate clear-written write UB/OP-TEE use.
@@ -1165,13 +1168,17 @@ impl Caam {
         0
     }
 
-    fn bkek(&self, fuses: &FuseFile, key_mod: &[u8; 16]) -> Zeroizing<[u8; 32]> {
+    /// The blob KEK from the OTPMK, the key modifier (its length included:
+    /// the key register holds the size, so "SECURE_KEY" is not its padding
+    /// to 16 bytes), the security state and PRIBLOB.
+    fn bkek(&self, fuses: &FuseFile, key_mod: &[u8]) -> Zeroizing<[u8; 32]> {
         let mut k = Zeroizing::new([0u8; 32]);
         let state = [u8::from(!fuses.open), (self.scfgr & 3) as u8];
+        let len = [u8::try_from(key_mod.len()).unwrap_or(0)];
         hkdf(
-            b"imx-emu blob KEK v1",
+            b"imx-emu blob KEK v2",
             &fuses.otpmk,
-            &[key_mod, &state],
+            &[&len, key_mod, &state],
             &mut *k,
         );
         k
@@ -1202,7 +1209,7 @@ impl Caam {
             return deco(status::DECO_INVALID_SEQUENCE);
         };
         let (in_ptr, out_ptr) = (u64::from(in_ptr), u64::from(out_ptr));
-        let kek = self.bkek(fuses, &key_mod);
+        let kek = self.bkek(fuses, &key_mod.0[..key_mod.1]);
         let nonce = [0u8; 12];
         let mut buf = Zeroizing::new([0u8; CHUNK]);
         if encap {
@@ -1318,7 +1325,7 @@ struct Job<'a> {
     words: &'a [u32],
     raw: &'a [u8],
     pdb: &'a [u32],
-    key_mod: Option<[u8; 16]>,
+    key_mod: Option<([u8; 16], usize)>,
     seq_in: Option<(u32, u32)>,
     seq_out: Option<(u32, u32)>,
     rng_ready: bool,
