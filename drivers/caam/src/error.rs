@@ -100,6 +100,13 @@ pub enum CaamError {
         /// What SECVID_MS read through page 0.
         secvid: u32,
     },
+    /// The driver's job ring belongs to the secure world (JRnDID_MS.TZ_OWN).
+    RingOwnedBySecureWorld {
+        /// The ring.
+        ring: u8,
+        /// Its JRnDID_MS.
+        jrdid_ms: u32,
+    },
     /// MCFGR.PS (LONG_PTR) is set: the CAAM expects 64-bit pointers and
     /// 12-byte output ring entries, which this driver does not build.
     LongPointers {
@@ -278,6 +285,10 @@ impl core::fmt::Display for CaamError {
             Self::NoCaam { secvid } => write!(
                 f,
                 "no CAAM answers at the CAAM address (SECVID_MS read {secvid:#010x} on both the controller and the job ring page)"
+            ),
+            Self::RingOwnedBySecureWorld { ring, jrdid_ms } => write!(
+                f,
+                "CAAM job ring {ring} belongs to the secure world (JR{ring}DID_MS {jrdid_ms:#010x}, TZ_OWN set): TF-A did not release it"
             ),
             Self::LongPointers { mcfgr } => write!(
                 f,

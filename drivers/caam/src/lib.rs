@@ -58,6 +58,8 @@ pub const CAAM_IP_ID: u32 = 0x0A16;
 const JR_ALIAS_SECVID_MS: usize = 0xFF8;
 /// RDSTA.IF0 | RDSTA.IF1.
 const RDSTA_HANDLES: u32 = 0b11;
+/// JRnDID_MS.TZ_OWN (U-Boot `jr.h` `JRDID_MS_TZ_OWN`).
+const JRDID_MS_TZ_OWN: u32 = 1 << 15;
 
 /// Why an instantiation round did not finish.
 enum Retry {
@@ -249,7 +251,8 @@ impl<R: RegisterIo, D: Dma, C: Clock> Caam<R, D, C> {
     /// 1. checks that the controller page answers (SECVID_MS through page 0
     ///    against its alias in the job ring page): when OP-TEE owns the
     ///    CAAM, page 0 is the secure world's and nothing below can work;
-    /// 2. reads MCFGR and refuses 64-bit pointers (MCFGR.PS);
+    /// 2. refuses a job ring the secure world still owns (JRnDID_MS.TZ_OWN),
+    ///    then reads MCFGR and refuses 64-bit pointers (MCFGR.PS);
     /// 3. starts the ring in JRSTARTR when virtualisation is enabled
     ///    (U-Boot `start_jr`);
     /// 4. resets the job ring (two steps), sets up the rings with 32-bit
@@ -262,6 +265,7 @@ impl<R: RegisterIo, D: Dma, C: Clock> Caam<R, D, C> {
     pub fn init(&mut self) -> Result<(), CaamError> {
         self.ready = false;
         self.check_controller_page()?;
+        self.check_ring_owner()?;
         let mcfgr = self.ctrl.read(cregs!(mcfgr));
         if MCFGR::PS.read(mcfgr) != 0 {
             return Err(CaamError::LongPointers { mcfgr });
@@ -315,6 +319,23 @@ impl<R: RegisterIo, D: Dma, C: Clock> Caam<R, D, C> {
         } else {
             Err(CaamError::NoCaam { secvid })
         }
+    }
+
+    /// JRnDID_MS of the driver's ring: with TZ_OWN set the ring belongs to
+    /// the secure world (U-Boot's SPL sets 0x8011 on i.MX8M for the ring it
+    /// uses; TF-A's `imx8m_caam_init` gives the rings back to the
+    /// non-secure world with 0x1), and the loader cannot use it.
+    fn check_ring_owner(&self) -> Result<(), CaamError> {
+        let did = self
+            .ctrl
+            .read(cregs!(jrdid) + 8 * usize::from(self.jr_index));
+        if did & JRDID_MS_TZ_OWN != 0 {
+            return Err(CaamError::RingOwnedBySecureWorld {
+                ring: self.jr_index,
+                jrdid_ms: did,
+            });
+        }
+        Ok(())
     }
 
     /// U-Boot `start_jr`: with virtualisation (CTPR_MS.VIRT_EN_INCL and

@@ -885,3 +885,31 @@ fn a_blob_with_secure_key_opens_with_linux_trusted_keys_descriptor() {
         .unwrap();
     assert_eq!(got, plain);
 }
+
+#[test]
+fn a_job_ring_the_secure_world_still_owns_is_refused_before_touching_it() {
+    // U-Boot's SPL on i.MX8M sets JRnDID_MS = TZ_OWN | PRIM_TZ | DID 1 for
+    // its ring; a TF-A that does not hand JR1 back leaves it so. The model
+    // refuses every access to that ring's page (the test's register access
+    // would panic), so the driver must stop at page 0.
+    let mut r = rig(chip(1, 2, 3, false));
+    r.emu.borrow_mut().write(CAAM + 0x18, 4, 0x8011).unwrap();
+    let e = r.caam.init().unwrap_err();
+    assert_eq!(
+        e,
+        CaamError::RingOwnedBySecureWorld {
+            ring: 1,
+            jrdid_ms: 0x8011
+        }
+    );
+    assert!(std::format!("{e}").contains("TF-A did not release it"));
+    assert!(r.emu.borrow_mut().read(JR1 + 0x4C, 4).is_err());
+    // JR0 owned by HAB (0x8011) does not concern the loader on JR1.
+    let mut r = rig(chip(1, 2, 3, false));
+    r.emu.borrow_mut().write(CAAM + 0x10, 4, 0x8011).unwrap();
+    r.caam.init().unwrap();
+    // TF-A's release value (non-secure, DID 1) is fine.
+    let mut r = rig(chip(1, 2, 3, false));
+    r.emu.borrow_mut().write(CAAM + 0x18, 4, 0x1).unwrap();
+    r.caam.init().unwrap();
+}

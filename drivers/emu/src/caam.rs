@@ -198,6 +198,7 @@ pub const MPCURVE_P256: u32 = 3;
 const SCFGR_MPMRL: u32 = 1 << 26;
 const SCFGR_PRIBLOB: u32 = 0b11;
 const SCFGR_VIRT_EN: u32 = 1 << 15;
+const JRDID_MS_TZ_OWN: u32 = 1 << 15;
 const CTPR_MS_VIRT_EN_INCL: u32 = 1;
 const RTSDCTL: u32 = 0x610;
 const MCFGR_PS: u32 = 1 << 16;
@@ -377,10 +378,25 @@ impl Caam {
         }
     }
 
+    /// A job ring page the secure world owns (JRnDID_MS.TZ_OWN, as U-Boot's
+    /// SPL leaves the ring it used until TF-A releases it) refuses the
+    /// loader's non-secure accesses.
+    fn check_ring_owner(&self, page: u32, off: u32) -> Result<(), EmuError> {
+        if (1..=3).contains(&page) && self.jrdid[2 * (page as usize - 1)] & JRDID_MS_TZ_OWN != 0 {
+            return Err(EmuError::Unsupported {
+                block: BLOCK,
+                offset: off,
+                what: "non-secure access to a job ring the secure world owns (JRnDID_MS.TZ_OWN)",
+            });
+        }
+        Ok(())
+    }
+
     /// A 32-bit read at `off` from the CAAM base.
     pub(crate) fn read(&mut self, off: u32, fuses: &FuseFile) -> Result<u32, EmuError> {
         let page = off >> 12;
         let in_page = off & 0xFFF;
+        self.check_ring_owner(page, off)?;
         match page {
             0 => match self.page0 {
                 Page0::Open => self.ctrl_read(in_page, fuses),
@@ -404,6 +420,7 @@ impl Caam {
     ) -> Result<(), EmuError> {
         let page = off >> 12;
         let in_page = off & 0xFFF;
+        self.check_ring_owner(page, off)?;
         match page {
             0 => match self.page0 {
                 Page0::Open => self.ctrl_write(in_page, v),
