@@ -1,7 +1,7 @@
 //! The real i.MX8M Plus EVK (LPDDR4, eMMC on uSDHC3, console on UART2).
 
 use crate::memory::{Kind, Region};
-use crate::trap::{TrapFrame, TrapOutcome};
+use crate::trap::{TrapFrame, TrapOutcome, TrapRefusal};
 use crate::{Peripherals, Platform, cell::TakeOnce, soc};
 
 /// The i.MX8M Plus EVK.
@@ -38,11 +38,26 @@ impl Platform for Evk {
     fn take_peripherals() -> Option<Peripherals> {
         TAKEN
             .take()
-            .then(|| crate::soc_peripherals(Self::CAAM_JOB_RING, |w| w))
+            .then(|| crate::soc_peripherals(Self::CAAM_JOB_RING, Self::LOG_UART, |w| w))
     }
 
-    fn data_abort(_frame: &mut TrapFrame) -> TrapOutcome {
-        TrapOutcome::NotMine
+    /// A synchronous external abort on the CAAM controller page is the
+    /// bus refusing a non-secure access: the secure world (OP-TEE) owns the
+    /// CAAM. Say so instead of a bare crash report (`docs/caam.md`).
+    fn data_abort(frame: &mut TrapFrame) -> TrapOutcome {
+        const DFSC_SYNC_EXTERNAL: u64 = 0x10;
+        let page0 = soc::CAAM as u64..soc::CAAM as u64 + 0x1000;
+        if !page0.contains(&frame.far) || frame.esr & 0x3f != DFSC_SYNC_EXTERNAL {
+            return TrapOutcome::NotMine;
+        }
+        // SAFETY: ELR points at the faulting load/store in the loader's
+        // mapped, executable .text; reading an instruction word is harmless.
+        let insn = unsafe { (frame.elr as *const u32).read_volatile() };
+        TrapOutcome::Refused(TrapRefusal::new(
+            frame.far,
+            insn,
+            format_args!("CAAM controller page not accessible: is OP-TEE in the boot image?"),
+        ))
     }
 
     fn is_emulated(_addr: u64) -> bool {

@@ -82,8 +82,10 @@ pub mod soc {
 pub struct Peripherals {
     /// The console UART.
     pub console: Uart<MmioRegion>,
-    /// The structured-log UART.
-    pub log: Uart<MmioRegion>,
+    /// The structured-log UART (UART1), on boards where it is wired and
+    /// clocked ([`Platform::LOG_UART`]); `None` elsewhere, and the log is
+    /// dropped.
+    pub log: Option<Uart<MmioRegion>>,
     /// The eMMC controller.
     pub usdhc: MmcRegs,
     /// CAAM controller page.
@@ -104,6 +106,13 @@ pub trait Platform {
     const DRAM_SIZE: u64;
     /// The CAAM job ring the loader uses (JR0 is HAB's, OP-TEE takes JR2).
     const CAAM_JOB_RING: u8 = 1;
+    /// Whether UART1 carries the structured (`defmt`) log. Only where the
+    /// board wires it and something before the loader clocked and pinmuxed
+    /// it: on the i.MX8M Plus EVK UART1 is the Bluetooth module's UART
+    /// (`imx8mp-evk.dts`: `&uart1 { /* BT */`) and neither U-Boot's SPL
+    /// (only `uart2` is `bootph-pre-ram`) nor TF-A touch it, so the loader
+    /// must not either: registers of an unclocked peripheral may hang the bus.
+    const LOG_UART: bool = false;
     /// The board's DRAM banks `(base, size)`, as Linux must be told in
     /// `/memory` (the loader itself maps only `DRAM_SIZE` from the first).
     const DRAM_BANKS: &'static [(u64, u64)];
@@ -152,7 +161,11 @@ pub mod cell;
 /// Builds the SoC's register windows. Both boards call this exactly once,
 /// guarded by [`cell::TakeOnce`]; `mmc` makes the board's [`MmcRegs`].
 #[cfg_attr(not(any(feature = "qemu", feature = "imx8mp-evk")), allow(dead_code))]
-fn soc_peripherals(job_ring: u8, mmc: impl FnOnce(MmioRegion) -> MmcRegs) -> Peripherals {
+fn soc_peripherals(
+    job_ring: u8,
+    log_uart: bool,
+    mmc: impl FnOnce(MmioRegion) -> MmcRegs,
+) -> Peripherals {
     /// # Safety
     /// `base..base+len` must be a device window mapped by `memory_map()` (or
     /// emulated behind it) and handed out only once.
@@ -172,7 +185,7 @@ fn soc_peripherals(job_ring: u8, mmc: impl FnOnce(MmioRegion) -> MmcRegs) -> Per
         // SAFETY: see above.
         console: Uart::new(unsafe { window(soc::UART2, uart_len) }),
         // SAFETY: see above.
-        log: Uart::new(unsafe { window(soc::UART1, uart_len) }),
+        log: log_uart.then(|| Uart::new(unsafe { window(soc::UART1, uart_len) })),
         // SAFETY: see above.
         usdhc: mmc(unsafe { window(soc::USDHC3, soc::USDHC_LEN) }),
         // SAFETY: see above.
@@ -196,4 +209,21 @@ pub unsafe fn emergency_console() -> Uart<MmioRegion> {
     // SAFETY: UART2 is mapped device memory on every board; the caller
     // guarantees the owner is not using it concurrently.
     Uart::new(unsafe { MmioRegion::new(ptr, imx_uart::WINDOW_LEN) })
+}
+
+#[cfg(all(test, not(feature = "qemu")))]
+mod log_uart_tests {
+    use super::*;
+
+    #[test]
+    fn the_log_uart_exists_only_where_the_board_wires_it() {
+        // Building the windows touches no register (host: no device there).
+        assert!(soc_peripherals(1, false, |w| w).log.is_none());
+        assert!(soc_peripherals(1, true, |w| w).log.is_some());
+    }
+
+    /// The EVK's UART1 is the Bluetooth UART, unclocked before the loader
+    /// (checked when the EVK board is built for tests).
+    #[cfg(feature = "imx8mp-evk")]
+    const _: () = assert!(!<evk::Evk as Platform>::LOG_UART);
 }

@@ -155,6 +155,8 @@ impl Platform for Qemu {
     const ID: &'static str = "qemu";
     const MMC: usdhc::Config = usdhc::Config::QEMU_SD;
     const BOOTDELAY: u32 = 1;
+    /// QEMU's UART1 is `-serial` #0, the test harness's log file.
+    const LOG_UART: bool = true;
     const DRAM_SIZE: u64 = 1 << 30;
     const DRAM_BANKS: &'static [(u64, u64)] = &[(soc::DRAM_BASE, Self::DRAM_SIZE)];
 
@@ -198,7 +200,9 @@ impl Platform for Qemu {
     fn take_peripherals() -> Option<Peripherals> {
         TAKEN.take().then(|| {
             let plan = MMC_FAULT.get().copied().flatten();
-            crate::soc_peripherals(Self::CAAM_JOB_RING, |w| FaultyUsdhc::new(w, plan, now_us))
+            crate::soc_peripherals(Self::CAAM_JOB_RING, Self::LOG_UART, |w| {
+                FaultyUsdhc::new(w, plan, now_us)
+            })
         })
     }
 

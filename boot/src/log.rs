@@ -1,7 +1,10 @@
 //! The structured log: `defmt` frames (rzcobs) on the log UART (UART1; QEMU
 //! `-serial` #0), never mixed with console text. The host decodes them with
 //! `defmt-print -e loader.elf`. Timestamps are microseconds of the generic
-//! timer.
+//! timer. Boards without a wired, clocked log UART (`Platform::LOG_UART`
+//! false: the i.MX8M Plus EVK, whose UART1 is the Bluetooth UART) never call
+//! [`init`], and every frame is dropped; the console carries every message
+//! a person needs there.
 
 use core::cell::UnsafeCell;
 use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};

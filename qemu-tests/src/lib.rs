@@ -820,6 +820,7 @@ pub fn chip(uid: [u8; 16], srk_hash: [u8; 32]) -> imx_emu::fusefile::FuseFile {
         otpmk,
         family_secret: imx_emu::fusefile::DEFAULT_FAMILY_SECRET,
         open: false,
+        options: Default::default(),
     }
 }
 

@@ -383,4 +383,69 @@ fn fuse_read_shows_the_chip_srk_hash() {
         .flat_map(str::split_whitespace)
         .collect();
     assert_eq!(words, ["a5a5a5a5"; 4], "{out:?}");
+    // The i.MX8M Plus has 96 banks (U-Boot mxc_ocotp.c): 95 reads, 96 not.
+    let out = run(&mut q, "fuse read 95 3");
+    assert!(out.contains("Word 0x00000003: 00000000"), "{out:?}");
+    let out = run(&mut q, "fuse read 96 0");
+    assert!(
+        out.contains("fuse bank 96 word 0 out of range (banks 0..96"),
+        "{out:?}"
+    );
+}
+
+fn fuse_path_with(name: &str, open: bool, options: imx_emu::fusefile::ChipOptions) -> PathBuf {
+    let mut f = chip(*b"chip-mpcurve-000", SRK_A);
+    f.open = open;
+    f.options = options;
+    write_fuse_file(name, &f.to_bytes()).expect("write fuse file")
+}
+
+#[test]
+fn an_open_part_without_an_mp_key_gets_one_from_mpprivk() {
+    use imx_emu::fusefile::ChipOptions;
+    let zero = ChipOptions {
+        mp_curve_zero: true,
+        ..ChipOptions::default()
+    };
+    let with_rom_key = fuse_path_with("mpc-rom", true, ChipOptions::default());
+    let no_key = fuse_path_with("mpc-zero", true, zero);
+    let mut q = boot_chip(loader_image(), &no_key, None);
+    let scfgr = |q: &mut Qemu| md_values(&run(q, "md.l 3090000c 1"))[0].clone();
+    assert!(scfgr(&mut q).starts_with('0'), "MPCURVE 0 at power-on");
+    let k = pubk(&mut q);
+    assert!(scfgr(&mut q).starts_with('3'), "MPCURVE 3 after MPPRIVK");
+    assert_eq!(pubk(&mut q), k, "one key per power cycle");
+    poweroff(q);
+    assert_eq!(pubk_of(&no_key), k, "same key next power-on");
+    assert_ne!(pubk_of(&with_rom_key), k, "the ROM's key is another");
+    // A closed part with MPCURVE = 0 is refused, as OP-TEE refuses it.
+    let closed = fuse_path_with("mpc-closed", false, zero);
+    let mut q = boot_chip(loader_image(), &closed, None);
+    let out = run(&mut q, "mfgprot pubk");
+    assert!(
+        out.contains("closed part with SCFGR.MPCURVE = 0"),
+        "{out:?}"
+    );
+    poweroff(q);
+}
+
+#[test]
+fn a_refused_controller_page_names_op_tee_at_boot() {
+    use imx_emu::fusefile::{ChipOptions, Page0};
+    let fuses = fuse_path_with(
+        "page0-zero",
+        false,
+        ChipOptions {
+            page0: Page0::ReadsZero,
+            ..ChipOptions::default()
+        },
+    );
+    let (q, banner) = boot(QemuOpts::new(loader_image()).fuses(&fuses));
+    assert!(
+        banner.contains(
+            "CAAM:  init failed: CAAM controller page not accessible: is OP-TEE in the boot image?"
+        ),
+        "{banner}"
+    );
+    poweroff(q);
 }

@@ -342,15 +342,16 @@ fn scan_for_leaks(name: &str, image: &[u8], logs: &[(String, Vec<u8>)]) {
     }
 }
 
-// Job numbers since power-on (see `explore_job_numbers`): 1 RNG
-// instantiation in CAAM init, 2 MP public key (bundle key), 3 MP sign,
-// 4..6 blob encapsulation, 7..9 read-back decapsulation.
+// Job numbers since power-on (see `explore_job_numbers`): 1 and 2 RNG
+// instantiation of state handles 0 and 1 in CAAM init, 3 MP public key
+// (bundle key), 4 MP sign, 5..7 blob encapsulation, 8..10 read-back
+// decapsulation.
 
 #[test]
 fn fault_job_timeout_in_mp_sign() {
     fault_case(
         "timeout-sign",
-        Fault::JobTimeout(3),
+        Fault::JobTimeout(4),
         "CAAM: CAAM timeout waiting for job completion",
         error_code::CAAM,
         Durable::JournalOnly,
@@ -361,7 +362,7 @@ fn fault_job_timeout_in_mp_sign() {
 fn fault_job_timeout_in_blob_encap() {
     fault_case(
         "timeout-encap",
-        Fault::JobTimeout(5),
+        Fault::JobTimeout(6),
         "CAAM: CAAM timeout waiting for job completion",
         error_code::CAAM,
         Durable::IdSigned,
@@ -372,7 +373,7 @@ fn fault_job_timeout_in_blob_encap() {
 fn fault_deco_error_in_mp_public_key() {
     fault_case(
         "deco-pubkey",
-        Fault::DecoError(2),
+        Fault::DecoError(3),
         "CAAM: CAAM DECO error 0x16 (DMA error) at descriptor word 0",
         error_code::CAAM,
         Durable::JournalOnly,
@@ -383,7 +384,7 @@ fn fault_deco_error_in_mp_public_key() {
 fn fault_deco_error_in_blob_encap() {
     fault_case(
         "deco-encap",
-        Fault::DecoError(4),
+        Fault::DecoError(5),
         "CAAM: CAAM DECO error 0x16 (DMA error) at descriptor word 0",
         error_code::CAAM,
         Durable::IdSigned,
@@ -972,9 +973,9 @@ fn ram_scan_after_linux_handoff_proves_the_scrub() {
 }
 
 #[test]
-#[ignore = "exploration: prints the banner for DECO errors on jobs 1..=9"]
+#[ignore = "exploration: prints the banner for DECO errors on jobs 1..=10"]
 fn explore_job_numbers() {
-    for n in 1..=9u16 {
+    for n in 1..=10u16 {
         let img = fresh_copy(&format!("explore-{n}"));
         let fuses = fault_fuses(&format!("explore-{n}"), Fault::DecoError(n));
         let (mut q, banner) = boot(&fuses, &img);

@@ -12,8 +12,11 @@ commands:
   qemu [--board B] [--production] [--fuses FILE] [--disk IMG] [-- QEMU ARGS]
         build and boot on QEMU imx8mp-evk; console on this terminal (Ctrl-A X quits),
         defmt log decoded into target/qemu-defmt.log
-  fuses new --uid HEX32 --srk-hash HEX64 [--otpmk HEX64] [--open] -o FILE
-        write a virtual chip's fuse file (random OTPMK unless given)
+  fuses new --uid HEX32 --srk-hash HEX64 [--otpmk HEX64] [--open] [--no-mp-key]
+        [--caam-page0 zero|ones|abort] -o FILE
+        write a virtual chip's fuse file (random OTPMK unless given); --no-mp-key:
+        SCFGR.MPCURVE reads 0 at power-on; --caam-page0: the CAAM controller page
+        refused as with OP-TEE (reads 0, reads all-ones, or aborts); docs/caam.md
   test  prerequisites, host tests, QEMU tests, clippy (host + target), fmt --check
   bench instruction counts under -icount and image sizes; target/bench/bench.json
   fuzz [--cases N]  every property-test target (parsers, decoder, CAAM model, FDT editor,
@@ -105,6 +108,8 @@ pub struct FusesNew {
     pub otpmk: Option<[u8; 32]>,
     /// Open (not closed) part.
     pub open: bool,
+    /// Power-on options of the emulated CAAM.
+    pub options: imx_emu::fusefile::ChipOptions,
     /// Output file.
     pub out: PathBuf,
 }
@@ -234,8 +239,23 @@ pub fn parse(args: &[String]) -> Result<Cmd, String> {
                 None => return Err("fuses: expected 'new'".into()),
             }
             let (mut uid, mut srk, mut otpmk, mut open, mut out) = (None, None, None, false, None);
+            let mut options = imx_emu::fusefile::ChipOptions::default();
             while let Some(a) = it.next() {
                 match a.as_str() {
+                    "--no-mp-key" => options.mp_curve_zero = true,
+                    "--caam-page0" => {
+                        use imx_emu::fusefile::Page0;
+                        options.page0 = match value(&mut it, a)?.as_str() {
+                            "zero" => Page0::ReadsZero,
+                            "ones" => Page0::ReadsOnes,
+                            "abort" => Page0::Aborts,
+                            v => {
+                                return Err(format!(
+                                    "fuses new: --caam-page0 must be zero, ones or abort, not '{v}'"
+                                ));
+                            }
+                        };
+                    }
                     "--uid" => uid = Some(parse_hex::<16>("--uid", &value(&mut it, a)?)?),
                     "--srk-hash" => srk = Some(parse_hex::<32>("--srk-hash", &value(&mut it, a)?)?),
                     "--otpmk" => otpmk = Some(parse_hex::<32>("--otpmk", &value(&mut it, a)?)?),
@@ -249,6 +269,7 @@ pub fn parse(args: &[String]) -> Result<Cmd, String> {
                 srk_hash: srk.ok_or("fuses new: --srk-hash is required")?,
                 otpmk,
                 open,
+                options,
                 out: out.ok_or("fuses new: -o FILE is required")?,
             }))
         }
@@ -430,6 +451,23 @@ mod tests {
         assert_eq!(f.otpmk, None);
         assert!(f.open);
         assert_eq!(f.out, PathBuf::from("chip.fuses"));
+        assert_eq!(f.options, imx_emu::fusefile::ChipOptions::default());
+        let c = p(&format!(
+            "fuses new --uid {uid} --srk-hash {srk} --no-mp-key --caam-page0 ones -o c"
+        ))
+        .unwrap();
+        let Cmd::FusesNew(f) = c else {
+            panic!("not fuses new: {c:?}")
+        };
+        assert!(f.options.mp_curve_zero);
+        assert_eq!(f.options.page0, imx_emu::fusefile::Page0::ReadsOnes);
+        assert!(
+            p(&format!(
+                "fuses new --uid {uid} --srk-hash {srk} --caam-page0 maybe -o c"
+            ))
+            .unwrap_err()
+            .contains("zero, ones or abort")
+        );
     }
 
     #[test]

@@ -22,6 +22,7 @@ pub fn make(f: &FusesNew) -> Result<FuseFile> {
         otpmk,
         family_secret: DEFAULT_FAMILY_SECRET,
         open: f.open,
+        options: f.options,
     })
 }
 
@@ -32,12 +33,23 @@ pub fn new(f: &FusesNew) -> Result<()> {
         .map_err(|e| format!("cannot write {}: {e}", f.out.display()))?;
     let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
     println!(
-        "{}: uid {} srk-hash {} {} (OTPMK {})",
+        "{}: uid {} srk-hash {} {} (OTPMK {}){}{}",
         f.out.display(),
         hex(&fuses.uid),
         hex(&fuses.srk_hash),
         if fuses.open { "open" } else { "closed" },
         if f.otpmk.is_some() { "given" } else { "random" },
+        if f.options.mp_curve_zero {
+            ", no MP key at power-on"
+        } else {
+            ""
+        },
+        match f.options.page0 {
+            imx_emu::fusefile::Page0::Open => "",
+            imx_emu::fusefile::Page0::ReadsZero => ", CAAM page 0 reads 0",
+            imx_emu::fusefile::Page0::ReadsOnes => ", CAAM page 0 reads all-ones",
+            imx_emu::fusefile::Page0::Aborts => ", CAAM page 0 aborts",
+        },
     );
     Ok(())
 }
@@ -52,6 +64,10 @@ mod tests {
             srk_hash: [9; 32],
             otpmk,
             open: true,
+            options: imx_emu::fusefile::ChipOptions {
+                mp_curve_zero: true,
+                ..Default::default()
+            },
             out: std::env::temp_dir().join(format!("xtask-fuses-{}", std::process::id())),
         }
     }
@@ -67,6 +83,7 @@ mod tests {
         assert_eq!(f.otpmk, [5; 32]);
         assert!(f.open);
         assert_eq!(f.family_secret, DEFAULT_FAMILY_SECRET);
+        assert!(f.options.mp_curve_zero, "chip options reach the file");
     }
 
     #[test]

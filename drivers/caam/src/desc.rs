@@ -1,8 +1,8 @@
 //! Job descriptor builders (pure functions, 32-bit pointers).
 //!
-//! Every word is taken from the facts sheet §1.6 / §2 (U-Boot `jobdesc.c`,
-//! `fsl_mfgprot.c`; OP-TEE `caam_rng.c`, `caam_mp.c`); the unit tests
-//! compare them word for word.
+//! Every word is documented with its source in `docs/caam.md` (U-Boot
+//! `jobdesc.c`, `fsl_mfgprot.c`; OP-TEE `caam_rng.c`, `caam_mp.c`); the unit
+//! tests compare them word for word.
 
 /// Job descriptor header: ONE bit set, `start` = start index (0 without a
 /// PDB, 1 + PDB words with one), `len` = total words including the header.
@@ -28,10 +28,19 @@ pub const MP_CSEL_P256: u32 = 0x0006_0000;
 pub const OP_MP_PUBK: u32 = 0x8614_0000;
 /// OPERATION: MP sign.
 pub const OP_MP_SIGN: u32 = 0x8615_0000;
-/// OPERATION: MP private key generation (OP-TEE only; not used here).
+/// OPERATION: MP private key generation (OP-TEE `MPPRIVK`), used when
+/// SCFGR.MPCURVE reads 0 on an open part.
 pub const OP_MP_PRIVK: u32 = 0x8714_0000;
+/// OPERATION: RNG instantiate state handle 1 with prediction resistance.
+pub const OP_RNG_INSTANTIATE_SH1: u32 = 0x8250_0016;
+/// OP-TEE's MP private-key passphrase (`caam_mp.c`, `caam_mp_init`).
+pub const MP_PASSPHRASE: &[u8; 24] = b"manufacturing protection";
 /// KEY class 2, by reference, 16 bytes (the blob key modifier).
 pub const KEY_CLASS2_16: u32 = 0x0400_0010;
+/// KEY class 2, by reference; the low 10 bits take the length in bytes.
+pub const KEY_CLASS2: u32 = 0x0400_0000;
+/// Longest blob key modifier (Linux `CAAM_BLOB_KEYMOD_LENGTH`).
+pub const MAX_KEY_MOD: usize = 16;
 /// SEQ IN PTR with a 32-bit length word (EXT).
 pub const SEQ_IN_EXT: u32 = 0xF040_0000;
 /// SEQ OUT PTR with a 32-bit length word (EXT).
@@ -64,6 +73,17 @@ pub const fn rng_instantiate_sh0(secure_keys: bool) -> ([u32; 6], usize) {
     }
 }
 
+/// RNG instantiation of state handle 1 (U-Boot / OP-TEE: no secure keys).
+pub const fn rng_instantiate_sh1() -> [u32; 2] {
+    [header(2, 0), OP_RNG_INSTANTIATE_SH1]
+}
+
+/// MP private key generation as OP-TEE's `do_mppriv_gen` builds it:
+/// PDB {csel, passphrase ptr, passphrase length}, start index 4.
+pub const fn mp_privkey_gen(passphrase: u32, len: u32) -> [u32; 5] {
+    [header(5, 4), MP_CSEL_P256, passphrase, len, OP_MP_PRIVK]
+}
+
 /// `len` (≤ 0xFFFF) random bytes to `ptr`.
 pub const fn rng_generate(ptr: u32, len: u16) -> [u32; 4] {
     [
@@ -94,11 +114,12 @@ pub const fn mp_sign(msg: u32, msg_len: u32, mes_rep: u32, c: u32, d: u32) -> [u
 }
 
 /// Blob encapsulation of `len` bytes at `input` into `len + 48` bytes at
-/// `output`, key modifier (16 bytes) at `key_mod`.
-pub const fn blob_encap(key_mod: u32, input: u32, len: u32, output: u32) -> [u32; 10] {
+/// `output`, key modifier of `km_len` (1..=16) bytes at `key_mod` (the KEY
+/// command carries its length: 16 as U-Boot, 10 for Linux's trusted keys).
+pub const fn blob_encap(key_mod: u32, km_len: u32, input: u32, len: u32, output: u32) -> [u32; 10] {
     [
         header(10, 0),
-        KEY_CLASS2_16,
+        KEY_CLASS2 | km_len,
         key_mod,
         SEQ_IN_EXT,
         input,
@@ -111,11 +132,11 @@ pub const fn blob_encap(key_mod: u32, input: u32, len: u32, output: u32) -> [u32
 }
 
 /// Blob decapsulation of `len + 48` bytes at `input` into `len` bytes at
-/// `output`.
-pub const fn blob_decap(key_mod: u32, input: u32, len: u32, output: u32) -> [u32; 10] {
+/// `output`, key modifier as in [`blob_encap`].
+pub const fn blob_decap(key_mod: u32, km_len: u32, input: u32, len: u32, output: u32) -> [u32; 10] {
     [
         header(10, 0),
-        KEY_CLASS2_16,
+        KEY_CLASS2 | km_len,
         key_mod,
         SEQ_IN_EXT,
         input,
@@ -143,10 +164,20 @@ mod tests {
             )
         );
         assert_eq!(rng_instantiate_sh0(false).0[..2], [0xB0800002, 0x82500006]);
+        assert_eq!(rng_instantiate_sh1(), [0xB0800002, 0x82500016]);
         assert_eq!(
             rng_generate(0x4000_1000, 0x20),
             [0xB0800004, 0x82500002, 0x60340020, 0x4000_1000]
         );
+    }
+
+    #[test]
+    fn mp_privkey_descriptor_matches_op_tee() {
+        assert_eq!(
+            mp_privkey_gen(0x4000_0200, 24),
+            [0xB0840005, 0x00060000, 0x4000_0200, 24, 0x87140000]
+        );
+        assert_eq!(MP_PASSPHRASE.len(), 24);
     }
 
     #[test]
@@ -166,18 +197,21 @@ mod tests {
     #[test]
     fn blob_descriptors_match_u_boot() {
         assert_eq!(
-            blob_encap(0x100, 0x200, 64, 0x300),
+            blob_encap(0x100, 16, 0x200, 64, 0x300),
             [
                 0xB080000A, 0x04000010, 0x100, 0xF0400000, 0x200, 64, 0xF8400000, 0x300, 112,
                 0x870D0000
             ]
         );
         assert_eq!(
-            blob_decap(0x100, 0x300, 64, 0x400),
+            blob_decap(0x100, 16, 0x300, 64, 0x400),
             [
                 0xB080000A, 0x04000010, 0x100, 0xF0400000, 0x300, 112, 0xF8400000, 0x400, 64,
                 0x860D0000
             ]
         );
+        // Linux trusted keys' "SECURE_KEY": a 10-byte modifier.
+        assert_eq!(blob_encap(0x100, 10, 0x200, 64, 0x300)[1], 0x0400_000A);
+        assert_eq!(KEY_CLASS2 | 16, KEY_CLASS2_16);
     }
 }

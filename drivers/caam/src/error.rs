@@ -79,13 +79,56 @@ pub enum CaamError {
     },
     /// The MPMR is already locked (SCFGR.MPMRL).
     MpmrLocked,
-    /// SCFGR.MPCURVE does not select P-256 (the only curve supported).
+    /// SCFGR.MPCURVE does not select P-256 (the only curve supported), or
+    /// the CAAM's hash limit would make OP-TEE pick another curve.
     MpUnsupported {
         /// The MPCURVE value.
         curve: u8,
     },
+    /// A closed part whose SCFGR.MPCURVE reads 0: the boot ROM left no MP
+    /// key (OP-TEE refuses this case too; the CSF needs `[Unlock] Engine =
+    /// CAAM, Features = MFG`).
+    MpNoKeyOnClosedPart,
+    /// The controller page (page 0) reads back nothing sensible while the
+    /// job ring page's alias answers: the secure world owns it.
+    ControllerPageRefused {
+        /// What SECVID_MS read through page 0.
+        secvid: u32,
+    },
+    /// Neither page 0 nor the job ring page identify a CAAM.
+    NoCaam {
+        /// What SECVID_MS read through page 0.
+        secvid: u32,
+    },
+    /// The driver's job ring belongs to the secure world (JRnDID_MS.TZ_OWN).
+    RingOwnedBySecureWorld {
+        /// The ring.
+        ring: u8,
+        /// Its JRnDID_MS.
+        jrdid_ms: u32,
+    },
+    /// MCFGR.PS (LONG_PTR) is set: the CAAM expects 64-bit pointers and
+    /// 12-byte output ring entries, which this driver does not build.
+    LongPointers {
+        /// The MCFGR value.
+        mcfgr: u32,
+    },
+    /// RNG state handle `handle` was still not instantiated after the last
+    /// entropy delay tried.
+    RngInstantiateFailed {
+        /// The state handle (0 or 1).
+        handle: u8,
+        /// The last entropy delay programmed (0 when the TRNG was left
+        /// alone because another handle was live).
+        ent_delay: u32,
+    },
     /// RDSTA says RNG state handle 0 is not instantiated after init.
     RngNotInstantiated,
+    /// A blob key modifier of 0 or more than 16 bytes.
+    BadKeyModifier {
+        /// Its length in bytes.
+        len: usize,
+    },
     /// A raw descriptor that is empty or longer than the 16-word buffer.
     BadDescriptorLength {
         /// Its length in words.
@@ -194,6 +237,14 @@ impl core::fmt::Display for CaamError {
                 f,
                 "blob MAC mismatch (ICV check failed: wrong chip, key modifier or corrupted blob)"
             ),
+            Self::Ccb {
+                cha: 5,
+                err: 4,
+                index,
+            } => write!(
+                f,
+                "CAAM CCB error: RNG not instantiated (job at descriptor word {index} needs random data)"
+            ),
             Self::Ccb { cha, err, index } => write!(
                 f,
                 "CAAM CCB error: {} error {err:#x} at descriptor word {index}",
@@ -223,7 +274,34 @@ impl core::fmt::Display for CaamError {
                 f,
                 "manufacturing protection unavailable (SCFGR.MPCURVE = {curve}, need 3 = P-256)"
             ),
+            Self::MpNoKeyOnClosedPart => write!(
+                f,
+                "manufacturing protection unavailable: closed part with SCFGR.MPCURVE = 0 (no MP key from the boot ROM; the CSF needs [Unlock] Features = MFG)"
+            ),
+            Self::ControllerPageRefused { secvid } => write!(
+                f,
+                "CAAM controller page not accessible: is OP-TEE in the boot image? (SECVID_MS read {secvid:#010x})"
+            ),
+            Self::NoCaam { secvid } => write!(
+                f,
+                "no CAAM answers at the CAAM address (SECVID_MS read {secvid:#010x} on both the controller and the job ring page)"
+            ),
+            Self::RingOwnedBySecureWorld { ring, jrdid_ms } => write!(
+                f,
+                "CAAM job ring {ring} belongs to the secure world (JR{ring}DID_MS {jrdid_ms:#010x}, TZ_OWN set): TF-A did not release it"
+            ),
+            Self::LongPointers { mcfgr } => write!(
+                f,
+                "CAAM set up for 64-bit pointers (MCFGR {mcfgr:#010x}, PS set); this driver uses 32-bit pointers"
+            ),
+            Self::RngInstantiateFailed { handle, ent_delay } => write!(
+                f,
+                "CAAM RNG state handle {handle} could not be instantiated (last entropy delay {ent_delay})"
+            ),
             Self::RngNotInstantiated => write!(f, "CAAM RNG state handle 0 not instantiated"),
+            Self::BadKeyModifier { len } => {
+                write!(f, "blob key modifier of {len} bytes (1..=16 allowed)")
+            }
             Self::BadDescriptorLength { words } => {
                 write!(f, "raw descriptor of {words} words (1..=16 allowed)")
             }

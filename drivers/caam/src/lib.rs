@@ -28,7 +28,10 @@ pub use error::{CaamError, deco_error_name};
 
 use core::mem::offset_of;
 use hal::{Clock, Dma, RegisterIo};
-use regs::{CSTA, CtrlRegs, JRCFGR_LS, JRCR, JRINTR, JrRegs, RDSTA, RTMCTL, RTSDCTL, SCFGR};
+use regs::{
+    CHAVID_LS, CSTA, CTPR_MS, CtrlRegs, JRCFGR_LS, JRCR, JRINTR, JrRegs, MCFGR, RDSTA, RTMCTL,
+    RTSDCTL, SCFGR,
+};
 use zeroize::Zeroize;
 
 /// Entries in each ring (U-Boot's `JR_SIZE`). Only one job is in flight.
@@ -45,6 +48,28 @@ pub const BOUNCE_LEN: usize = MAX_BLOB_PAYLOAD + 64;
 pub const JOB_TIMEOUT_US: u64 = 1_000_000;
 /// Job ring reset step timeout.
 pub const RESET_TIMEOUT_US: u64 = 100_000;
+/// First TRNG entropy delay (U-Boot/Linux `RTSDCTL_ENT_DLY_MIN`).
+pub const ENT_DLY_MIN: u32 = 3200;
+/// Entropy delay step between instantiation attempts (U-Boot/Linux).
+pub const ENT_DLY_STEP: u32 = 400;
+/// Entropy delay bound (`RTSDCTL_ENT_DLY_MAX`): no attempt at or above it.
+pub const ENT_DLY_MAX: u32 = 12800;
+/// SECVID_MS.IPID of the i.MX8M CAAM.
+pub const CAAM_IP_ID: u32 = 0x0A16;
+/// SECVID_MS in a job ring page (the controller page's alias at 0xFF8).
+const JR_ALIAS_SECVID_MS: usize = 0xFF8;
+/// RDSTA.IF0 | RDSTA.IF1.
+const RDSTA_HANDLES: u32 = 0b11;
+/// JRnDID_MS.TZ_OWN (U-Boot `jr.h` `JRDID_MS_TZ_OWN`).
+const JRDID_MS_TZ_OWN: u32 = 1 << 15;
+
+/// Why an instantiation round did not finish.
+enum Retry {
+    /// A handle is still not live: try again with another entropy delay.
+    Again { handle: u8 },
+    /// The ring failed: stop.
+    Fatal(CaamError),
+}
 
 /// A cache-line aligned, cache-line padded piece of [`DmaMem`].
 #[repr(C, align(64))]
@@ -164,6 +189,8 @@ pub struct Caam<R: RegisterIo, D: Dma, C: Clock> {
     ready: bool,
     head: usize,
     tail: usize,
+    /// MPPRIVK ran this power cycle (OP-TEE runs it at most once too).
+    mp_key_generated: bool,
 }
 
 macro_rules! cregs {
@@ -193,6 +220,7 @@ impl<R: RegisterIo, D: Dma, C: Clock> Caam<R, D, C> {
             ready: false,
             head: 0,
             tail: 0,
+            mp_key_generated: false,
         }
     }
 
@@ -219,11 +247,32 @@ impl<R: RegisterIo, D: Dma, C: Clock> Caam<R, D, C> {
             .ok_or(CaamError::Timeout { what })
     }
 
-    /// Resets the job ring (two steps), sets up the rings with 32-bit
-    /// pointers, masks the ring interrupt, and instantiates RNG state handle
-    /// 0 (programming the TRNG first) if RDSTA says it is not instantiated.
+    /// Brings the CAAM up as U-Boot's `sec_init` / `jr_init` / `rng_init`
+    /// do (sources in `docs/caam.md`):
+    ///
+    /// 1. checks that the controller page answers (SECVID_MS through page 0
+    ///    against its alias in the job ring page): when OP-TEE owns the
+    ///    CAAM, page 0 is the secure world's and nothing below can work;
+    /// 2. refuses a job ring the secure world still owns (JRnDID_MS.TZ_OWN),
+    ///    then reads MCFGR and refuses 64-bit pointers (MCFGR.PS);
+    /// 3. starts the ring in JRSTARTR when virtualisation is enabled
+    ///    (U-Boot `start_jr`);
+    /// 4. resets the job ring (two steps), sets up the rings with 32-bit
+    ///    pointers and masks the ring interrupt;
+    /// 5. instantiates RNG state handles 0 and 1 (those not live yet),
+    ///    programming the TRNG first only when neither handle is live, and
+    ///    retrying with the entropy delay raised by 400 from 3200 while it
+    ///    stays below 12800 (at most 24 rounds, also when a live handle
+    ///    keeps the TRNG as it is); then sets SCFGR.RDBENABLE.
     pub fn init(&mut self) -> Result<(), CaamError> {
         self.ready = false;
+        self.check_controller_page()?;
+        self.check_ring_owner()?;
+        let mcfgr = self.ctrl.read(cregs!(mcfgr));
+        if MCFGR::PS.read(mcfgr) != 0 {
+            return Err(CaamError::LongPointers { mcfgr });
+        }
+        self.start_ring();
         let jrcr = jregs!(jrcr);
         let jrintr = jregs!(jrintr);
         self.jr.write(jrcr, JRCR::RESET::SET.value);
@@ -256,32 +305,132 @@ impl<R: RegisterIo, D: Dma, C: Clock> Caam<R, D, C> {
         self.head = 0;
         self.tail = 0;
         self.ready = true;
+        self.rng_init()
+    }
 
-        let rdsta = self.ctrl.read(cregs!(rdsta));
-        if RDSTA::IF0.read(rdsta) == 0 {
-            self.kick_trng();
-            let (words, n) = desc::rng_instantiate_sh0(RDSTA::SKVN.read(rdsta) == 0);
-            self.run_job(&words[..n])?;
-            if RDSTA::IF0.read(self.ctrl.read(cregs!(rdsta))) == 0 {
-                return Err(CaamError::RngNotInstantiated);
-            }
+    /// SECVID_MS through page 0 and through the job ring page's alias
+    /// (JR page + 0xFF8 mirrors controller 0xFF8).
+    fn check_controller_page(&self) -> Result<(), CaamError> {
+        let is_caam = |v: u32| regs::SECVID_MS::IPID.read(v) == CAAM_IP_ID;
+        let secvid = self.ctrl.read(cregs!(secvid_ms));
+        if is_caam(secvid) {
+            return Ok(());
+        }
+        if is_caam(self.jr.read(JR_ALIAS_SECVID_MS)) {
+            Err(CaamError::ControllerPageRefused { secvid })
+        } else {
+            Err(CaamError::NoCaam { secvid })
+        }
+    }
+
+    /// JRnDID_MS of the driver's ring: with TZ_OWN set the ring belongs to
+    /// the secure world (U-Boot's SPL sets 0x8011 on i.MX8M for the ring it
+    /// uses; TF-A's `imx8m_caam_init` gives the rings back to the
+    /// non-secure world with 0x1), and the loader cannot use it.
+    fn check_ring_owner(&self) -> Result<(), CaamError> {
+        let did = self
+            .ctrl
+            .read(cregs!(jrdid) + 8 * usize::from(self.jr_index));
+        if did & JRDID_MS_TZ_OWN != 0 {
+            return Err(CaamError::RingOwnedBySecureWorld {
+                ring: self.jr_index,
+                jrdid_ms: did,
+            });
+        }
+        Ok(())
+    }
+
+    /// U-Boot `start_jr`: with virtualisation (CTPR_MS.VIRT_EN_INCL and
+    /// either VIRT_EN_POR or SCFGR.VIRT_EN, or VIRT_EN_POR alone) a job
+    /// ring runs only once started in JRSTARTR (bit n = ring n).
+    fn start_ring(&self) {
+        let ctpr = self.ctrl.read(cregs!(ctpr_ms));
+        let por = CTPR_MS::VIRT_EN_POR.read(ctpr) != 0;
+        let virt = if CTPR_MS::VIRT_EN_INCL.read(ctpr) != 0 {
+            por || SCFGR::VIRT_EN.read(self.ctrl.read(cregs!(scfgr))) != 0
+        } else {
+            por
+        };
+        if virt {
             self.ctrl
-                .modify(cregs!(scfgr), 0, SCFGR::RDBENABLE::SET.value);
+                .modify(cregs!(jrstartr), 0, 1 << u32::from(self.jr_index));
+        }
+    }
+
+    /// U-Boot `rng_init` / `instantiate_rng`.
+    fn rng_init(&mut self) -> Result<(), CaamError> {
+        let live = |c: &Self| c.ctrl.read(cregs!(rdsta)) & RDSTA_HANDLES;
+        if live(self) == RDSTA_HANDLES {
+            return Ok(());
+        }
+        let mut ent_delay = ENT_DLY_MIN;
+        let mut last_delay = 0;
+        loop {
+            if live(self) == 0 {
+                self.kick_trng(ent_delay);
+                last_delay = ent_delay;
+            }
+            // Unlike U-Boot, the delay also advances when the TRNG was left
+            // alone (a handle live): U-Boot's loop would never end if the
+            // remaining handle kept failing then.
+            ent_delay += ENT_DLY_STEP;
+            match self.instantiate_handles() {
+                Ok(()) => break,
+                Err(Retry::Fatal(e)) => return Err(e),
+                Err(Retry::Again { handle }) => {
+                    if ent_delay >= ENT_DLY_MAX {
+                        return Err(CaamError::RngInstantiateFailed {
+                            handle,
+                            ent_delay: last_delay,
+                        });
+                    }
+                }
+            }
+        }
+        self.ctrl
+            .modify(cregs!(scfgr), 0, SCFGR::RDBENABLE::SET.value);
+        Ok(())
+    }
+
+    /// Instantiates state handles 0 and 1 that RDSTA does not show live.
+    fn instantiate_handles(&mut self) -> Result<(), Retry> {
+        for handle in 0..2u8 {
+            let bit = 1 << handle;
+            let rdsta = self.ctrl.read(cregs!(rdsta));
+            if rdsta & bit != 0 {
+                continue;
+            }
+            let r = if handle == 0 {
+                let (words, n) = desc::rng_instantiate_sh0(RDSTA::SKVN.read(rdsta) == 0);
+                self.run_job(&words[..n])
+            } else {
+                self.run_job(&desc::rng_instantiate_sh1())
+            };
+            match r {
+                // A job status: the TRNG settings may be at fault, retry.
+                Ok(())
+                | Err(CaamError::Ccb { .. })
+                | Err(CaamError::Deco { .. })
+                | Err(CaamError::Status { .. }) => {}
+                Err(e) => return Err(Retry::Fatal(e)),
+            }
+            if self.ctrl.read(cregs!(rdsta)) & bit == 0 {
+                return Err(Retry::Again { handle });
+            }
         }
         Ok(())
     }
 
     /// TRNG programming as U-Boot `kick_trng` plus the newer Linux/OP-TEE
-    /// statistical limits (facts §1.6).
-    fn kick_trng(&self) {
-        const ENT_DLY: u32 = 3200;
+    /// statistical limits (`docs/caam.md`, RNG).
+    fn kick_trng(&self, ent_delay: u32) {
         let c = &self.ctrl;
         c.modify(cregs!(rtmctl), 0, RTMCTL::PRGM::SET.value);
         c.write(
             cregs!(rtsdctl),
-            (RTSDCTL::ENT_DLY.val(ENT_DLY) + RTSDCTL::SAMP_SIZE.val(512)).value,
+            (RTSDCTL::ENT_DLY.val(ent_delay) + RTSDCTL::SAMP_SIZE.val(512)).value,
         );
-        c.write(cregs!(rtfrqmin), ENT_DLY >> 2);
+        c.write(cregs!(rtfrqmin), ent_delay >> 2);
         c.write(cregs!(rtfrqmax), 1 << 20);
         c.write(cregs!(rtscmisc), (2 << 16) | 32);
         c.write(cregs!(rtpkrrng), 570);
@@ -422,19 +571,57 @@ impl<R: RegisterIo, D: Dma, C: Clock> Caam<R, D, C> {
         self.dma.clean(ptr, self.mem.small_out.0.len());
     }
 
-    fn check_mp(&self) -> Result<(), CaamError> {
-        let curve = SCFGR::MPCURVE.read(self.ctrl.read(cregs!(scfgr)));
-        if curve != 3 {
-            return Err(CaamError::MpUnsupported {
-                curve: u8::try_from(curve).unwrap_or(0xF),
-            });
+    /// Makes sure the CAAM holds an MP private key for P-256, as OP-TEE's
+    /// `caam_mp_init` does: MPCURVE = 3 means the boot ROM (or an earlier
+    /// MPPRIVK this power cycle) left one; MPCURVE = 0 on an open part means
+    /// none, so this generates it with MPPRIVK (OP-TEE's descriptor,
+    /// curve and passphrase); MPCURVE = 0 on a closed part is refused, as
+    /// OP-TEE refuses it.
+    fn ensure_mp_key(&mut self) -> Result<(), CaamError> {
+        if !self.ready {
+            return Err(CaamError::NotInitialised);
         }
-        Ok(())
+        if self.mp_key_generated {
+            return Ok(());
+        }
+        let curve = SCFGR::MPCURVE.read(self.ctrl.read(cregs!(scfgr)));
+        match curve {
+            3 => Ok(()),
+            0 => {
+                if self.info().security != SecurityState::NonSecure {
+                    return Err(CaamError::MpNoKeyOnClosedPart);
+                }
+                // OP-TEE picks P-256 only when the MDHA is LP256 (SHA-256
+                // is the longest hash); otherwise P-521, which this
+                // driver does not implement.
+                if CHAVID_LS::MDVID.read(self.ctrl.read(cregs!(chavid_ls))) != 0 {
+                    return Err(CaamError::MpUnsupported { curve: 0 });
+                }
+                self.mp_privkey_gen()?;
+                self.mp_key_generated = true;
+                Ok(())
+            }
+            _ => Err(CaamError::MpUnsupported {
+                curve: u8::try_from(curve).unwrap_or(0xF),
+            }),
+        }
+    }
+
+    fn mp_privkey_gen(&mut self) -> Result<(), CaamError> {
+        let n = desc::MP_PASSPHRASE.len();
+        self.mem.small_out.0[..n].copy_from_slice(desc::MP_PASSPHRASE);
+        let ptr = self.mem.small_out.0.as_ptr();
+        let bus = self.bus32(ptr, n)?;
+        self.dma.clean(ptr, n);
+        let len = u32::try_from(n).unwrap_or(0);
+        let r = self.run_job(&desc::mp_privkey_gen(bus, len));
+        self.scrub_small_out();
+        r
     }
 
     /// The MP public key, X || Y big-endian (64 bytes).
     pub fn mp_public_key(&mut self) -> Result<[u8; 64], CaamError> {
-        self.check_mp()?;
+        self.ensure_mp_key()?;
         let ptr = self.mem.small_out.0.as_mut_ptr().cast_const();
         let bus = self.bus32(ptr, 64)?;
         self.dma.invalidate(ptr, 128);
@@ -459,7 +646,7 @@ impl<R: RegisterIo, D: Dma, C: Clock> Caam<R, D, C> {
     }
 
     /// Reads the MPMR back in the order it was written (the hardware
-    /// returns each word byte-reversed; facts §3.1).
+    /// returns each word byte-reversed; `docs/caam.md`).
     pub fn mpmr_read(&self) -> [u8; 32] {
         let mut out = [0u8; 32];
         for (k, o) in out.chunks_exact_mut(4).enumerate() {
@@ -477,7 +664,7 @@ impl<R: RegisterIo, D: Dma, C: Clock> Caam<R, D, C> {
         if msg.len() > MAX_MP_MESSAGE {
             return Err(CaamError::MessageTooLong { len: msg.len() });
         }
-        self.check_mp()?;
+        self.ensure_mp_key()?;
         self.mem.bounce_in.0[..msg.len()].copy_from_slice(msg);
         let in_ptr = self.mem.bounce_in.0.as_ptr();
         let out_ptr = self.mem.small_out.0.as_mut_ptr().cast_const();
@@ -506,12 +693,20 @@ impl<R: RegisterIo, D: Dma, C: Clock> Caam<R, D, C> {
         Ok(s)
     }
 
-    fn load_key_mod(&mut self, key_mod: &[u8; 16]) -> Result<u32, CaamError> {
-        self.mem.key_mod.0 = *key_mod;
+    /// Places the key modifier for a blob job; returns its bus address and
+    /// length. 1..=16 bytes (Linux `blob_gen.c` refuses more than
+    /// `CAAM_BLOB_KEYMOD_LENGTH`; an empty one is refused here).
+    fn load_key_mod(&mut self, key_mod: &[u8]) -> Result<(u32, u32), CaamError> {
+        let n = key_mod.len();
+        if n == 0 || n > desc::MAX_KEY_MOD {
+            return Err(CaamError::BadKeyModifier { len: n });
+        }
+        self.mem.key_mod.0 = [0; 16];
+        self.mem.key_mod.0[..n].copy_from_slice(key_mod);
         let ptr = self.mem.key_mod.0.as_ptr();
         let bus = self.bus32(ptr, 16)?;
         self.dma.clean(ptr, 16);
-        Ok(bus)
+        Ok((bus, u32::try_from(n).unwrap_or(16)))
     }
 
     fn scrub_bounce(&mut self, input: bool, len: usize) {
@@ -533,6 +728,18 @@ impl<R: RegisterIo, D: Dma, C: Clock> Caam<R, D, C> {
         plain: &[u8],
         out: &mut [u8],
     ) -> Result<usize, CaamError> {
+        self.blob_encap_with_modifier(key_modifier, plain, out)
+    }
+
+    /// [`Caam::blob_encap`] with a key modifier of 1..=16 bytes (Linux's
+    /// trusted keys use the 10 bytes `SECURE_KEY`); the KEY command carries
+    /// the length, so a 10-byte modifier is not its 16-byte zero padding.
+    pub fn blob_encap_with_modifier(
+        &mut self,
+        key_modifier: &[u8],
+        plain: &[u8],
+        out: &mut [u8],
+    ) -> Result<usize, CaamError> {
         let len = plain.len();
         if len > MAX_BLOB_PAYLOAD {
             return Err(CaamError::PayloadTooLarge { len });
@@ -544,7 +751,7 @@ impl<R: RegisterIo, D: Dma, C: Clock> Caam<R, D, C> {
                 got: out.len(),
             });
         }
-        let km = self.load_key_mod(key_modifier)?;
+        let (km, km_len) = self.load_key_mod(key_modifier)?;
         self.mem.bounce_in.0[..len].copy_from_slice(plain);
         let in_ptr = self.mem.bounce_in.0.as_ptr();
         let out_ptr = self.mem.bounce_out.0.as_mut_ptr().cast_const();
@@ -553,7 +760,7 @@ impl<R: RegisterIo, D: Dma, C: Clock> Caam<R, D, C> {
         self.dma.clean(in_ptr, len);
         self.dma.invalidate(out_ptr, blob_len);
         let len32 = u32::try_from(len).unwrap_or(u32::MAX);
-        let r = self.run_job(&desc::blob_encap(km, in_bus, len32, out_bus));
+        let r = self.run_job(&desc::blob_encap(km, km_len, in_bus, len32, out_bus));
         self.scrub_bounce(true, len);
         r?;
         self.dma.invalidate(out_ptr, blob_len);
@@ -571,6 +778,16 @@ impl<R: RegisterIo, D: Dma, C: Clock> Caam<R, D, C> {
         blob: &[u8],
         out: &mut [u8],
     ) -> Result<usize, CaamError> {
+        self.blob_decap_with_modifier(key_modifier, blob, out)
+    }
+
+    /// [`Caam::blob_decap`] with a key modifier of 1..=16 bytes.
+    pub fn blob_decap_with_modifier(
+        &mut self,
+        key_modifier: &[u8],
+        blob: &[u8],
+        out: &mut [u8],
+    ) -> Result<usize, CaamError> {
         let r = self.blob_decap_inner(key_modifier, blob, out);
         if r.is_err() {
             out.zeroize();
@@ -580,7 +797,7 @@ impl<R: RegisterIo, D: Dma, C: Clock> Caam<R, D, C> {
 
     fn blob_decap_inner(
         &mut self,
-        key_modifier: &[u8; 16],
+        key_modifier: &[u8],
         blob: &[u8],
         out: &mut [u8],
     ) -> Result<usize, CaamError> {
@@ -596,7 +813,7 @@ impl<R: RegisterIo, D: Dma, C: Clock> Caam<R, D, C> {
                 got: out.len(),
             });
         }
-        let km = self.load_key_mod(key_modifier)?;
+        let (km, km_len) = self.load_key_mod(key_modifier)?;
         self.mem.bounce_in.0[..blob.len()].copy_from_slice(blob);
         let in_ptr = self.mem.bounce_in.0.as_ptr();
         let out_ptr = self.mem.bounce_out.0.as_mut_ptr().cast_const();
@@ -605,7 +822,7 @@ impl<R: RegisterIo, D: Dma, C: Clock> Caam<R, D, C> {
         self.dma.clean(in_ptr, blob.len());
         self.dma.invalidate(out_ptr, len);
         let len32 = u32::try_from(len).unwrap_or(u32::MAX);
-        let r = self.run_job(&desc::blob_decap(km, in_bus, len32, out_bus));
+        let r = self.run_job(&desc::blob_decap(km, km_len, in_bus, len32, out_bus));
         self.dma.invalidate(out_ptr, len);
         if r.is_ok() {
             out[..len].copy_from_slice(&self.mem.bounce_out.0[..len]);

@@ -1,6 +1,6 @@
-//! CAAM register layouts (i.MX8M, Era 9), from the facts sheet §1.3/§1.4
-//! (U-Boot `struct ccsr_sec` / `struct jr_regs`, Linux `regs.h`, OP-TEE
-//! `registers/*.h`).
+//! CAAM register layouts (i.MX8M, Era 9); offsets and fields with their
+//! sources in `docs/caam.md` (U-Boot `struct ccsr_sec` / `struct jr_regs`,
+//! Linux `regs.h`, OP-TEE `registers/*.h`).
 
 use tock_registers::register_bitfields;
 use tock_registers::register_structs;
@@ -14,12 +14,28 @@ register_bitfields![u32,
         /// 64-bit pointers (LONG_PTR / PS); must stay 0 on i.MX8M.
         PS OFFSET(16) NUMBITS(1) []
     ],
+    /// Compile-time parameters, most significant word.
+    pub CTPR_MS [
+        /// 64-bit pointers supported.
+        PS OFFSET(17) NUMBITS(1) [],
+        /// Virtualisation enabled at power-on.
+        VIRT_EN_POR OFFSET(1) NUMBITS(1) [],
+        /// Virtualisation (JRSTARTR) included.
+        VIRT_EN_INCL OFFSET(0) NUMBITS(1) []
+    ],
+    /// CHA version ids, least significant word.
+    pub CHAVID_LS [
+        /// MDHA version id (0 = LP256: SHA-256 is the longest hash).
+        MDVID OFFSET(12) NUMBITS(4) []
+    ],
     /// Security configuration.
     pub SCFGR [
         /// Manufacturing Protection curve (3 = P-256).
         MPCURVE OFFSET(28) NUMBITS(4) [],
         /// MPMR lock.
         MPMRL OFFSET(26) NUMBITS(1) [],
+        /// Virtualisation enabled (job rings must be started in JRSTARTR).
+        VIRT_EN OFFSET(15) NUMBITS(1) [],
         /// RNG deskew / "RDB enable", set after instantiation.
         RDBENABLE OFFSET(10) NUMBITS(1) [],
         /// Private blob selection.
@@ -123,14 +139,14 @@ register_structs! {
         (0x63C => _reserved5),
         (0x6C0 => pub rdsta: ReadOnly<u32, RDSTA::Register>),
         (0x6C4 => _reserved6),
-        (0xFA8 => pub ctpr_ms: ReadOnly<u32>),
+        (0xFA8 => pub ctpr_ms: ReadOnly<u32, CTPR_MS::Register>),
         (0xFAC => pub ctpr_ls: ReadOnly<u32>),
         (0xFB0 => _reserved7),
         (0xFD4 => pub csta: ReadOnly<u32, CSTA::Register>),
         (0xFD8 => _reserved8),
         (0xFE4 => pub ccbvid: ReadOnly<u32, CCBVID::Register>),
         (0xFE8 => pub chavid_ms: ReadOnly<u32>),
-        (0xFEC => pub chavid_ls: ReadOnly<u32>),
+        (0xFEC => pub chavid_ls: ReadOnly<u32, CHAVID_LS::Register>),
         (0xFF0 => pub chanum_ms: ReadOnly<u32, CHANUM_MS::Register>),
         (0xFF4 => pub chanum_ls: ReadOnly<u32>),
         (0xFF8 => pub secvid_ms: ReadOnly<u32, SECVID_MS::Register>),
@@ -179,7 +195,7 @@ mod tests {
     use core::mem::{offset_of, size_of};
 
     #[test]
-    fn controller_offsets_match_the_facts_sheet() {
+    fn controller_offsets_match_docs_caam_md() {
         assert_eq!(size_of::<CtrlRegs>(), 0x1000);
         assert_eq!(offset_of!(CtrlRegs, mcfgr), 0x004);
         assert_eq!(offset_of!(CtrlRegs, scfgr), 0x00C);
@@ -201,7 +217,7 @@ mod tests {
     }
 
     #[test]
-    fn job_ring_offsets_match_the_facts_sheet() {
+    fn job_ring_offsets_match_docs_caam_md() {
         assert_eq!(size_of::<JrRegs>(), 0x1000);
         let want = [
             (offset_of!(JrRegs, irbar_hi), 0x00),
@@ -228,7 +244,7 @@ mod tests {
     }
 
     #[test]
-    fn bitfields_match_the_facts_sheet() {
+    fn bitfields_match_docs_caam_md() {
         assert_eq!(SCFGR::MPMRL::SET.value, 1 << 26);
         assert_eq!(SCFGR::MPCURVE.read(0x3000_0000), 3);
         assert_eq!(SCFGR::RDBENABLE::SET.value, 1 << 10);
@@ -237,5 +253,10 @@ mod tests {
         assert_eq!(RTMCTL::PRGM::SET.value, 1 << 16);
         assert_eq!(JRINTR::HALT.read(0x8), 2);
         assert_eq!(MCFGR::PS::SET.value, 1 << 16);
+        assert_eq!(SCFGR::VIRT_EN::SET.value, 1 << 15);
+        assert_eq!(CTPR_MS::PS::SET.value, 1 << 17);
+        assert_eq!(CTPR_MS::VIRT_EN_POR::SET.value, 1 << 1);
+        assert_eq!(CTPR_MS::VIRT_EN_INCL::SET.value, 1);
+        assert_eq!(CHAVID_LS::MDVID.read(0xF000), 0xF);
     }
 }

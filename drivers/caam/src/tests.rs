@@ -7,7 +7,7 @@
 
 use super::*;
 use core::cell::{Cell, RefCell};
-use imx_emu::fusefile::{DEFAULT_FAMILY_SECRET, FuseFile};
+use imx_emu::fusefile::{ChipOptions, DEFAULT_FAMILY_SECRET, FuseFile, Page0};
 use imx_emu::{BusError, BusMemory, Emulator, MmioDevice};
 use p256::ecdsa::signature::hazmat::PrehashVerifier;
 use p256::ecdsa::{Signature, VerifyingKey};
@@ -140,6 +140,7 @@ fn chip(uid: u8, srk: u8, otpmk: u8, open: bool) -> FuseFile {
         otpmk: [otpmk; 32],
         family_secret: DEFAULT_FAMILY_SECRET,
         open,
+        options: Default::default(),
     }
 }
 
@@ -192,7 +193,8 @@ fn init_instantiates_the_rng_and_info_reports_the_chip() {
     assert_eq!(i.major_rev, 4);
     assert_eq!(i.job_rings, 3);
     assert_eq!(i.ring, 1);
-    assert!(i.initialised && i.rng_sh0 && !i.rng_sh1 && i.secure_keys);
+    // U-Boot instantiates both state handles.
+    assert!(i.initialised && i.rng_sh0 && i.rng_sh1 && i.secure_keys);
     assert_eq!(i.security, SecurityState::Secure);
     assert_eq!(i.mp_curve, 3);
     assert!(!i.mpmr_locked);
@@ -482,8 +484,432 @@ fn ring_indices_wrap_around() {
     // IRRIR / ORWIR are byte offsets.
     let irrir = emu_read(&r, JR1 + 0x5C);
     let orwir = emu_read(&r, JR1 + 0x64);
-    // init's RNG job + 13 jobs = 14 jobs: index 14 % 4 = 2.
-    assert_eq!(irrir, 2 * 4);
-    assert_eq!(orwir, 2 * 8);
+    // init's two RNG jobs + 13 jobs = 15 jobs: index 15 % 4 = 3.
+    assert_eq!(irrir, 3 * 4);
+    assert_eq!(orwir, 3 * 8);
     assert_eq!(emu_read(&r, JR1 + 0x3C), 0, "ORSFR drained");
+}
+
+fn with_options(mut f: FuseFile, options: ChipOptions) -> FuseFile {
+    f.options = options;
+    f
+}
+
+fn mpcurve0(f: FuseFile) -> FuseFile {
+    with_options(
+        f,
+        ChipOptions {
+            mp_curve_zero: true,
+            ..ChipOptions::default()
+        },
+    )
+}
+
+fn pubkey_of(private: &[u8; 32]) -> [u8; 64] {
+    let sk = p256::ecdsa::SigningKey::from_slice(private).unwrap();
+    let p = sk.verifying_key().to_sec1_point(false);
+    p.as_bytes()[1..65].try_into().unwrap()
+}
+
+#[test]
+fn mpcurve_0_on_an_open_part_generates_the_key_with_mpprivk_once() {
+    let f = mpcurve0(chip(1, 0x22, 0x33, true));
+    let mut r = ready(f.clone());
+    assert_eq!(r.caam.info().mp_curve, 0, "no key from the ROM");
+    // Before MPPRIVK the CAAM refuses MPPUBK (curve 0 in SCFGR).
+    let out = r.caam.scratch_bus_addr().unwrap();
+    assert_eq!(
+        r.caam
+            .run_raw_descriptor(&[0xB083_0004, 0x0006_0000, out, 0x8614_0000]),
+        Err(CaamError::Deco {
+            index: 3,
+            code: 0x82
+        })
+    );
+    let pk = r.caam.mp_public_key().unwrap();
+    // The key is the one MPPRIVK derives from OP-TEE's passphrase: the
+    // driver sent that passphrase, P-256, in OP-TEE's descriptor.
+    let want = imx_emu::mp_private_key_generated(&f, b"manufacturing protection");
+    assert_eq!(pk, pubkey_of(&want));
+    assert_ne!(
+        pk,
+        pubkey_of(&imx_emu::mp_private_key(&f)),
+        "not the ROM key"
+    );
+    assert_eq!(r.caam.info().mp_curve, 3, "MPCURVE set by MPPRIVK");
+    // Signing uses the same key; a second operation runs no second MPPRIVK
+    // (the model refuses one, as OP-TEE assumes once per power cycle).
+    let s = r.caam.mp_sign(b"id record").unwrap();
+    verify(&pk, &[0; 32], b"id record", &s);
+    assert_eq!(r.caam.mp_public_key(), Ok(pk));
+    let pass = r.caam.scratch_bus_addr().unwrap();
+    assert_eq!(
+        r.caam.run_raw_descriptor(&desc::mp_privkey_gen(pass, 24)),
+        Err(CaamError::Deco {
+            index: 4,
+            code: 0x09
+        }),
+        "second MPPRIVK in one power cycle"
+    );
+    // A new driver in the same power cycle (the loader re-inits the CAAM)
+    // finds MPCURVE = 3 and uses the key without MPPRIVK.
+    let mem: &'static mut DmaMem = Box::leak(Box::new(DmaMem::new()));
+    let arena = r.emu.borrow_mut().mem().0.clone();
+    let cpu_base = core::ptr::from_mut(mem) as usize;
+    let len = core::mem::size_of::<DmaMem>();
+    let mut again = Caam::new(
+        Regs {
+            emu: r.emu.clone(),
+            base: CAAM,
+        },
+        Regs {
+            emu: r.emu.clone(),
+            base: JR1,
+        },
+        1,
+        FakeDma {
+            cpu_base,
+            len,
+            arena,
+        },
+        FakeClock(Cell::new(0)),
+        mem,
+    );
+    again.init().unwrap();
+    assert_eq!(again.mp_public_key(), Ok(pk));
+    // The same chip on the next power-on gets the same key again.
+    assert_eq!(ready(f).caam.mp_public_key(), Ok(pk));
+}
+
+#[test]
+fn mpcurve_0_on_a_closed_part_is_refused_as_op_tee_does() {
+    let mut r = ready(mpcurve0(chip(1, 0x22, 0x33, false)));
+    assert_eq!(r.caam.mp_public_key(), Err(CaamError::MpNoKeyOnClosedPart));
+    assert_eq!(r.caam.mp_sign(b"x"), Err(CaamError::MpNoKeyOnClosedPart));
+    assert_eq!(r.caam.info().mp_curve, 0, "no MPPRIVK was run");
+    let m = std::format!("{}", CaamError::MpNoKeyOnClosedPart);
+    assert!(m.contains("MPCURVE = 0") && m.contains("Unlock"), "{m}");
+}
+
+#[test]
+fn rng_init_raises_the_entropy_delay_until_instantiation_succeeds() {
+    let mut r = rig(chip(1, 2, 3, false));
+    // This TRNG needs at least 4000 clocks per sample: 3200 and 3600 fail.
+    r.emu.borrow_mut().set_rng_min_entropy_delay(4000);
+    r.caam.init().unwrap();
+    let i = r.caam.info();
+    assert!(i.rng_sh0 && i.rng_sh1);
+    assert_eq!(emu_read(&r, CAAM + 0x610) >> 16, 4000);
+    assert_eq!(emu_read(&r, CAAM + 0x618), 1000, "FRQMIN = delay / 4");
+    assert_ne!(emu_read(&r, CAAM + 0xC) & (1 << 10), 0, "RDBENABLE");
+}
+
+#[test]
+fn rng_init_gives_up_below_12800_with_a_clear_error() {
+    let mut r = rig(chip(1, 2, 3, false));
+    r.emu.borrow_mut().set_rng_min_entropy_delay(12_800);
+    assert_eq!(
+        r.caam.init(),
+        Err(CaamError::RngInstantiateFailed {
+            handle: 0,
+            ent_delay: 12_400
+        })
+    );
+    assert!(!r.caam.info().rng_sh0);
+    assert_eq!(emu_read(&r, CAAM + 0xC) & (1 << 10), 0, "no RDBENABLE");
+    // Jobs that need the RNG are refused by the CAAM with a status word.
+    assert_eq!(
+        r.caam.mp_sign(b"x"),
+        Err(CaamError::Ccb {
+            cha: 5,
+            err: 4,
+            index: 7
+        })
+    );
+    let mut blob = [0u8; 49];
+    assert_eq!(
+        r.caam.blob_encap(&[1; 16], &[5], &mut blob),
+        Err(CaamError::Ccb {
+            cha: 5,
+            err: 4,
+            index: 9
+        })
+    );
+    assert_eq!(blob, [0; 49], "nothing written");
+    let m = std::format!("{}", r.caam.mp_sign(b"x").unwrap_err());
+    assert!(m.contains("RNG not instantiated"), "{m}");
+}
+
+#[test]
+fn a_live_state_handle_keeps_the_trng_settings_and_is_left_alone() {
+    // An earlier stage instantiated SH1 only: the driver instantiates SH0
+    // without touching the TRNG (the model refuses program mode while a
+    // handle is live, which would panic the register access here).
+    let mut r = rig(chip(1, 2, 3, false));
+    r.emu.borrow_mut().preinstantiate_rng(0b10);
+    r.caam.init().unwrap();
+    let i = r.caam.info();
+    assert!(i.rng_sh0 && i.rng_sh1);
+    assert_eq!(emu_read(&r, CAAM + 0x610), 0, "TRNG never programmed");
+    assert_eq!(emu_read(&r, JR1 + 0x5C), 4, "one job: SH0 only");
+    // Both live: no job at all.
+    let mut r = rig(chip(1, 2, 3, false));
+    r.emu.borrow_mut().preinstantiate_rng(0b11);
+    r.caam.init().unwrap();
+    assert_eq!(emu_read(&r, JR1 + 0x5C), 0, "no RNG job");
+    r.caam.mp_sign(b"works").unwrap();
+}
+
+#[test]
+fn a_failing_handle_next_to_a_live_one_ends_the_retries() {
+    // SH1 live, SH0 never instantiates: the TRNG stays untouched and the
+    // retries end (U-Boot's loop would spin: it raises the delay only when
+    // it reprograms the TRNG).
+    let mut r = rig(chip(1, 2, 3, false));
+    r.emu.borrow_mut().preinstantiate_rng(0b10);
+    r.emu
+        .borrow_mut()
+        .set_fault(Some(imx_emu::fusefile::Fault::RngNotInstantiable));
+    assert_eq!(
+        r.caam.init(),
+        Err(CaamError::RngInstantiateFailed {
+            handle: 0,
+            ent_delay: 0
+        })
+    );
+    assert_eq!(emu_read(&r, CAAM + 0x610), 0, "TRNG never programmed");
+}
+
+#[test]
+fn virtualisation_starts_the_ring_in_jrstartr() {
+    let mut r = rig(chip(1, 2, 3, false));
+    // Without virtualisation JRSTARTR stays untouched.
+    r.caam.init().unwrap();
+    assert_eq!(emu_read(&r, CAAM + 0x5C), 0);
+    // With SCFGR.VIRT_EN (CTPR_MS.VIRT_EN_INCL set in the model) a ring
+    // runs only once started: the driver starts JR1 (bit 1).
+    let mut r = rig(chip(1, 2, 3, false));
+    r.emu
+        .borrow_mut()
+        .write(CAAM + 0xC, 4, u64::from(3u32 << 28 | 1 << 15))
+        .unwrap();
+    r.caam.init().unwrap();
+    assert_eq!(emu_read(&r, CAAM + 0x5C), 1 << 1);
+    r.caam.mp_public_key().unwrap();
+}
+
+#[test]
+fn long_pointers_in_mcfgr_are_refused_before_touching_the_ring() {
+    let mut r = rig(chip(1, 2, 3, false));
+    r.emu
+        .borrow_mut()
+        .write(CAAM + 0x4, 4, u64::from(1u32 << 16))
+        .unwrap();
+    assert_eq!(
+        r.caam.init(),
+        Err(CaamError::LongPointers { mcfgr: 1 << 16 })
+    );
+    assert_eq!(emu_read(&r, JR1 + 4), 0, "ring base untouched");
+    assert!(!r.caam.info().initialised);
+}
+
+#[test]
+fn a_refused_controller_page_says_op_tee() {
+    for page0 in [Page0::ReadsZero, Page0::ReadsOnes] {
+        let f = with_options(
+            chip(1, 2, 3, false),
+            ChipOptions {
+                page0,
+                ..ChipOptions::default()
+            },
+        );
+        let mut r = rig(f);
+        let e = r.caam.init().unwrap_err();
+        assert!(
+            matches!(e, CaamError::ControllerPageRefused { .. }),
+            "{page0:?}: {e:?}"
+        );
+        let m = std::format!("{e}");
+        assert!(
+            m.starts_with("CAAM controller page not accessible: is OP-TEE in the boot image?"),
+            "{m}"
+        );
+        assert!(!r.caam.info().initialised);
+        assert_eq!(r.caam.mp_public_key(), Err(CaamError::NotInitialised));
+    }
+    // An aborting page: the emulator refuses the access with the same words
+    // (the QEMU board turns that into the crash report's reason).
+    let f = with_options(
+        chip(1, 2, 3, false),
+        ChipOptions {
+            page0: Page0::Aborts,
+            ..ChipOptions::default()
+        },
+    );
+    let r = rig(f);
+    let e = r.emu.borrow_mut().read(CAAM + 0xFF8, 4).unwrap_err();
+    assert!(
+        std::format!("{e}")
+            .starts_with("CAAM controller page not accessible: is OP-TEE in the boot image?")
+    );
+    // The job ring page and its alias still answer.
+    assert_eq!(emu_read(&r, JR1 + 0xFF8), 0x0A16_0401);
+}
+
+#[test]
+fn zero_length_mp_sign_is_refused_by_driver_and_model() {
+    let mut r = ready(chip(1, 2, 3, false));
+    assert_eq!(r.caam.mp_sign(&[]), Err(CaamError::EmptyMessage));
+    let out = r.caam.scratch_bus_addr().unwrap();
+    assert_eq!(
+        r.caam
+            .run_raw_descriptor(&desc::mp_sign(out, 0, out, out + 32, out + 64)),
+        Err(CaamError::Deco {
+            index: 7,
+            code: 0x82
+        })
+    );
+}
+
+#[test]
+fn priblob_only_goes_up_until_power_on() {
+    let r = ready(chip(1, 2, 3, false));
+    let scfgr = |r: &Rig| emu_read(r, CAAM + 0xC);
+    let write = |r: &Rig, v: u32| {
+        r.emu
+            .borrow_mut()
+            .write(CAAM + 0xC, 4, u64::from(v))
+            .unwrap()
+    };
+    write(&r, scfgr(&r) | 1);
+    assert_eq!(scfgr(&r) & 3, 1);
+    // A CM trying to go back to PRIBLOB 0 (blobs of the boot image's class).
+    write(&r, scfgr(&r) & !3);
+    assert_eq!(scfgr(&r) & 3, 1, "PRIBLOB lowered");
+    write(&r, (scfgr(&r) & !3) | 2);
+    assert_eq!(scfgr(&r) & 3, 3);
+}
+
+#[test]
+fn key_modifiers_of_other_lengths_bind_blobs_to_their_length() {
+    let mut r = ready(chip(1, 2, 3, false));
+    let secure_key = b"SECURE_KEY";
+    let mut padded = [0u8; 16];
+    padded[..10].copy_from_slice(secure_key);
+    let plain = [0x42u8; 32];
+    let mut blob = [0u8; 80];
+    assert_eq!(
+        r.caam
+            .blob_encap_with_modifier(secure_key, &plain, &mut blob),
+        Ok(80)
+    );
+    let mut out = [0u8; 32];
+    assert_eq!(
+        r.caam.blob_decap_with_modifier(secure_key, &blob, &mut out),
+        Ok(32)
+    );
+    assert_eq!(out, plain);
+    // Its zero padding to 16 bytes is another modifier, both ways.
+    assert_eq!(
+        r.caam.blob_decap(&padded, &blob, &mut out),
+        Err(CaamError::BlobMacMismatch)
+    );
+    assert_eq!(out, [0; 32]);
+    let mut blob16 = [0u8; 80];
+    r.caam.blob_encap(&padded, &plain, &mut blob16).unwrap();
+    assert_eq!(
+        r.caam
+            .blob_decap_with_modifier(secure_key, &blob16, &mut out),
+        Err(CaamError::BlobMacMismatch)
+    );
+    // 16 bytes through either entry point is the same modifier.
+    assert_eq!(
+        r.caam.blob_decap_with_modifier(&padded, &blob16, &mut out),
+        Ok(32)
+    );
+    // One byte works; none or 17 are refused before any job.
+    let mut b1 = [0u8; 49];
+    r.caam
+        .blob_encap_with_modifier(b"k", &[9], &mut b1)
+        .unwrap();
+    let mut o1 = [0u8; 1];
+    assert_eq!(r.caam.blob_decap_with_modifier(b"k", &b1, &mut o1), Ok(1));
+    assert_eq!(
+        r.caam.blob_encap_with_modifier(&[], &plain, &mut blob),
+        Err(CaamError::BadKeyModifier { len: 0 })
+    );
+    out = [0xAA; 32];
+    assert_eq!(
+        r.caam.blob_decap_with_modifier(&[1; 17], &blob, &mut out),
+        Err(CaamError::BadKeyModifier { len: 17 })
+    );
+    assert_eq!(out, [0; 32], "output zeroed on refusal");
+}
+
+#[test]
+fn a_blob_with_secure_key_opens_with_linux_trusted_keys_descriptor() {
+    // Linux `blob_gen.c` (trusted keys, `trusted_caam.c`): the modifier
+    // "SECURE_KEY" as 10 bytes of immediate KEY data, 16-bit SEQ lengths.
+    let mut r = ready(chip(1, 2, 3, false));
+    let plain: [u8; 32] = core::array::from_fn(|i| i as u8);
+    let mut blob = [0u8; 80];
+    r.caam
+        .blob_encap_with_modifier(b"SECURE_KEY", &plain, &mut blob)
+        .unwrap();
+    let base = r.caam.scratch_bus_addr().unwrap();
+    let (blob_at, out_at) = (base, base + 80);
+    r.emu
+        .borrow_mut()
+        .mem()
+        .write(u64::from(blob_at), &blob)
+        .unwrap();
+    let km = |b: &[u8; 4]| u32::from_le_bytes(*b);
+    let linux_decap = [
+        0xB080_000A,
+        0x0480_000A,
+        km(b"SECU"),
+        km(b"RE_K"),
+        km(b"EY\0\0"),
+        0xF000_0050,
+        blob_at,
+        0xF800_0020,
+        out_at,
+        0x860D_0000,
+    ];
+    assert_eq!(r.caam.run_raw_descriptor(&linux_decap), Ok(()));
+    let mut got = [0u8; 32];
+    r.emu
+        .borrow_mut()
+        .mem()
+        .read(u64::from(out_at), &mut got)
+        .unwrap();
+    assert_eq!(got, plain);
+}
+
+#[test]
+fn a_job_ring_the_secure_world_still_owns_is_refused_before_touching_it() {
+    // U-Boot's SPL on i.MX8M sets JRnDID_MS = TZ_OWN | PRIM_TZ | DID 1 for
+    // its ring; a TF-A that does not hand JR1 back leaves it so. The model
+    // refuses every access to that ring's page (the test's register access
+    // would panic), so the driver must stop at page 0.
+    let mut r = rig(chip(1, 2, 3, false));
+    r.emu.borrow_mut().write(CAAM + 0x18, 4, 0x8011).unwrap();
+    let e = r.caam.init().unwrap_err();
+    assert_eq!(
+        e,
+        CaamError::RingOwnedBySecureWorld {
+            ring: 1,
+            jrdid_ms: 0x8011
+        }
+    );
+    assert!(std::format!("{e}").contains("TF-A did not release it"));
+    assert!(r.emu.borrow_mut().read(JR1 + 0x4C, 4).is_err());
+    // JR0 owned by HAB (0x8011) does not concern the loader on JR1.
+    let mut r = rig(chip(1, 2, 3, false));
+    r.emu.borrow_mut().write(CAAM + 0x10, 4, 0x8011).unwrap();
+    r.caam.init().unwrap();
+    // TF-A's release value (non-secure, DID 1) is fine.
+    let mut r = rig(chip(1, 2, 3, false));
+    r.emu.borrow_mut().write(CAAM + 0x18, 4, 0x1).unwrap();
+    r.caam.init().unwrap();
 }

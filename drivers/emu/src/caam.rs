@@ -15,14 +15,22 @@
 //!   build them, and the job status word format (SSRC, DECO command index
 //!   and error code, CCB CHA id and error id).
 //! - MP: ECDSA-P256 over SHA-256(MPMR || message), c = r and d = s
-//!   big-endian, the 32-byte message representative; X || Y public key.
+//!   big-endian, the 32-byte message representative; X || Y public key;
+//!   MPPRIVK (OP-TEE's descriptor) on a chip whose fuse file starts it with
+//!   SCFGR.MPCURVE = 0, once per power cycle.
+//! - The refusals silicon is documented or presumed to make: MPSIGN and
+//!   blob encapsulation without an instantiated RNG, PRIBLOB only rising,
+//!   TRNG reprogramming while a state handle is live, rings not started in
+//!   JRSTARTR under virtualisation, and (fuse-file option) a controller page
+//!   the secure world keeps. The list with status words is in
+//!   `docs/caam.md`.
 //! - Blobs: 32-byte encrypted blob key + AES-CCM ciphertext + 16-byte MAC,
 //!   a fresh random blob key per blob, ICV error on any mismatch.
 //!
 //! # What is not (and cannot be)
 //! - Blobs are **not bit-compatible** with silicon: the real BKEK derivation
 //!   and blob-key encryption are not public. Here BKEK = HKDF-SHA256(OTPMK,
-//!   key modifier, security state, PRIBLOB) and the blob key is wrapped with
+//!   key modifier length and bytes (1..=16), security state, PRIBLOB) and the blob key is wrapped with
 //!   AES-256-ECB; CCM uses a 12-byte zero nonce (the blob key is fresh).
 //!   Silicon uses a fixed test key instead of the OTPMK on non-secure parts;
 //!   the model always uses the chip's OTPMK (mixed with the state), so open
@@ -38,7 +46,7 @@
 //!   status of their class rather than silently accepted.
 //!
 //! # Status words emitted
-//! Format from Linux `drivers/crypto/caam/regs.h` / `error.c` (facts §1.5):
+//! Format from Linux `drivers/crypto/caam/regs.h` / `error.c` (`docs/caam.md`):
 //! - `0x0000_0000` success.
 //! - `0x4000_ii_cc` DECO error, `ii` = word index of the failing command,
 //!   `cc` one of: 0x04 invalid command type, 0x06 invalid KEY, 0x07 invalid
@@ -63,7 +71,7 @@
 //! documented publicly; the model's choices are stated above.
 
 use crate::crypto::{CcmStream, Drbg, ct_eq, hkdf, mp_signing_key, wrap_key};
-use crate::fusefile::{Fault, FuseFile, LOCKED_MPMR};
+use crate::fusefile::{Fault, FuseFile, LOCKED_MPMR, Page0};
 use crate::trap::EmuError;
 use p256::ecdsa::signature::hazmat::PrehashSigner;
 use sha2::{Digest, Sha256};
@@ -159,7 +167,7 @@ pub mod status {
     pub const HALT_CC: u32 = SSRC_JUMP_HALT_CC << SSRC_SHIFT;
 }
 
-// Controller-page offsets (facts §1.3).
+// Controller-page offsets (`docs/caam.md`).
 const MCFGR: u32 = 0x004;
 const SCFGR: u32 = 0x00C;
 const JRDID_FIRST: u32 = 0x010;
@@ -185,16 +193,21 @@ const CHANUM_LS: u32 = 0xFF4;
 const SECVID_MS: u32 = 0xFF8;
 const SECVID_LS: u32 = 0xFFC;
 
-/// SCFGR.MPCURVE (31:28) value for P-256 (facts §2.4).
+/// SCFGR.MPCURVE (31:28) value for P-256 (`docs/caam.md`).
 pub const MPCURVE_P256: u32 = 3;
 const SCFGR_MPMRL: u32 = 1 << 26;
+const SCFGR_PRIBLOB: u32 = 0b11;
+const SCFGR_VIRT_EN: u32 = 1 << 15;
+const JRDID_MS_TZ_OWN: u32 = 1 << 15;
+const CTPR_MS_VIRT_EN_INCL: u32 = 1;
+const RTSDCTL: u32 = 0x610;
 const MCFGR_PS: u32 = 1 << 16;
 const MCFGR_SWRST: u32 = 1 << 31;
 const MCFGR_DMA_RST: u32 = 1 << 28;
 const RTMCTL_PRGM: u32 = 1 << 16;
 const RDSTA_SKVN: u32 = 1 << 30;
 
-// Job ring page offsets (facts §1.4).
+// Job ring page offsets (`docs/caam.md`).
 const IRBAR_HI: u32 = 0x00;
 const IRBAR_LO: u32 = 0x04;
 const IRSR: u32 = 0x0C;
@@ -268,6 +281,12 @@ pub(crate) struct Caam {
     jobs: u32,
     /// Blob decapsulations started since power-on.
     decaps: u32,
+    /// How page 0 answers (fuse-file option).
+    page0: Page0,
+    /// SHA-256 of the MPPRIVK passphrase once MPPRIVK ran this power cycle.
+    mpprivk: Option<[u8; 32]>,
+    /// Instantiation fails while RTSDCTL.ENT_DLY is below this (0: never).
+    rng_min_ent_dly: u32,
 }
 
 fn err_unimpl(offset: u32, write: bool) -> EmuError {
@@ -289,8 +308,13 @@ impl Caam {
     pub(crate) fn new(fuses: &FuseFile) -> Self {
         Self {
             mcfgr: 0,
-            // The boot ROM has generated the MP key and set MPCURVE.
-            scfgr: MPCURVE_P256 << 28,
+            // The boot ROM has generated the MP key and set MPCURVE, unless
+            // the fuse file says it left none.
+            scfgr: if fuses.options.mp_curve_zero {
+                0
+            } else {
+                MPCURVE_P256 << 28
+            },
             jrdid: [0; 6],
             jrstartr: 0,
             mpmr: [0; 32],
@@ -302,6 +326,26 @@ impl Caam {
             fault: None,
             jobs: 0,
             decaps: 0,
+            page0: fuses.options.page0,
+            mpprivk: None,
+            rng_min_ent_dly: 0,
+        }
+    }
+
+    /// RNG instantiation fails with the CCB RNG "instantiate" error while
+    /// the programmed entropy delay is below `ent_dly` (a TRNG that needs a
+    /// longer delay than the first one tried).
+    pub(crate) fn set_rng_min_entropy_delay(&mut self, ent_dly: u32) {
+        self.rng_min_ent_dly = ent_dly;
+    }
+
+    /// RNG state handles in `mask` (bit 0: SH0, bit 1: SH1) are live at
+    /// power-on, as if an earlier boot stage had instantiated them (SH0
+    /// with the secure keys).
+    pub(crate) fn preinstantiate_rng(&mut self, mask: u32) {
+        self.rdsta |= mask & 3;
+        if mask & 1 != 0 {
+            self.rdsta |= RDSTA_SKVN;
         }
     }
 
@@ -334,12 +378,32 @@ impl Caam {
         }
     }
 
+    /// A job ring page the secure world owns (JRnDID_MS.TZ_OWN, as U-Boot's
+    /// SPL leaves the ring it used until TF-A releases it) refuses the
+    /// loader's non-secure accesses.
+    fn check_ring_owner(&self, page: u32, off: u32) -> Result<(), EmuError> {
+        if (1..=3).contains(&page) && self.jrdid[2 * (page as usize - 1)] & JRDID_MS_TZ_OWN != 0 {
+            return Err(EmuError::Unsupported {
+                block: BLOCK,
+                offset: off,
+                what: "non-secure access to a job ring the secure world owns (JRnDID_MS.TZ_OWN)",
+            });
+        }
+        Ok(())
+    }
+
     /// A 32-bit read at `off` from the CAAM base.
     pub(crate) fn read(&mut self, off: u32, fuses: &FuseFile) -> Result<u32, EmuError> {
         let page = off >> 12;
         let in_page = off & 0xFFF;
+        self.check_ring_owner(page, off)?;
         match page {
-            0 => self.ctrl_read(in_page, fuses),
+            0 => match self.page0 {
+                Page0::Open => self.ctrl_read(in_page, fuses),
+                Page0::ReadsZero => Ok(0),
+                Page0::ReadsOnes => Ok(u32::MAX),
+                Page0::Aborts => Err(EmuError::ControllerPageRefused { offset: off }),
+            },
             1..=3 if in_page >= 0x600 => self.ctrl_read(in_page, fuses),
             1..=3 => self.jr_read(page as usize - 1, in_page, off),
             _ => Err(err_unimpl(off, false)),
@@ -356,8 +420,13 @@ impl Caam {
     ) -> Result<(), EmuError> {
         let page = off >> 12;
         let in_page = off & 0xFFF;
+        self.check_ring_owner(page, off)?;
         match page {
-            0 => self.ctrl_write(in_page, v),
+            0 => match self.page0 {
+                Page0::Open => self.ctrl_write(in_page, v),
+                Page0::ReadsZero | Page0::ReadsOnes => Ok(()),
+                Page0::Aborts => Err(EmuError::ControllerPageRefused { offset: off }),
+            },
             1..=3 if in_page >= 0x600 => self.ctrl_write(in_page, v),
             1..=3 => self.jr_write(page as usize - 1, in_page, off, v, mem, fuses),
             _ => Err(err_unimpl(off, true)),
@@ -374,7 +443,7 @@ impl Caam {
             JRSTARTR => self.jrstartr,
             MPMR_FIRST..=MPMR_LAST => {
                 let k = ((off - MPMR_FIRST) / 4) as usize;
-                // Readback is byte-reversed relative to the write (facts §3.1).
+                // Readback is byte-reversed relative to the write (`docs/caam.md`).
                 u32::from_be_bytes([
                     self.mpmr[4 * k],
                     self.mpmr[4 * k + 1],
@@ -385,8 +454,9 @@ impl Caam {
             RTMCTL..=TRNG_LAST => self.trng[((off - RTMCTL) / 4) as usize],
             RDSTA => self.rdsta,
             CRNR_MS | CRNR_LS => 0,
-            // RNG_I = 2 state handles; PS (64-bit pointers) not offered.
-            CTPR_MS => 2 << 8,
+            // RNG_I = 2 state handles; PS (64-bit pointers) not offered;
+            // VIRT_EN_INCL: virtualisation exists, off unless SCFGR.VIRT_EN.
+            CTPR_MS => (2 << 8) | CTPR_MS_VIRT_EN_INCL,
             // SPLIT_KEY | BLOB.
             CTPR_LS => (1 << 14) | (1 << 1),
             FAR_MS..=FADR => 0,
@@ -421,13 +491,9 @@ impl Caam {
     fn ctrl_write(&mut self, off: u32, v: u32) -> Result<(), EmuError> {
         match off {
             MCFGR => {
-                if v & MCFGR_PS != 0 {
-                    return Err(EmuError::Unsupported {
-                        block: BLOCK,
-                        offset: off,
-                        what: "64-bit pointers (MCFGR.PS)",
-                    });
-                }
+                // MCFGR.PS is stored (a driver must refuse it); while it is
+                // set the model runs no job (64-bit pointers and 12-byte
+                // output entries are not modelled).
                 if v & (MCFGR_SWRST | MCFGR_DMA_RST) != 0 {
                     return Err(EmuError::Unsupported {
                         block: BLOCK,
@@ -438,9 +504,10 @@ impl Caam {
                 self.mcfgr = v;
             }
             SCFGR => {
-                // MPCURVE is set by the boot ROM and read-only afterwards;
-                // MPMRL is sticky until power-on.
-                let keep = self.scfgr & (0xF << 28 | SCFGR_MPMRL);
+                // MPCURVE is set by the boot ROM (or MPPRIVK) and read-only
+                // to software; MPMRL and every PRIBLOB bit are sticky until
+                // power-on (OP-TEE only ever raises PRIBLOB).
+                let keep = self.scfgr & (0xF << 28 | SCFGR_MPMRL | SCFGR_PRIBLOB);
                 self.scfgr = (v & !(0xF << 28)) | keep;
             }
             JRDID_FIRST..=JRDID_LAST if off.is_multiple_of(4) => {
@@ -454,7 +521,19 @@ impl Caam {
                     self.mpmr[4 * k..4 * k + 4].copy_from_slice(&v.to_le_bytes());
                 }
             }
-            RTMCTL => self.trng[0] = v,
+            RTMCTL => {
+                // U-Boot and Linux never reprogram the TRNG while a state
+                // handle is live ("do not change the TRNG parameters"); the
+                // model refuses it so a driver that does is caught.
+                if v & RTMCTL_PRGM != 0 && self.trng[0] & RTMCTL_PRGM == 0 && self.rdsta & 3 != 0 {
+                    return Err(EmuError::Unsupported {
+                        block: BLOCK,
+                        offset: off,
+                        what: "TRNG program mode while an RNG state handle is instantiated",
+                    });
+                }
+                self.trng[0] = v;
+            }
             0x604..=TRNG_LAST => {
                 if self.trng[0] & RTMCTL_PRGM == 0 {
                     return Err(EmuError::Unsupported {
@@ -598,7 +677,9 @@ impl Caam {
 
     /// Runs the jobs waiting in ring `r` while the output ring has room.
     fn process(&mut self, r: usize, mem: &mut impl BusMemory, fuses: &FuseFile) {
-        while !self.stalled {
+        // With virtualisation on, a ring runs only once started in JRSTARTR.
+        let started = self.scfgr & SCFGR_VIRT_EN == 0 || self.jrstartr & (1 << r) != 0;
+        while !self.stalled && started && self.mcfgr & MCFGR_PS == 0 {
             let jr = self.rings[r];
             if jr.failed || jr.pending == 0 || jr.or_full >= jr.ors || jr.jrcr != 0 {
                 return;
@@ -689,7 +770,7 @@ impl Caam {
             rng_ready: false,
         };
         let st = self.execute(&mut job, start, mem, fuses);
-        if let Some(k) = job.key_mod.as_mut() {
+        if let Some((k, _)) = job.key_mod.as_mut() {
             k.zeroize();
         }
         raw.zeroize();
@@ -716,29 +797,32 @@ impl Caam {
                     let class = (w >> 25) & 3;
                     let klen = (w & 0x3FF) as usize;
                     let imm = w & (1 << 23) != 0;
-                    // Anything but a plain 16-byte class-2 key (the blob key
-                    // modifier) is not modelled.
-                    if class != 2 || klen != 16 || w & 0x01F7_FC00 & !(1 << 23) != 0 {
+                    // Anything but a plain class-2 key of 1..=16 bytes (the
+                    // blob key modifier; Linux `CAAM_BLOB_KEYMOD_LENGTH`) is
+                    // not modelled.
+                    if class != 2 || !(1..=16).contains(&klen) || w & 0x01F7_FC00 & !(1 << 23) != 0
+                    {
                         return deco(status::DECO_INVALID_KEY);
                     }
                     let mut km = [0u8; 16];
                     if imm {
+                        // Immediate data is padded to whole words.
                         let at = (pc + 1) * 4;
-                        let Some(src) = job.raw.get(at..at + 16) else {
+                        let Some(src) = job.raw.get(at..at + klen) else {
                             return deco(status::DECO_INVALID_KEY);
                         };
-                        km.copy_from_slice(src);
-                        pc += 1 + 4;
+                        km[..klen].copy_from_slice(src);
+                        pc += 1 + klen.div_ceil(4);
                     } else {
                         let Some(p) = arg(1) else {
                             return deco(status::DECO_INVALID_KEY);
                         };
-                        if mem.read(u64::from(p), &mut km).is_err() {
+                        if mem.read(u64::from(p), &mut km[..klen]).is_err() {
                             return deco(status::DECO_DMA);
                         }
                         pc += 2;
                     }
-                    job.key_mod = Some(km);
+                    job.key_mod = Some((km, klen));
                     continue;
                 }
                 // LOAD: only the immediate clear-written write UB/OP-TEE use.
@@ -890,7 +974,7 @@ impl Caam {
                 match (optype, protid) {
                     (6, 0x14) => self.mp_pubkey(job, info, idx, mem, fuses),
                     (6, 0x15) => self.mp_sign(job, info, idx, mem, fuses),
-                    (7, 0x14) => self.mp_privkey_gen(job, info, idx),
+                    (7, 0x14) => self.mp_privkey_gen(job, info, idx, mem),
                     (7, 0x0D) | (6, 0x0D) => self.blob(job, optype == 7, info, idx, mem, fuses),
                     _ => deco(status::DECO_UNDEFINED_PROTOCOL),
                 }
@@ -929,7 +1013,11 @@ impl Caam {
                 if sk {
                     return status::deco(idx, status::DECO_INVALID_OPERATION);
                 }
-                if self.rdsta & if_bit != 0 || self.fault == Some(Fault::RngNotInstantiable) {
+                let ent_dly = self.trng[((RTSDCTL - RTMCTL) / 4) as usize] >> 16;
+                if self.rdsta & if_bit != 0
+                    || self.fault == Some(Fault::RngNotInstantiable)
+                    || ent_dly < self.rng_min_ent_dly
+                {
                     return status::ccb(idx, status::CHA_RNG, status::ERR_RNG_INSTANTIATE);
                 }
                 self.rdsta |= if_bit;
@@ -978,7 +1066,7 @@ impl Caam {
         if pdb.len() == 3 && pdb[2] < 64 {
             return status::deco(idx, status::DECO_PDB);
         }
-        let key = mp_signing_key(&fuses.family_secret, &fuses.srk_hash, !fuses.open);
+        let key = self.mp_key(fuses);
         let point = key.verifying_key().to_sec1_point(false);
         let bytes = point.as_bytes();
         if mem.write(u64::from(pdb[1]), &bytes[1..65]).is_err() {
@@ -1004,6 +1092,15 @@ impl Caam {
             return s;
         }
         let (msg, hash_out, c_out, d_out, msg_len) = (pdb[1], pdb[2], pdb[3], pdb[4], pdb[5]);
+        // Model's choice (silicon's answer is not public): an empty message
+        // is refused as an invalid PDB setting.
+        if msg_len == 0 {
+            return status::deco(idx, status::DECO_PDB);
+        }
+        // ECDSA needs a fresh per-signature secret from the RNG.
+        if self.rdsta & 1 == 0 {
+            return status::ccb(idx, status::CHA_RNG, status::ERR_RNG_NOT_INSTANTIATED);
+        }
         let mut h = Sha256::new();
         h.update(self.mpmr);
         let mut buf = [0u8; CHUNK];
@@ -1020,7 +1117,7 @@ impl Caam {
             done += k as u32;
         }
         let digest: [u8; 32] = h.finalize().into();
-        let key = mp_signing_key(&fuses.family_secret, &fuses.srk_hash, !fuses.open);
+        let key = self.mp_key(fuses);
         let Ok(sig) = PrehashSigner::<p256::ecdsa::Signature>::sign_prehash(&key, &digest) else {
             return status::deco(idx, status::DECO_PDB);
         };
@@ -1037,26 +1134,68 @@ impl Caam {
         0
     }
 
-    fn mp_privkey_gen(&mut self, job: &mut Job<'_>, info: u32, idx: u8) -> u32 {
-        // PDB {csel, passphrase ptr, passphrase len} (OP-TEE). The model's key
-        // is fixed by the fuses, so the passphrase is not read.
+    /// The MP key: the boot ROM's, or the one MPPRIVK generated.
+    fn mp_key(&self, fuses: &FuseFile) -> p256::ecdsa::SigningKey {
+        mp_signing_key(
+            &fuses.family_secret,
+            &fuses.srk_hash,
+            !fuses.open,
+            self.mpprivk.as_ref(),
+        )
+    }
+
+    fn mp_privkey_gen(
+        &mut self,
+        job: &mut Job<'_>,
+        info: u32,
+        idx: u8,
+        mem: &mut impl BusMemory,
+    ) -> u32 {
+        // PDB {csel, passphrase ptr, passphrase len} (OP-TEE `do_mppriv_gen`).
         let pdb = job.pdb;
         if info != 0 || pdb.len() != 3 {
             return status::deco(idx, status::DECO_PDB);
         }
-        match self.check_curve(pdb[0], idx) {
-            Ok(()) => 0,
-            Err(s) => s,
+        // Once per power cycle: with a key present (MPCURVE set by the ROM
+        // or by an earlier MPPRIVK) the operation is refused.
+        if self.scfgr >> 28 != 0 {
+            return status::deco(idx, status::DECO_INVALID_OPERATION);
         }
+        let csel = (pdb[0] >> 17) & 0xF;
+        let (ptr, len) = (pdb[1], pdb[2]);
+        if pdb[0] & !(0xF << 17) != 0 || csel != MPCURVE_P256 || len == 0 || len > 1024 {
+            return status::deco(idx, status::DECO_PDB);
+        }
+        let mut h = Sha256::new();
+        let mut buf = [0u8; CHUNK];
+        let mut done = 0u32;
+        while done < len {
+            let k = (len - done).min(CHUNK as u32) as usize;
+            if mem
+                .read(u64::from(ptr) + u64::from(done), &mut buf[..k])
+                .is_err()
+            {
+                return status::deco(idx, status::DECO_DMA);
+            }
+            h.update(&buf[..k]);
+            done += k as u32;
+        }
+        self.mpprivk = Some(h.finalize().into());
+        self.scfgr |= csel << 28;
+        0
     }
 
-    fn bkek(&self, fuses: &FuseFile, key_mod: &[u8; 16]) -> Zeroizing<[u8; 32]> {
+    /// The blob KEK from the OTPMK, the key modifier (its length included:
+    /// the key register holds the size, so "SECURE_KEY" is not its padding
+    /// to 16 bytes), the security state and PRIBLOB.
+    fn bkek(&self, fuses: &FuseFile, key_mod: &[u8]) -> Zeroizing<[u8; 32]> {
         let mut k = Zeroizing::new([0u8; 32]);
         let state = [u8::from(!fuses.open), (self.scfgr & 3) as u8];
+        let len = [u8::try_from(key_mod.len()).unwrap_or(0)];
         hkdf(
-            b"imx-emu blob KEK v1",
+            b"imx-emu blob KEK v2",
             &fuses.otpmk,
-            &[key_mod, &state],
+            &[&len, key_mod, &state],
             &mut *k,
         );
         k
@@ -1087,10 +1226,14 @@ impl Caam {
             return deco(status::DECO_INVALID_SEQUENCE);
         };
         let (in_ptr, out_ptr) = (u64::from(in_ptr), u64::from(out_ptr));
-        let kek = self.bkek(fuses, &key_mod);
+        let kek = self.bkek(fuses, &key_mod.0[..key_mod.1]);
         let nonce = [0u8; 12];
         let mut buf = Zeroizing::new([0u8; CHUNK]);
         if encap {
+            // The blob key comes from the RNG.
+            if self.rdsta & 1 == 0 {
+                return status::ccb(idx, status::CHA_RNG, status::ERR_RNG_NOT_INSTANTIATED);
+            }
             let Some(need) = in_len.checked_add(48) else {
                 return deco(status::DECO_INVALID_SEQUENCE);
             };
@@ -1199,7 +1342,7 @@ struct Job<'a> {
     words: &'a [u32],
     raw: &'a [u8],
     pdb: &'a [u32],
-    key_mod: Option<[u8; 16]>,
+    key_mod: Option<([u8; 16], usize)>,
     seq_in: Option<(u32, u32)>,
     seq_out: Option<(u32, u32)>,
     rng_ready: bool,

@@ -56,6 +56,18 @@ impl<M: BusMemory> Emulator<M> {
         self.caam.set_fault(fault);
     }
 
+    /// A TRNG that needs a longer entropy delay: RNG instantiation fails
+    /// (CCB RNG "instantiate" error) while RTSDCTL.ENT_DLY < `ent_dly`.
+    pub fn set_rng_min_entropy_delay(&mut self, ent_dly: u32) {
+        self.caam.set_rng_min_entropy_delay(ent_dly);
+    }
+
+    /// RNG state handles in `mask` (bit 0: SH0, bit 1: SH1) are live, as if
+    /// an earlier boot stage had instantiated them. Call right after power-on.
+    pub fn preinstantiate_rng(&mut self, mask: u32) {
+        self.caam.preinstantiate_rng(mask);
+    }
+
     fn read32(&mut self, addr: u64) -> Result<u32, EmuError> {
         if (CAAM_BASE..CAAM_BASE + CAAM_SIZE).contains(&addr) {
             self.caam.read(offset(addr, CAAM_BASE), &self.fuses)
@@ -132,6 +144,7 @@ mod tests {
             otpmk: [3; 32],
             family_secret: DEFAULT_FAMILY_SECRET,
             open,
+            options: Default::default(),
         }
     }
 
@@ -198,14 +211,18 @@ mod tests {
             Err(EmuError::ReadOnly { .. })
         ));
         assert!(e.read(crate::ocotp::OCOTP_BASE + 0x424, 4).is_err());
+        // 96 banks on the i.MX8M Plus: bank 95 word 3 is the last shadow.
+        assert_eq!(e.read(crate::ocotp::OCOTP_BASE + 0x1BF0, 4), Ok(0));
+        assert!(e.read(crate::ocotp::OCOTP_BASE + 0x1C00, 4).is_err());
         assert!(matches!(
             e.write(C + 0xFF8, 4, 0),
             Err(EmuError::ReadOnly { .. })
         ));
-        assert!(matches!(
-            e.write(C + 0x4, 4, 1 << 16),
-            Err(EmuError::Unsupported { .. })
-        ));
+        // MCFGR.PS is stored for the driver to see (and refuse); the model
+        // runs no job while it is set.
+        e.write(C + 0x4, 4, 1 << 16).unwrap();
+        assert_eq!(rd(&mut e, C + 0x4), 1 << 16);
+        e.write(C + 0x4, 4, 0).unwrap();
         assert!(matches!(
             e.write(JR1, 4, 1),
             Err(EmuError::Unsupported { .. })
@@ -352,6 +369,7 @@ mod tests {
             .stack_size(16 * 1024)
             .spawn(|| {
                 let mut e = Emulator::new(fuses(false), Ram(vec![0; 0x3_0000]));
+                e.preinstantiate_rng(1);
                 let blob_in = 0x4000_1000u32;
                 let blob_out = 0x4001_2000u32;
                 let words = [
@@ -395,6 +413,7 @@ mod tests {
     #[test]
     fn descriptor_variants_of_linux_and_op_tee() {
         let mut e = emu(false);
+        e.preinstantiate_rng(1);
         let (src, blob, back) = (0x4000_1000u32, 0x4000_2000u32, 0x4000_3000u32);
         e.mem().write(u64::from(src), &[0x5A; 40]).unwrap();
         // Linux blob_gen: immediate key modifier, 16-bit SEQ lengths.
@@ -479,12 +498,15 @@ mod tests {
             run(&mut e, &[0xB084_0005, 0x0006_0000, pk, 0x20, 0x8614_0000]),
             0x4000_0482
         );
-        // OP-TEE MP private key generation is accepted (the key is fixed).
+        // OP-TEE MP private key generation is refused while a key is there
+        // (MPCURVE = 3 from the ROM): DECO invalid OPERATION.
         assert_eq!(
             run(&mut e, &[0xB084_0005, 0x0006_0000, src, 24, 0x8714_0000]),
-            0
+            0x4000_0409
         );
-        // RNG: generate before instantiation, instantiate, twice, Linux HALT.
+        // RNG on a fresh chip: generate before instantiation, instantiate,
+        // twice, Linux HALT.
+        let mut e = emu(false);
         assert_eq!(
             run(&mut e, &[0xB080_0004, 0x8250_0002, 0x6034_0010, pk]),
             0x2000_0154
@@ -534,6 +556,7 @@ mod tests {
         let (src, blob, back) = (0x4000_1000u32, 0x4000_2000u32, 0x4000_3000u32);
         let (enc, dec) = blob_jobs(src, blob, back);
         let mut e = emu(false);
+        e.preinstantiate_rng(1);
         e.set_fault(Some(Fault::DecoError(2)));
         e.mem().write(u64::from(src), &[0x5A; 40]).unwrap();
         assert_eq!(run(&mut e, &enc), 0, "job 1 runs");
@@ -541,6 +564,7 @@ mod tests {
         assert_eq!(run(&mut e, &dec), 0, "job 3 runs again");
 
         let mut e = emu(false);
+        e.preinstantiate_rng(1);
         e.set_fault(Some(Fault::IcvFailure(2)));
         e.mem().write(u64::from(src), &[0x5A; 40]).unwrap();
         assert_eq!(run(&mut e, &enc), 0, "encap does not count");

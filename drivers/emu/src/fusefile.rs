@@ -11,7 +11,7 @@
 //! |---|---|---|
 //! | 0 | 8 | magic `IMXFUSE1` |
 //! | 8 | 2 | format version, 1 |
-//! | 10 | 2 | flags: bit 0 = open part (not closed); other bits 0 |
+//! | 10 | 2 | flags: bit 0 = open part (not closed); bit 1 = no MP key at power-on (SCFGR.MPCURVE reads 0 until MPPRIVK); bits 2..3 = CAAM controller page (page 0) as the secure world leaves it when OP-TEE owns the CAAM: 0 accessible, 1 reads 0 / writes ignored, 2 reads all-ones / writes ignored, 3 every access aborts; other bits 0 |
 //! | 12 | 4 | reserved, 0 |
 //! | 16 | 16 | 128-bit unique ID, big-endian (see below) |
 //! | 32 | 32 | SRK hash (SHA-256 of the SRK table), as burnt in banks 6 and 7 |
@@ -35,6 +35,66 @@ pub const MAGIC: [u8; 8] = *b"IMXFUSE1";
 pub const VERSION: u16 = 1;
 /// Flag bit: the part is open (not closed).
 pub const FLAG_OPEN: u16 = 1;
+/// Flag bit: SCFGR.MPCURVE reads 0 at power-on (no MP key from the ROM).
+pub const FLAG_MPCURVE_ZERO: u16 = 1 << 1;
+/// Flag field (bits 2..3): how the CAAM controller page answers.
+pub const FLAG_PAGE0_SHIFT: u16 = 2;
+const FLAGS_KNOWN: u16 = 0xF;
+
+/// How the CAAM controller page (page 0) answers the loader. On silicon a
+/// page the secure world keeps (OP-TEE owns the CAAM) is refused; which of
+/// these a refusal looks like on the i.MX8M Plus is not public, so the model
+/// offers each (see `docs/caam.md`).
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub enum Page0 {
+    /// Accessible (no OP-TEE).
+    #[default]
+    Open,
+    /// Reads return 0, writes are ignored.
+    ReadsZero,
+    /// Reads return 0xFFFF_FFFF, writes are ignored.
+    ReadsOnes,
+    /// Every access is refused by the bus (an external abort).
+    Aborts,
+}
+
+/// Power-on options of a virtual chip beyond its fuses (flag bits 1..3).
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub struct ChipOptions {
+    /// SCFGR.MPCURVE reads 0 at power-on: the ROM left no MP key, the
+    /// loader must generate one with MPPRIVK (open parts).
+    pub mp_curve_zero: bool,
+    /// How the controller page answers.
+    pub page0: Page0,
+}
+
+impl ChipOptions {
+    fn flags(self) -> u16 {
+        let page0 = match self.page0 {
+            Page0::Open => 0,
+            Page0::ReadsZero => 1,
+            Page0::ReadsOnes => 2,
+            Page0::Aborts => 3,
+        };
+        (if self.mp_curve_zero {
+            FLAG_MPCURVE_ZERO
+        } else {
+            0
+        }) | (page0 << FLAG_PAGE0_SHIFT)
+    }
+
+    fn from_flags(f: u16) -> Self {
+        Self {
+            mp_curve_zero: f & FLAG_MPCURVE_ZERO != 0,
+            page0: match (f >> FLAG_PAGE0_SHIFT) & 3 {
+                0 => Page0::Open,
+                1 => Page0::ReadsZero,
+                2 => Page0::ReadsOnes,
+                _ => Page0::Aborts,
+            },
+        }
+    }
+}
 
 /// The default MP family secret: the one every virtual i.MX8MP shares unless a
 /// test asks for another silicon family.
@@ -53,6 +113,8 @@ pub struct FuseFile {
     pub family_secret: [u8; 32],
     /// Whether the part is open (security configuration not closed).
     pub open: bool,
+    /// Power-on options (MP key, controller page access).
+    pub options: ChipOptions,
 }
 
 /// Why a fuse file was refused.
@@ -90,7 +152,7 @@ impl FuseFile {
         let mut b = [0u8; FUSE_FILE_LEN];
         b[0..8].copy_from_slice(&MAGIC);
         b[8..10].copy_from_slice(&VERSION.to_le_bytes());
-        let flags = if self.open { FLAG_OPEN } else { 0 };
+        let flags = if self.open { FLAG_OPEN } else { 0 } | self.options.flags();
         b[10..12].copy_from_slice(&flags.to_le_bytes());
         b[16..32].copy_from_slice(&self.uid);
         b[32..64].copy_from_slice(&self.srk_hash);
@@ -117,7 +179,7 @@ impl FuseFile {
             return Err(FuseFileError::BadCrc);
         }
         let flags = u16::from_le_bytes([b[10], b[11]]);
-        if flags & !FLAG_OPEN != 0 || b[12..16] != [0; 4] {
+        if flags & !FLAGS_KNOWN != 0 || b[12..16] != [0; 4] {
             return Err(FuseFileError::ReservedBitsSet);
         }
         let mut f = Self {
@@ -126,6 +188,7 @@ impl FuseFile {
             otpmk: [0; 32],
             family_secret: [0; 32],
             open: flags & FLAG_OPEN != 0,
+            options: ChipOptions::from_flags(flags),
         };
         f.uid.copy_from_slice(&b[16..32]);
         f.srk_hash.copy_from_slice(&b[32..64]);
@@ -392,6 +455,7 @@ mod tests {
             otpmk: [0x33; 32],
             family_secret: DEFAULT_FAMILY_SECRET,
             open: false,
+            options: ChipOptions::default(),
         }
     }
 
@@ -400,7 +464,32 @@ mod tests {
         let f = sample();
         assert_eq!(FuseFile::parse(&f.to_bytes()), Ok(f.clone()));
         let open = FuseFile { open: true, ..f };
-        assert_eq!(FuseFile::parse(&open.to_bytes()), Ok(open));
+        assert_eq!(FuseFile::parse(&open.to_bytes()), Ok(open.clone()));
+        for page0 in [
+            Page0::Open,
+            Page0::ReadsZero,
+            Page0::ReadsOnes,
+            Page0::Aborts,
+        ] {
+            for mp_curve_zero in [false, true] {
+                let g = FuseFile {
+                    options: ChipOptions {
+                        mp_curve_zero,
+                        page0,
+                    },
+                    ..open.clone()
+                };
+                assert_eq!(FuseFile::parse(&g.to_bytes()), Ok(g));
+            }
+        }
+        // The default chip keeps the version-1 flags word (only bit 0).
+        assert_eq!(sample().to_bytes()[10..12], [0, 0]);
+        // Bit 4 and above stay reserved.
+        let mut b = sample().to_bytes();
+        b[10] = 0x10;
+        let crc = CRC32.checksum(&b[..128]);
+        b[128..132].copy_from_slice(&crc.to_le_bytes());
+        assert_eq!(FuseFile::parse(&b), Err(FuseFileError::ReservedBitsSet));
     }
 
     #[test]

@@ -37,7 +37,22 @@ pub use trap::{EmuError, MmioDevice, RegFile, TrapError, emulate};
 /// between jobs. Anyone with the fuse file can derive it; silicon's key
 /// never leaves the CAAM.
 pub fn mp_private_key(fuses: &fusefile::FuseFile) -> [u8; 32] {
-    crypto::mp_signing_key(&fuses.family_secret, &fuses.srk_hash, !fuses.open)
+    crypto::mp_signing_key(&fuses.family_secret, &fuses.srk_hash, !fuses.open, None)
         .to_bytes()
         .into()
+}
+
+/// The model's MP private key after MPPRIVK with `passphrase` on a chip
+/// that came up with SCFGR.MPCURVE = 0 (see [`mp_private_key`]).
+pub fn mp_private_key_generated(fuses: &fusefile::FuseFile, passphrase: &[u8]) -> [u8; 32] {
+    use sha2::Digest;
+    let digest: [u8; 32] = sha2::Sha256::digest(passphrase).into();
+    crypto::mp_signing_key(
+        &fuses.family_secret,
+        &fuses.srk_hash,
+        !fuses.open,
+        Some(&digest),
+    )
+    .to_bytes()
+    .into()
 }

@@ -1,7 +1,7 @@
 //! The emulated OCOTP: fuse shadow registers served from the fuse file.
 //!
 //! Shadow register of bank `b`, word `w` is at `0x400 + 0x40*b + 0x10*w`
-//! (U-Boot `struct ocotp_regs` / `fuse_bank`, facts §5.3: four words per
+//! (U-Boot `struct ocotp_regs` / `fuse_bank`, `docs/caam.md`: four words per
 //! bank). Modelled fuses, all others read 0 (unburnt):
 //! - UID (i.MX8MP): bank 0 words 2/3 (0x420 low, 0x430 high) and bank 40
 //!   words 0/1 (0xE00 low, 0xE10 high) of the upper 64 bits (Linux
@@ -26,8 +26,9 @@ pub const OCOTP_BASE: u64 = 0x3035_0000;
 pub const OCOTP_SIZE: u64 = 0x1_0000;
 /// Offset of the first shadow register.
 pub const SHADOW_BASE: u32 = 0x400;
-/// Shadow offsets end here (bank 63).
-pub const SHADOW_END: u32 = 0x1400;
+/// Shadow offsets end here (after bank 95: the i.MX8M Plus has 96 banks,
+/// U-Boot `mxc_ocotp.c` `FUSE_BANKS`).
+pub const SHADOW_END: u32 = 0x1C00;
 /// `SEC_CONFIG[1]`: the part is closed (bank 1 word 3).
 pub const SEC_CONFIG_CLOSED: u32 = 0x0200_0000;
 

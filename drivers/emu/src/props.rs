@@ -190,6 +190,7 @@ fn ring_emulator(open: bool) -> Emulator<Ram> {
         otpmk: [3; 32],
         family_secret: DEFAULT_FAMILY_SECRET,
         open,
+        options: Default::default(),
     };
     let mut e = Emulator::new(fuses, Ram(vec![0; RAM_LEN]));
     wr(&mut e, JR1, 0);

@@ -76,12 +76,22 @@ pub enum EmuError {
         /// Name of the block.
         block: &'static str,
     },
+    /// The CAAM controller page refused the access (the chip's fuse file
+    /// says the secure world owns it, as when OP-TEE runs).
+    ControllerPageRefused {
+        /// Offset from the CAAM base.
+        offset: u32,
+    },
 }
 
 impl core::fmt::Display for EmuError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match *self {
             Self::NoDevice { addr } => write!(f, "no emulated device at {addr:#x}"),
+            Self::ControllerPageRefused { offset } => write!(
+                f,
+                "CAAM controller page not accessible: is OP-TEE in the boot image? (offset {offset:#05x})"
+            ),
             Self::BadSize { addr, size } => {
                 write!(
                     f,

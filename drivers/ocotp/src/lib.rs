@@ -5,7 +5,12 @@
 //! (U-Boot `arch/arm/include/asm/arch-imx8m/imx-regs.h` `struct ocotp_regs`
 //! with `struct fuse_bank` of four words, each padded to 0x10).
 //!
-//! Fuse locations used (facts sheet §5.3):
+//! The i.MX8M Plus has 96 banks (U-Boot `drivers/misc/mxc_ocotp.c`:
+//! `FUSE_BANKS 96` under `CONFIG_IMX8MP`, 64 for the other i.MX8M; no hole
+//! in the shadow map on i.MX8M, `fuse_bank_physical` is the identity), so
+//! the shadows run from 0x400 to 0x1C00.
+//!
+//! Fuse locations used (`docs/caam.md`, OCOTP):
 //! - 128-bit unique ID on i.MX8MP: the low 64 bits are bank 0 words 2 and 3
 //!   (0x420 low, 0x430 high; i.MX8MQ/MM/MN use 0x410/0x420, i.MX8MP adds
 //!   0x10) and the high 64 bits are at 0xE00 (low) / 0xE10 (high), i.e.
@@ -28,8 +33,9 @@ use hal::RegisterIo;
 use tock_registers::register_structs;
 use tock_registers::registers::ReadOnly;
 
-/// Number of fuse banks with shadow registers (0x400..0x1400).
-pub const BANKS: u32 = 64;
+/// Number of fuse banks with shadow registers on the i.MX8M Plus
+/// (0x400..0x1C00; U-Boot `mxc_ocotp.c` `FUSE_BANKS`).
+pub const BANKS: u32 = 96;
 /// Words per bank.
 pub const WORDS_PER_BANK: u32 = 4;
 /// `SEC_CONFIG[1]` bit in bank 1 word 3.
@@ -39,8 +45,8 @@ register_structs! {
     /// The OCOTP block: control registers (unused here) and the shadows.
     pub OcotpRegs {
         (0x000 => _control),
-        (0x400 => pub shadow: [ShadowWord; 256]),
-        (0x1400 => @END),
+        (0x400 => pub shadow: [ShadowWord; 384]),
+        (0x1C00 => @END),
     }
 }
 
@@ -77,7 +83,7 @@ impl core::fmt::Display for OcotpError {
 }
 
 /// The OCOTP reader over the register window at the OCOTP base
-/// (0x3035_0000, at least 0x1400 bytes).
+/// (0x3035_0000, at least 0x1C00 bytes).
 pub struct Ocotp<R: RegisterIo> {
     regs: R,
 }
@@ -149,7 +155,6 @@ mod tests {
 
     #[test]
     fn layout_matches_u_boot() {
-        assert_eq!(core::mem::size_of::<OcotpRegs>(), 0x1400);
         assert_eq!(shadow_offset(0, 2), 0x420);
         assert_eq!(shadow_offset(0, 3), 0x430);
         assert_eq!(shadow_offset(1, 3), 0x470);
@@ -158,10 +163,12 @@ mod tests {
         assert_eq!(shadow_offset(8, 3), 0x630);
         assert_eq!(shadow_offset(40, 0), 0xE00);
         assert_eq!(shadow_offset(40, 1), 0xE10);
+        assert_eq!(shadow_offset(95, 3), 0x1BF0);
+        assert_eq!(core::mem::size_of::<OcotpRegs>(), 0x1C00);
     }
 
-    /// A fake register block: 0x1400 bytes of words.
-    struct Fake(RefCell<[u32; 0x500]>);
+    /// A fake register block: 0x1C00 bytes of words.
+    struct Fake(RefCell<[u32; 0x700]>);
     impl RegisterIo for Fake {
         fn read(&self, offset: usize) -> u32 {
             self.0.borrow()[offset / 4]
@@ -173,7 +180,7 @@ mod tests {
 
     #[test]
     fn reads_uid_srk_and_closed_bit_from_fake_registers() {
-        let f = Fake(RefCell::new([0; 0x500]));
+        let f = Fake(RefCell::new([0; 0x700]));
         {
             let mut r = f.0.borrow_mut();
             r[0x420 / 4] = 0x0C0D_0E0F;
@@ -185,6 +192,8 @@ mod tests {
                 r[(0x580 + 0x10 * i as usize) / 4] = u32::from_le_bytes([b, b + 1, b + 2, b + 3]);
             }
             r[0x470 / 4] = 0x0200_0000;
+            r[0x1BF0 / 4] = 0x9595_9595;
+            r[0x1400 / 4] = 0x6464_6464;
         }
         let o = Ocotp::new(f);
         let want: [u8; 16] = core::array::from_fn(|i| u8::try_from(i).unwrap());
@@ -193,10 +202,14 @@ mod tests {
         assert_eq!(o.srk_hash(), srk);
         assert!(o.is_closed());
         assert_eq!(o.read(0, 2), Ok(0x0C0D_0E0F));
+        // Banks 64..95 exist on the i.MX8M Plus (the old bound was 64).
+        assert_eq!(o.read(64, 0), Ok(0x6464_6464));
+        assert_eq!(o.read(95, 3), Ok(0x9595_9595));
         assert_eq!(
-            o.read(64, 0),
-            Err(OcotpError::OutOfRange { bank: 64, word: 0 })
+            o.read(96, 0),
+            Err(OcotpError::OutOfRange { bank: 96, word: 0 })
         );
+        assert!(std::format!("{}", o.read(96, 0).unwrap_err()).contains("banks 0..96"));
         assert_eq!(
             o.read(0, 4),
             Err(OcotpError::OutOfRange { bank: 0, word: 4 })
@@ -244,6 +257,7 @@ mod tests {
                 otpmk: [0x33; 32],
                 family_secret: DEFAULT_FAMILY_SECRET,
                 open,
+                options: Default::default(),
             };
             let o = Ocotp::new(EmuRegs(RefCell::new(Emulator::new(fuses.clone(), NoMem))));
             assert_eq!(o.unique_id(), fuses.uid);

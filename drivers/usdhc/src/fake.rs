@@ -221,6 +221,14 @@ struct Model {
     int_status: u32,
     int_en: u32,
     mix: u32,
+    /// MIX_CTRL reads back (silicon) instead of 0 (QEMU), and RSTA keeps
+    /// it: set by [`Fake::left_by_spl`].
+    silicon_mix: bool,
+    vend_spec: u32,
+    mmc_boot: u32,
+    dll_ctrl: u32,
+    clk_tune: u32,
+    tuning_ctrl: u32,
     wtmk: u32,
     adma_addr: u32,
     adma_err: u32,
@@ -418,6 +426,12 @@ impl Fake {
             int_status: 0,
             int_en: 0,
             mix: 0,
+            silicon_mix: false,
+            vend_spec: 0,
+            mmc_boot: 0,
+            dll_ctrl: 0,
+            clk_tune: 0,
+            tuning_ctrl: 0,
             wtmk: 0,
             adma_addr: 0,
             adma_err: 0,
@@ -545,6 +559,38 @@ impl Fake {
     pub fn prot_ctrl(&self) -> u32 {
         self.0.borrow().prot_ctrl
     }
+
+    /// The controller as an SPL that booted from the eMMC boot partition in
+    /// a DDR mode may leave it: boot mode on in MMC_BOOT, DDR_EN in
+    /// MIX_CTRL, tuning and delay-line settings, the card clock running
+    /// (VEND_SPEC.CKEN). RSTA does not reset MMC_BOOT (U-Boot
+    /// `esdhc_init_common`); the model lets it keep all of these, and
+    /// MIX_CTRL reads back as on silicon.
+    pub fn left_by_spl(&self) {
+        let mut m = self.0.borrow_mut();
+        m.silicon_mix = true;
+        m.mix = 1 << 3;
+        m.mmc_boot = 0x0000_0071;
+        m.dll_ctrl = 0x0000_0011;
+        m.clk_tune = 0x0000_0101;
+        m.tuning_ctrl = 0x0100_2201;
+        m.vend_spec = 0x2000_7809 | (1 << 8);
+        m.sys_ctrl = 0x000E_01FF;
+    }
+
+    /// (MIX_CTRL, VEND_SPEC, MMC_BOOT, DLL_CTRL, CLK_TUNE_CTRL_STATUS,
+    /// TUNING_CTRL) as the driver left them.
+    pub fn vendor_regs(&self) -> [u32; 6] {
+        let m = self.0.borrow();
+        [
+            m.mix,
+            m.vend_spec,
+            m.mmc_boot,
+            m.dll_ctrl,
+            m.clk_tune,
+            m.tuning_ctrl,
+        ]
+    }
 }
 
 impl RegisterIo for FakeRegs {
@@ -642,7 +688,13 @@ impl Model {
             o::INT_STATUS => self.int_status,
             o::INT_STATUS_EN => self.int_en,
             o::WTMK_LVL => self.wtmk,
+            o::MIX_CTRL if self.silicon_mix => self.mix,
             o::MIX_CTRL => 0, // QEMU quirk
+            o::VEND_SPEC => self.vend_spec,
+            o::MMC_BOOT => self.mmc_boot,
+            o::DLL_CTRL => self.dll_ctrl,
+            o::CLK_TUNE_CTRL_STATUS => self.clk_tune,
+            o::TUNING_CTRL => self.tuning_ctrl,
             o::ADMA_ERR_STATUS => self.adma_err,
             o::ADMA_SYS_ADDR => self.adma_addr,
             _ => 0,
@@ -666,7 +718,9 @@ impl Model {
                     self.prot_ctrl = 0;
                     self.int_status = 0;
                     self.int_en = 0;
-                    self.mix = 0;
+                    if !self.silicon_mix {
+                        self.mix = 0;
+                    }
                     self.stream = None;
                     self.cmd_hung = false;
                     self.busy_reads = 0;
@@ -679,6 +733,15 @@ impl Model {
                     self.stream = None;
                     self.busy_reads = 0;
                 }
+                // The clock divider (SDCLKFS, DVS) changes only with the
+                // card clock gated (U-Boot `set_sysctl` clears VEND_SPEC.CKEN
+                // first on uSDHC).
+                if (v ^ self.sys_ctrl) & 0xFFF0 != 0 && self.vend_spec & (1 << 14) != 0 {
+                    self.violations.push(format!(
+                        "clock divider changed {:#x} -> {v:#x} with VEND_SPEC.CKEN set",
+                        self.sys_ctrl
+                    ));
+                }
                 // Reset and INITA bits self-clear.
                 self.sys_ctrl = v & !(0xF << 24);
             }
@@ -686,6 +749,11 @@ impl Model {
             o::INT_STATUS_EN => self.int_en = v,
             o::WTMK_LVL => self.wtmk = v,
             o::MIX_CTRL => self.mix = v,
+            o::VEND_SPEC => self.vend_spec = v,
+            o::MMC_BOOT => self.mmc_boot = v,
+            o::DLL_CTRL => self.dll_ctrl = v,
+            o::CLK_TUNE_CTRL_STATUS => self.clk_tune = v,
+            o::TUNING_CTRL => self.tuning_ctrl = v,
             o::ADMA_SYS_ADDR => self.adma_addr = v,
             _ => {}
         }

@@ -326,6 +326,20 @@ impl<R: RegisterIo, D: Dma, C: Clock> Usdhc<R, D, C> {
         Ok(())
     }
 
+    /// U-Boot `esdhc_init_common` after RSTA: "RSTA doesn't reset MMC_BOOT
+    /// register", so a boot stage before the loader (SPL reading the eMMC
+    /// boot partition, possibly in DDR or tuned HS modes) can leave boot
+    /// mode, DDR_EN, tuning and delay-line settings behind. Clear them and
+    /// put VEND_SPEC back to its default.
+    fn clear_what_rsta_keeps(&mut self) {
+        self.regs.write(o::TUNING_CTRL, 0);
+        self.regs.write(o::CLK_TUNE_CTRL_STATUS, 0);
+        self.regs.write(o::MMC_BOOT, 0);
+        self.regs.write(o::MIX_CTRL, 0);
+        self.regs.write(o::VEND_SPEC, regs::vend_spec::INIT);
+        self.regs.write(o::DLL_CTRL, 0);
+    }
+
     fn reset_lines(&mut self) {
         let bits = SYS_CTRL::RSTC::SET.value | SYS_CTRL::RSTD::SET.value;
         self.regs.modify(o::SYS_CTRL, 0, bits);
@@ -348,6 +362,10 @@ impl<R: RegisterIo, D: Dma, C: Clock> Usdhc<R, D, C> {
             + SYS_CTRL::SDCLKFS.val(pre >> 1)
             + SYS_CTRL::DVS.val(div - 1)
             + SYS_CTRL::CLK_ON.val(0xF);
+        // As U-Boot `set_sysctl` on uSDHC: gate the card clock while the
+        // divider changes, ungate it once the internal clock is stable.
+        use regs::vend_spec::{CKEN, PEREN};
+        self.regs.modify(o::VEND_SPEC, CKEN, 0);
         self.regs.write(o::SYS_CTRL, v.value);
         if !self.wait_reg(
             RESET_US,
@@ -357,6 +375,7 @@ impl<R: RegisterIo, D: Dma, C: Clock> Usdhc<R, D, C> {
         ) {
             return Err(MmcError::HostTimeout(Wait::ClockStable));
         }
+        self.regs.modify(o::VEND_SPEC, 0, PEREN | CKEN);
         Ok(())
     }
 
@@ -419,7 +438,9 @@ impl<R: RegisterIo, D: Dma, C: Clock> Usdhc<R, D, C> {
                 mix |= MIX_CTRL::DMAEN::SET.value;
             }
         }
-        self.regs.modify(o::MIX_CTRL, 0xF7, mix);
+        // U-Boot's MIXCTRL_TRANSFER_MASK (0x7F): DDR_EN (bit 3) included, the
+        // driver never runs DDR modes.
+        self.regs.modify(o::MIX_CTRL, 0x7F, mix);
 
         let mut xfr = CMD_XFR_TYP::CMDINX.val(u32::from(idx)).value;
         xfr |= match rsp {
@@ -560,6 +581,7 @@ impl<R: RegisterIo, D: Dma, C: Clock> Usdhc<R, D, C> {
             return Err(MmcError::NoCard);
         }
         self.reset_all()?;
+        self.clear_what_rsta_keeps();
         self.regs.write(
             o::PROT_CTRL,
             (PROT_CTRL::EMODE::LittleEndian + PROT_CTRL::DMASEL::Adma2).value,

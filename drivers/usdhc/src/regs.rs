@@ -170,6 +170,24 @@ pub mod offsets {
     pub const ADMA_SYS_ADDR: usize = off!(adma_sys_addr);
     /// Vendor specific.
     pub const VEND_SPEC: usize = off!(vend_spec);
+    /// Delay line control.
+    pub const DLL_CTRL: usize = off!(dll_ctrl);
+    /// Clock tuning control and status.
+    pub const CLK_TUNE_CTRL_STATUS: usize = off!(clk_tune_ctrl_status);
+    /// Boot control (not reset by RSTA).
+    pub const MMC_BOOT: usize = off!(mmc_boot);
+    /// Tuning control.
+    pub const TUNING_CTRL: usize = off!(tuning_ctrl);
+}
+
+/// VEND_SPEC bits (U-Boot `fsl_esdhc_imx.c` / `fsl_esdhc_imx.h`).
+pub mod vend_spec {
+    /// Card clock enable: cleared around divider changes.
+    pub const CKEN: u32 = 1 << 14;
+    /// Peripheral clock enable.
+    pub const PEREN: u32 = 1 << 13;
+    /// U-Boot's `VENDORSPEC_INIT` (the reset value it restores after RSTA).
+    pub const INIT: u32 = 0x2000_7809;
 }
 
 #[cfg(test)]

@@ -779,3 +779,42 @@ fn bounce_buffer_is_scrubbed() {
     assert!(r.iter().all(|&b| b == 0xA5));
     assert!(m.bounce().iter().all(|&b| b == 0));
 }
+
+#[test]
+fn init_after_spl_clears_what_rsta_keeps_and_gates_the_clock() {
+    let (f, mut m) = emmc();
+    f.left_by_spl();
+    m.init().unwrap();
+    let [mix, vend, boot, dll, tune, tuning] = f.vendor_regs();
+    // U-Boot esdhc_init_common: MMC_BOOT, DLL_CTRL, CLK_TUNE_CTRL_STATUS,
+    // TUNING_CTRL cleared; VEND_SPEC back to VENDORSPEC_INIT (FRC_SDCLK_ON
+    // from SPL gone) with the card clock on after the last divider change.
+    assert_eq!(boot, 0, "MMC_BOOT");
+    assert_eq!(dll, 0, "DLL_CTRL");
+    assert_eq!(tune, 0, "CLK_TUNE_CTRL_STATUS");
+    assert_eq!(tuning, 0, "TUNING_CTRL");
+    assert_eq!(vend, 0x2000_7809, "VEND_SPEC");
+    // DDR_EN from SPL did not survive init nor the commands since.
+    assert_eq!(mix & (1 << 3), 0, "MIX_CTRL.DDR_EN");
+    // Every divider change (400 kHz, then the bus speed) happened with
+    // VEND_SPEC.CKEN clear (the model records a violation otherwise).
+    assert!(
+        f.cache_violations().is_empty(),
+        "{:?}",
+        f.cache_violations()
+    );
+    let mut buf = vec![0u8; 1024];
+    m.read(0, &mut buf).unwrap();
+    assert_eq!(f.vendor_regs()[0] & (1 << 3), 0, "DDR_EN after a read");
+}
+
+#[test]
+fn the_clock_gating_check_catches_an_ungated_divider_change() {
+    // The check the test above relies on: a divider change with CKEN set
+    // is reported.
+    let (f, _m) = emmc();
+    let r = f.regs();
+    r.write(regs::offsets::VEND_SPEC, 1 << 14);
+    r.write(regs::offsets::SYS_CTRL, 0x000E_0105);
+    assert_eq!(f.cache_violations().len(), 1, "{:?}", f.cache_violations());
+}

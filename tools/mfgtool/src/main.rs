@@ -331,6 +331,7 @@ fn run(cli: Cli) -> Result<u8> {
                     None => DEFAULT_FAMILY_SECRET,
                 },
                 open,
+                options: Default::default(),
             };
             write_file(&output, &f.to_bytes())?;
             println!(
