@@ -48,6 +48,7 @@ fn chip(uid: u8, open: bool) -> FuseFile {
         otpmk: [uid ^ 0x77; 32],
         family_secret: DEFAULT_FAMILY_SECRET,
         open,
+        options: Default::default(),
     }
 }
 

@@ -150,16 +150,36 @@ pub struct Rig {
 
 /// A chip with the fuses `f`, its CAAM not yet initialised.
 pub fn rig(f: FuseFile) -> Rig {
-    let mem: &'static mut DmaMem = Box::leak(Box::new(DmaMem::new()));
     let len = core::mem::size_of::<DmaMem>();
     let arena: Arena = Rc::new(RefCell::new(vec![0u8; len]));
     let emu = Rc::new(RefCell::new(Emulator::new(f, ArenaBus(arena.clone()))));
+    let caam = driver(&emu, arena);
+    Rig { emu, caam }
+}
+
+impl Rig {
+    /// A copy of the device-visible RAM (what DMA left there).
+    pub fn device_ram(&self) -> Vec<u8> {
+        self.emu.borrow_mut().mem().0.borrow().clone()
+    }
+
+    /// Another driver on the same chip, as a re-initialising loader in the
+    /// same power cycle would have (the model keeps its state).
+    pub fn another_driver(&self) -> Driver {
+        let arena = self.emu.borrow_mut().mem().0.clone();
+        driver(&self.emu, arena)
+    }
+}
+
+fn driver(emu: &Rc<RefCell<Emu>>, arena: Arena) -> Driver {
+    let mem: &'static mut DmaMem = Box::leak(Box::new(DmaMem::new()));
+    let len = core::mem::size_of::<DmaMem>();
     let dma = FakeDma {
         cpu_base: core::ptr::from_mut(mem) as usize,
         len,
         arena,
     };
-    let caam = Caam::new(
+    Caam::new(
         Regs {
             emu: emu.clone(),
             base: CAAM,
@@ -172,6 +192,5 @@ pub fn rig(f: FuseFile) -> Rig {
         dma,
         FakeClock(Cell::new(0)),
         mem,
-    );
-    Rig { emu, caam }
+    )
 }

@@ -19,7 +19,7 @@
 extern crate std;
 
 pub mod desc;
-#[cfg(feature = "emulated")]
+#[cfg(any(test, feature = "emulated"))]
 pub mod emulated;
 mod error;
 pub mod regs;

@@ -1,137 +1,15 @@
-//! The driver against the `imx-emu` model.
-//!
-//! The fake DMA models a non-coherent cache: the CPU's `DmaMem` and the
-//! device-visible "RAM" (an arena at bus address 0x4000_0000) are separate
-//! copies, `clean` copies CPU -> RAM and `invalidate` RAM -> CPU. A missing
-//! cache operation in the driver therefore shows up as wrong data.
+//! The driver against the `imx-emu` model, through the harness in
+//! `emulated.rs` (whose fake DMA models a non-coherent cache).
 
 use super::*;
-use core::cell::{Cell, RefCell};
+use crate::emulated::{CAAM, JR1, Rig, rig};
 use imx_emu::fusefile::{ChipOptions, DEFAULT_FAMILY_SECRET, FuseFile, Page0};
-use imx_emu::{BusError, BusMemory, Emulator, MmioDevice};
+use imx_emu::{BusMemory, MmioDevice};
 use p256::ecdsa::signature::hazmat::PrehashVerifier;
 use p256::ecdsa::{Signature, VerifyingKey};
 use sha2::{Digest, Sha256};
-use std::boxed::Box;
-use std::rc::Rc;
 use std::vec;
 use std::vec::Vec;
-
-const BUS_BASE: u64 = 0x4000_0000;
-const CAAM: u64 = 0x3090_0000;
-const JR1: u64 = CAAM + 0x2000;
-
-type Arena = Rc<RefCell<Vec<u8>>>;
-
-struct ArenaBus(Arena);
-
-impl BusMemory for ArenaBus {
-    fn read(&mut self, addr: u64, buf: &mut [u8]) -> Result<(), BusError> {
-        let a = self.0.borrow();
-        let err = BusError {
-            addr,
-            len: buf.len(),
-        };
-        let off = usize::try_from(addr.checked_sub(BUS_BASE).ok_or(err)?).map_err(|_| err)?;
-        let src = a.get(off..off + buf.len()).ok_or(err)?;
-        buf.copy_from_slice(src);
-        Ok(())
-    }
-    fn write(&mut self, addr: u64, data: &[u8]) -> Result<(), BusError> {
-        let mut a = self.0.borrow_mut();
-        let err = BusError {
-            addr,
-            len: data.len(),
-        };
-        let off = usize::try_from(addr.checked_sub(BUS_BASE).ok_or(err)?).map_err(|_| err)?;
-        a.get_mut(off..off + data.len())
-            .ok_or(err)?
-            .copy_from_slice(data);
-        Ok(())
-    }
-}
-
-type Emu = Emulator<ArenaBus>;
-
-struct Regs {
-    emu: Rc<RefCell<Emu>>,
-    base: u64,
-}
-
-impl RegisterIo for Regs {
-    fn read(&self, offset: usize) -> u32 {
-        let v = self
-            .emu
-            .borrow_mut()
-            .read(self.base + offset as u64, 4)
-            .unwrap_or_else(|e| panic!("driver read refused: {e}"));
-        u32::try_from(v).unwrap()
-    }
-    fn write(&self, offset: usize, value: u32) {
-        self.emu
-            .borrow_mut()
-            .write(self.base + offset as u64, 4, u64::from(value))
-            .unwrap_or_else(|e| panic!("driver write refused: {e}"));
-    }
-}
-
-struct FakeDma {
-    cpu_base: usize,
-    len: usize,
-    arena: Arena,
-}
-
-impl FakeDma {
-    fn range(&self, ptr: *const u8, len: usize) -> usize {
-        let p = ptr as usize;
-        assert!(
-            p >= self.cpu_base && p + len <= self.cpu_base + self.len,
-            "DMA range outside DmaMem"
-        );
-        p - self.cpu_base
-    }
-}
-
-impl Dma for FakeDma {
-    fn bus_addr(&self, ptr: *const u8, len: usize) -> Option<u64> {
-        Some(BUS_BASE + self.range(ptr, len) as u64)
-    }
-    fn clean(&self, ptr: *const u8, len: usize) {
-        let off = self.range(ptr, len);
-        // SAFETY: `range` checked that [ptr, ptr+len) lies inside the live,
-        // leaked `DmaMem`; the driver is not writing it during this call.
-        let src = unsafe { core::slice::from_raw_parts(ptr, len) };
-        self.arena.borrow_mut()[off..off + len].copy_from_slice(src);
-    }
-    fn invalidate(&self, ptr: *const u8, len: usize) {
-        let off = self.range(ptr, len);
-        // SAFETY: `range` checked the bounds inside the leaked `DmaMem`, and
-        // the driver passes pointers derived from `&mut` for buffers it hands
-        // to the device for writing; no reference to them is live here.
-        let dst = unsafe { core::slice::from_raw_parts_mut(ptr.cast_mut(), len) };
-        dst.copy_from_slice(&self.arena.borrow()[off..off + len]);
-    }
-}
-
-struct FakeClock(Cell<u64>);
-
-impl Clock for FakeClock {
-    fn ticks(&self) -> u64 {
-        let t = self.0.get();
-        self.0.set(t + 1);
-        t
-    }
-    fn frequency(&self) -> u64 {
-        1_000_000
-    }
-}
-
-type Driver = Caam<Regs, FakeDma, FakeClock>;
-
-struct Rig {
-    emu: Rc<RefCell<Emu>>,
-    caam: Driver,
-}
 
 fn chip(uid: u8, srk: u8, otpmk: u8, open: bool) -> FuseFile {
     FuseFile {
@@ -142,33 +20,6 @@ fn chip(uid: u8, srk: u8, otpmk: u8, open: bool) -> FuseFile {
         open,
         options: Default::default(),
     }
-}
-
-fn rig(f: FuseFile) -> Rig {
-    let mem: &'static mut DmaMem = Box::leak(Box::new(DmaMem::new()));
-    let len = core::mem::size_of::<DmaMem>();
-    let arena: Arena = Rc::new(RefCell::new(vec![0u8; len]));
-    let emu = Rc::new(RefCell::new(Emulator::new(f, ArenaBus(arena.clone()))));
-    let dma = FakeDma {
-        cpu_base: core::ptr::from_mut(mem) as usize,
-        len,
-        arena,
-    };
-    let caam = Caam::new(
-        Regs {
-            emu: emu.clone(),
-            base: CAAM,
-        },
-        Regs {
-            emu: emu.clone(),
-            base: JR1,
-        },
-        1,
-        dma,
-        FakeClock(Cell::new(0)),
-        mem,
-    );
-    Rig { emu, caam }
 }
 
 fn ready(f: FuseFile) -> Rig {
@@ -325,8 +176,7 @@ fn blob_round_trips_at_every_size() {
     r.caam.blob_encap(&km, &[7; 32], &mut b2).unwrap();
     assert_ne!(b1, b2);
     // The plaintext left no trace in the device-visible bounce buffer.
-    let arena = r.emu.borrow_mut().mem().0.clone();
-    let a = arena.borrow();
+    let a = r.device_ram();
     assert!(
         !a.windows(32).any(|w| w == [7u8; 32]),
         "plaintext left in RAM"
@@ -553,28 +403,7 @@ fn mpcurve_0_on_an_open_part_generates_the_key_with_mpprivk_once() {
     );
     // A new driver in the same power cycle (the loader re-inits the CAAM)
     // finds MPCURVE = 3 and uses the key without MPPRIVK.
-    let mem: &'static mut DmaMem = Box::leak(Box::new(DmaMem::new()));
-    let arena = r.emu.borrow_mut().mem().0.clone();
-    let cpu_base = core::ptr::from_mut(mem) as usize;
-    let len = core::mem::size_of::<DmaMem>();
-    let mut again = Caam::new(
-        Regs {
-            emu: r.emu.clone(),
-            base: CAAM,
-        },
-        Regs {
-            emu: r.emu.clone(),
-            base: JR1,
-        },
-        1,
-        FakeDma {
-            cpu_base,
-            len,
-            arena,
-        },
-        FakeClock(Cell::new(0)),
-        mem,
-    );
+    let mut again = r.another_driver();
     again.init().unwrap();
     assert_eq!(again.mp_public_key(), Ok(pk));
     // The same chip on the next power-on gets the same key again.
