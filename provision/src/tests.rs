@@ -257,13 +257,6 @@ impl Device {
         .ok()
     }
 
-    /// The sealed bundle as flashed.
-    fn sealed_bundle(&self) -> Vec<u8> {
-        let at = BUNDLE_FIRST as usize * BLOCK;
-        let h = BundlePartitionHeader::parse(&self.img[at..at + BLOCK]).unwrap();
-        let body = at + area::BUNDLE_OFFSET as usize;
-        self.img[body..body + h.bundle_len as usize].to_vec()
-    }
 
     /// Powers on and runs the flow as the loader does at boot.
     fn boot_with(&mut self, ready: bool, production: bool, cut_after: Option<u32>) -> Boot {
