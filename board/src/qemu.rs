@@ -12,11 +12,10 @@
 //! plan may follow the fuse file (see `imx_emu::fusefile`); only this board
 //! reads them.
 
-use crate::cell::{InitOnce, TakeOnce};
+use crate::cell::{InitOnce, SingleCore, TakeOnce};
 use crate::memory::{Kind, Region};
 use crate::trap::{TrapFrame, TrapOutcome, TrapRefusal};
 use crate::{Peripherals, Platform, soc};
-use core::cell::UnsafeCell;
 use imx_emu::fusefile::{
     FAULT_PLAN_LEN, FUSE_FILE_LEN, Fault, FuseFile, FuseFileError, MmcFault, TEST_PLAN_LEN,
     TestPlan,
@@ -37,16 +36,12 @@ static TAKEN: TakeOnce = TakeOnce::new();
 static FUSES: InitOnce<Result<(), FuseFileError>> = InitOnce::new();
 static PLAN: InitOnce<TestPlan> = InitOnce::new();
 static MMC_FAULT: InitOnce<Option<MmcFault>> = InitOnce::new();
-static EMU: EmuCell = EmuCell(UnsafeCell::new(None));
-
-/// The emulated CAAM/OCOTP of this virtual chip.
-struct EmuCell(UnsafeCell<Option<Emulator<GuestRam>>>);
-
-// SAFETY: single core. The emulator is created in `early_init`, before the
-// MMU is on and before any exception can use it, and afterwards touched only
-// from the data-abort handler, which runs with exceptions masked and never
-// re-enters itself (a fault inside it goes to the crash path).
-unsafe impl Sync for EmuCell {}
+/// The emulated CAAM/OCOTP of this virtual chip. Created in `early_init`,
+/// before the MMU is on and before any exception can use it, and afterwards
+/// touched only from the data-abort handler, which runs with exceptions
+/// masked and never re-enters itself (a fault inside it goes to the crash
+/// path).
+static EMU: SingleCore<Option<Emulator<GuestRam>>> = SingleCore::new(None);
 
 /// The emulated CAAM's DMA view: guest DRAM, identity-mapped.
 struct GuestRam;
@@ -190,8 +185,8 @@ impl Platform for Qemu {
             let mut emu = Emulator::new(f, GuestRam);
             emu.reseed(&counter().to_le_bytes());
             emu.set_fault(fault);
-            // SAFETY: see `EmuCell`: nothing else can see the cell yet.
-            unsafe { *EMU.0.get() = Some(emu) };
+            // SAFETY: see `EMU`: nothing else can see the cell yet.
+            unsafe { *EMU.get() = Some(emu) };
         });
         // early_init runs once, so the cell is empty.
         let _ = FUSES.set(status);
@@ -213,8 +208,8 @@ impl Platform for Qemu {
         // SAFETY: ELR points at the faulting load/store in the loader's
         // mapped, executable .text; reading an instruction word is harmless.
         let insn = unsafe { (frame.elr as *const u32).read_volatile() };
-        // SAFETY: see `EmuCell`: we are the data-abort handler.
-        let Some(emu) = (unsafe { &mut *EMU.0.get() }).as_mut() else {
+        // SAFETY: see `EMU`: we are the data-abort handler.
+        let Some(emu) = (unsafe { EMU.get() }).as_mut() else {
             let why = Self::security_hw_error().unwrap_or("no emulator");
             return TrapOutcome::Refused(TrapRefusal::new(frame.far, insn, format_args!("{why}")));
         };

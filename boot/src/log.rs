@@ -6,7 +6,7 @@
 //! [`init`], and every frame is dropped; the console carries every message
 //! a person needs there.
 
-use core::cell::UnsafeCell;
+use board::cell::SingleCore;
 use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use hal::{Clock, MmioRegion};
 use imx_uart::Uart;
@@ -16,20 +16,16 @@ struct LogState {
     encoder: defmt::Encoder,
 }
 
-struct LogCell(UnsafeCell<LogState>);
-
-// SAFETY: the state is only touched between `acquire` and `release`, and
-// `TAKEN` makes that section exclusive (single core; a logger re-entered from
-// an exception handler finds TAKEN set and drops the message).
-unsafe impl Sync for LogCell {}
-
 static TAKEN: AtomicBool = AtomicBool::new(false);
 /// Frames started while another was open (from an exception handler): dropped.
 static NESTED: AtomicU32 = AtomicU32::new(0);
-static STATE: LogCell = LogCell(UnsafeCell::new(LogState {
+/// Touched only between `acquire` and `release`, and `TAKEN` makes that
+/// section exclusive (a logger re-entered from an exception handler finds
+/// TAKEN set and drops the message).
+static STATE: SingleCore<LogState> = SingleCore::new(LogState {
     uart: None,
     encoder: defmt::Encoder::new(),
-}));
+});
 
 /// Hands the log UART to the logger. Call once, early.
 pub fn init(mut uart: Uart<MmioRegion>) {
@@ -38,7 +34,7 @@ pub fn init(mut uart: Uart<MmioRegion>) {
         return;
     }
     // SAFETY: TAKEN is held, so no log frame is being written.
-    unsafe { (*STATE.0.get()).uart = Some(uart) };
+    unsafe { STATE.get().uart = Some(uart) };
     TAKEN.store(false, Ordering::Release);
 }
 
@@ -52,7 +48,7 @@ unsafe impl defmt::Logger for Logger {
             NESTED.fetch_add(1, Ordering::Relaxed);
         } else {
             // SAFETY: we hold TAKEN.
-            let s = unsafe { &mut *STATE.0.get() };
+            let s = unsafe { STATE.get() };
             if let Some(u) = s.uart.as_mut() {
                 s.encoder.start_frame(|b| u.write_bytes(b));
             }
@@ -67,7 +63,7 @@ unsafe impl defmt::Logger for Logger {
             return;
         }
         // SAFETY: we hold TAKEN (the outermost acquire took it).
-        let s = unsafe { &mut *STATE.0.get() };
+        let s = unsafe { STATE.get() };
         if let Some(u) = s.uart.as_mut() {
             s.encoder.end_frame(|b| u.write_bytes(b));
         }
@@ -77,7 +73,7 @@ unsafe impl defmt::Logger for Logger {
     unsafe fn write(bytes: &[u8]) {
         if NESTED.load(Ordering::Relaxed) == 0 {
             // SAFETY: we hold TAKEN (the outermost acquire took it).
-            let s = unsafe { &mut *STATE.0.get() };
+            let s = unsafe { STATE.get() };
             if let Some(u) = s.uart.as_mut() {
                 s.encoder.write(bytes, |b| u.write_bytes(b));
             }

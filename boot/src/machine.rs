@@ -6,9 +6,7 @@ use crate::arch::timer::GenericTimer;
 use crate::arch::{layout, mmu};
 use crate::requests::CmdError;
 use board::{Current, Platform};
-use core::cell::UnsafeCell;
 use core::fmt;
-use core::sync::atomic::{AtomicBool, Ordering};
 use hal::MmioRegion;
 use imx_uart::Uart;
 use ocotp::Ocotp;
@@ -42,40 +40,6 @@ pub struct Security {
     pub caam: LoaderCaam,
     /// The fuses.
     pub ocotp: Ocotp<MmioRegion>,
-}
-
-/// A buffer in `.bss` that is handed out once as `&'static mut` (DMA
-/// memory for the drivers).
-pub struct StaticBuf<T> {
-    buf: UnsafeCell<T>,
-    taken: AtomicBool,
-}
-
-// SAFETY: the buffer is reachable only through the single `&mut` that `take`
-// hands out once (guarded by `taken`).
-unsafe impl<T> Sync for StaticBuf<T> {}
-
-impl<T> StaticBuf<T> {
-    /// Wraps a value (use a `const` constructor so it lands in `.bss`).
-    pub const fn new(v: T) -> Self {
-        Self {
-            buf: UnsafeCell::new(v),
-            taken: AtomicBool::new(false),
-        }
-    }
-
-    /// The buffer, the first time only.
-    // A shared `&'static self` yields the one `&mut`: that is the point of
-    // the `taken` guard.
-    #[allow(clippy::mut_from_ref)]
-    pub fn take(&'static self) -> Option<&'static mut T> {
-        if self.taken.swap(true, Ordering::AcqRel) {
-            return None;
-        }
-        // SAFETY: `taken` was false, so no other reference exists, and none
-        // will be handed out again.
-        Some(unsafe { &mut *self.buf.get() })
-    }
 }
 
 /// A checked range of DRAM outside the loader's own image: what commands

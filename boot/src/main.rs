@@ -124,8 +124,8 @@ extern "C" fn loader_main(dtb: u64) -> ! {
 #[cfg(target_os = "none")]
 fn start_mmc(regs: board::MmcRegs) -> machine::LoaderMmc {
     use board::{Current, Platform};
-    static MMC_DMA: machine::StaticBuf<usdhc::DmaMem> =
-        machine::StaticBuf::new(usdhc::DmaMem::new());
+    static MMC_DMA: board::cell::StaticBuf<usdhc::DmaMem> =
+        board::cell::StaticBuf::new(usdhc::DmaMem::new());
     let mem = MMC_DMA.take().expect("MMC DMA memory is taken once, here");
     usdhc::Usdhc::new(regs, dma(), arch::timer::GenericTimer, mem, Current::MMC)
 }
@@ -153,8 +153,8 @@ fn start_security(
 ) -> machine::Security {
     use board::{Current, Platform};
     use core::fmt::Write;
-    static CAAM_DMA: machine::StaticBuf<caam::DmaMem> =
-        machine::StaticBuf::new(caam::DmaMem::new());
+    static CAAM_DMA: board::cell::StaticBuf<caam::DmaMem> =
+        board::cell::StaticBuf::new(caam::DmaMem::new());
 
     let mem = CAAM_DMA
         .take()

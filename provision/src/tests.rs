@@ -257,7 +257,6 @@ impl Device {
         .ok()
     }
 
-
     /// Powers on and runs the flow as the loader does at boot.
     fn boot_with(&mut self, ready: bool, production: bool, cut_after: Option<u32>) -> Boot {
         let mut r: Rig = rig(self.fuses.clone());

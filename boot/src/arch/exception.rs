@@ -3,9 +3,9 @@
 //! console and a clean stop.
 
 use super::layout;
+use board::cell::SingleCore;
 use board::trap::{TrapFrame, TrapOutcome, TrapRefusal};
 use board::{Current, Platform};
-use core::cell::UnsafeCell;
 use core::fmt::Write;
 use core::sync::atomic::{AtomicU64, Ordering};
 
@@ -34,14 +34,10 @@ unsafe extern "C" {
 /// The last fault a probe took: syndrome and, for refused emulated
 /// accesses, the reason.
 static PROBE_ESR: AtomicU64 = AtomicU64::new(0);
-static PROBE_REFUSAL: RefusalCell = RefusalCell(UnsafeCell::new(None));
-
-struct RefusalCell(UnsafeCell<Option<TrapRefusal>>);
-
-// SAFETY: written only by the exception handler while the probe that
-// faulted is stopped, and read by that probe's caller after it returned;
-// single core, so the two never overlap.
-unsafe impl Sync for RefusalCell {}
+/// Written only by the exception handler while the probe that faulted is
+/// stopped, and read by that probe's caller after it returned: the two
+/// never overlap.
+static PROBE_REFUSAL: SingleCore<Option<TrapRefusal>> = SingleCore::new(None);
 
 /// Details of the last probe fault.
 pub struct ProbeFault {
@@ -53,8 +49,8 @@ pub struct ProbeFault {
 
 /// The last probe fault (valid right after a probe returned 1).
 pub fn last_probe_fault() -> ProbeFault {
-    // SAFETY: see `RefusalCell`: no fault is being handled now.
-    let refusal = unsafe { *PROBE_REFUSAL.0.get() };
+    // SAFETY: see `PROBE_REFUSAL`: no fault is being handled now.
+    let refusal = unsafe { *PROBE_REFUSAL.get() };
     ProbeFault {
         esr: PROBE_ESR.load(Ordering::Relaxed),
         refusal,
@@ -69,8 +65,8 @@ fn probe_fixup(frame: &mut TrapFrame, refusal: Option<TrapRefusal>) -> bool {
         return false;
     }
     PROBE_ESR.store(frame.esr, Ordering::Relaxed);
-    // SAFETY: see `RefusalCell`: we are the exception handler.
-    unsafe { *PROBE_REFUSAL.0.get() = refusal };
+    // SAFETY: see `PROBE_REFUSAL`: we are the exception handler.
+    unsafe { *PROBE_REFUSAL.get() = refusal };
     frame.elr = core::ptr::addr_of!(probe_fault) as u64;
     true
 }

@@ -6,9 +6,9 @@
 //! a fixed pool in `.bss`; the map is built once, before the MMU is enabled.
 
 use super::{cache, layout};
+use board::cell::SingleCore;
 use board::memory::{Kind, Region};
 use core::arch::asm;
-use core::cell::UnsafeCell;
 use core::sync::atomic::{AtomicU64, Ordering};
 
 const ENTRIES: usize = 512;
@@ -65,18 +65,11 @@ impl Perm {
 #[repr(C, align(4096))]
 struct Table([u64; ENTRIES]);
 
-struct Pool {
-    tables: UnsafeCell<[Table; POOL]>,
-}
-
-// SAFETY: the pool is written only by `init`, which runs once on the boot CPU
-// before anything else can observe it (single core, before the MMU is on);
-// afterwards it is only read by the table walk in `lookup`.
-unsafe impl Sync for Pool {}
-
-static POOL_TABLES: Pool = Pool {
-    tables: UnsafeCell::new([const { Table([0; ENTRIES]) }; POOL]),
-};
+/// Written only by `init`, which runs once on the boot CPU before anything
+/// else can observe it (before the MMU is on); afterwards only read by the
+/// table walk in `lookup`.
+static POOL_TABLES: SingleCore<[Table; POOL]> =
+    SingleCore::new([const { Table([0; ENTRIES]) }; POOL]);
 static ROOT: AtomicU64 = AtomicU64::new(0);
 
 /// Builds tables from `[Table]`s handed out by `alloc`.
@@ -160,8 +153,8 @@ impl Builder<'_> {
 /// Runs once, on the boot CPU, with the MMU off.
 pub fn init(regions: &[Region]) {
     // SAFETY: `init` runs once before the MMU is on and before anything reads
-    // the pool (see `Pool`'s Sync claim), so this is the only reference.
-    let tables = unsafe { &mut *POOL_TABLES.tables.get() };
+    // the pool (see `POOL_TABLES`), so this is the only reference.
+    let tables = unsafe { POOL_TABLES.get() };
     let mut b = Builder { tables, used: 1 };
     for r in regions {
         let perm = match r.kind {
