@@ -157,6 +157,7 @@ pub trait Platform {
 }
 
 pub mod cell;
+pub mod timer;
 
 /// Builds the SoC's register windows. Both boards call this exactly once,
 /// guarded by [`cell::TakeOnce`]; `mmc` makes the board's [`MmcRegs`].

@@ -90,30 +90,17 @@ impl RegFile for Regs<'_> {
     }
 }
 
-/// Microseconds from the virtual counter (the eMMC fault layer's clock).
+/// Microseconds of the generic timer (the eMMC fault layer's clock).
 fn now_us() -> u64 {
-    #[cfg(target_arch = "aarch64")]
-    {
-        let f: u64;
-        // SAFETY: reading CNTFRQ_EL0 has no side effects.
-        unsafe { core::arch::asm!("mrs {}, cntfrq_el0", out(reg) f, options(nomem, nostack)) };
-        counter() / (f / 1_000_000).max(1)
-    }
-    #[cfg(not(target_arch = "aarch64"))]
-    0
+    use hal::Clock;
+    crate::timer::GenericTimer.micros()
 }
 
-/// The virtual counter, to make each boot's emulated RNG stream differ.
+/// The generic timer's counter, to make each boot's emulated RNG stream
+/// differ.
 fn counter() -> u64 {
-    #[cfg(target_arch = "aarch64")]
-    {
-        let v: u64;
-        // SAFETY: reading CNTPCT_EL0 has no side effects.
-        unsafe { core::arch::asm!("mrs {}, cntpct_el0", out(reg) v, options(nomem, nostack)) };
-        v
-    }
-    #[cfg(not(target_arch = "aarch64"))]
-    0
+    use hal::Clock;
+    crate::timer::GenericTimer.ticks()
 }
 
 /// Like the EVK, minus the emulated pages (OCOTP and CAAM) and the fuse page.

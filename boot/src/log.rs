@@ -81,4 +81,4 @@ unsafe impl defmt::Logger for Logger {
     }
 }
 
-defmt::timestamp!("{=u64:us}", crate::arch::timer::GenericTimer.micros());
+defmt::timestamp!("{=u64:us}", board::timer::GenericTimer.micros());

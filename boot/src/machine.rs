@@ -2,9 +2,9 @@
 //! the provisioning flow work with, built once at boot.
 
 use crate::arch::cache::IdentityDma;
-use crate::arch::timer::GenericTimer;
 use crate::arch::{layout, mmu};
 use crate::requests::CmdError;
+use board::timer::GenericTimer;
 use board::{Current, Platform};
 use core::fmt;
 use hal::MmioRegion;

@@ -127,7 +127,7 @@ fn start_mmc(regs: board::MmcRegs) -> machine::LoaderMmc {
     static MMC_DMA: board::cell::StaticBuf<usdhc::DmaMem> =
         board::cell::StaticBuf::new(usdhc::DmaMem::new());
     let mem = MMC_DMA.take().expect("MMC DMA memory is taken once, here");
-    usdhc::Usdhc::new(regs, dma(), arch::timer::GenericTimer, mem, Current::MMC)
+    usdhc::Usdhc::new(regs, dma(), board::timer::GenericTimer, mem, Current::MMC)
 }
 
 /// DMA as both masters see it: identity-mapped DRAM below 4 GiB (CAAM
@@ -164,7 +164,7 @@ fn start_security(
         jr,
         Current::CAAM_JOB_RING,
         dma(),
-        arch::timer::GenericTimer,
+        board::timer::GenericTimer,
         mem,
     );
     let start = arch::cycles();

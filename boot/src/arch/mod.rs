@@ -1,11 +1,11 @@
 //! Everything that is specific to AArch64 at EL2: entry, exception vectors,
-//! MMU, cache maintenance, PSCI, the generic timer and the cycle counter.
+//! MMU, cache maintenance, PSCI and the cycle counter (the generic timer is
+//! `board::timer`, shared with the board).
 
 pub mod cache;
 pub mod exception;
 pub mod mmu;
 pub mod psci;
-pub mod timer;
 
 core::arch::global_asm!(include_str!("entry.S"));
 

@@ -169,7 +169,7 @@ pub fn autoboot(m: &mut Machine, delay: u32) {
     if m.mmc.info().is_none() || !kernel_present(m) {
         return;
     }
-    let clock = crate::arch::timer::GenericTimer;
+    let clock = board::timer::GenericTimer;
     let t0 = crate::arch::cycles();
     defmt::info!("bench autoboot_start={=u64}", t0);
     let mut left = delay;
