@@ -286,3 +286,34 @@ fn a_card_less_slot_reports_no_card() {
     );
     assert_eq!(run(&mut q, "mmc list"), "FSL_SDHC: 2\r\n");
 }
+
+/// A high-capacity card (4 GiB, SDHC: block-addressed commands, CSD v2),
+/// as the retired bare-metal uSDHC smoke test checked: a block near the end
+/// of the card reads and writes at its own LBA (a byte-addressed command
+/// would wrap it below 4 GiB).
+#[test]
+fn a_high_capacity_card_is_block_addressed_to_its_last_blocks() {
+    const SIZE: u64 = 4 << 30;
+    let disk = blank_disk("sdhc.img", SIZE);
+    let lba = SIZE / BLK - 8;
+    let host = pattern(7, BLK as usize);
+    write_at(&disk, lba * BLK, &host);
+    let (mut q, banner) = boot(disk_opts(&disk));
+    assert!(
+        banner.contains("MMC:   FSL_SDHC: 2 (SD 4096 MiB)"),
+        "banner: {banner}"
+    );
+    let out = run(&mut q, &format!("mmc read {SCRATCH:x} {lba:x} 1"));
+    assert!(out.contains("1 blocks read: OK"), "{out}");
+    assert_eq!(ram_bytes(&mut q, SCRATCH, 512), host);
+    run(&mut q, &format!("mw.l {SCRATCH:x} 5eed5eed 80"));
+    let out = run(&mut q, &format!("mmc write {SCRATCH:x} {:x} 1", lba + 1));
+    assert!(out.contains("1 blocks written: OK"), "{out}");
+    poweroff(q);
+    let blk = read_at(&disk, (lba + 1) * BLK, 512);
+    assert!(
+        blk.chunks(4).all(|w| w == [0xed, 0x5e, 0xed, 0x5e]),
+        "{blk:02x?}"
+    );
+    let _ = std::fs::remove_file(&disk);
+}
