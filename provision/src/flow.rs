@@ -24,6 +24,8 @@ pub(crate) const BLOB_BUF: usize = (MAX_SECRET_LEN + area::BLOB_OVERHEAD).next_m
 pub const SCRATCH_LEN: usize = BACK_AT + BLOB_BUF + MAX_SECRET_LEN;
 const _: () = assert!(MAX_BUNDLE_LEN.next_multiple_of(BLOCK) <= BLOB_AT);
 const _: () = assert!(BLOB_AT + BLOB_BUF <= BACK_AT);
+// The format plans blobs with the size the CAAM makes them.
+const _: () = assert!(area::BLOB_OVERHEAD == caam::BLOB_OVERHEAD);
 
 /// How a run ended (errors aside).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

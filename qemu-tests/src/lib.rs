@@ -36,7 +36,7 @@ pub const PROMPT: &str = "=> ";
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// The link/load address of the loader (where QEMU places the Image).
-pub const LOAD_ADDR: u64 = 0x4020_0000;
+pub const LOAD_ADDR: u64 = board::soc::LOAD_ADDR;
 
 /// The page QEMU loads a fuse file into (`-device loader,...`).
 pub const FUSES_ADDR: u64 = 0x4010_0000;

@@ -11,7 +11,7 @@ use object::read::elf::{ElfFile64, FileHeader, ProgramHeader, SectionHeader};
 use std::fmt;
 
 /// Where QEMU (and TF-A on silicon) places the loader.
-pub const LOAD_ADDR: u64 = 0x4020_0000;
+pub const LOAD_ADDR: u64 = qemu_tests::LOAD_ADDR;
 /// The arm64 Image header's `text_offset` for a load at RAM base + 2 MiB.
 pub const TEXT_OFFSET: u64 = 0x20_0000;
 /// "ARM\x64" at offset 0x38 of the header.

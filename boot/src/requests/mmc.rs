@@ -10,7 +10,7 @@ use crate::console::args::hex;
 use usdhc::{Part, TransferMode};
 
 /// Block size of every transfer.
-pub const BLOCK: u64 = 512;
+pub const BLOCK: u64 = usdhc::BLOCK as u64;
 
 /// A parsed `mmc` command.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -20,7 +20,7 @@ use std::vec::Vec;
 
 const BUS_BASE: u64 = 0x4000_0000;
 /// The CAAM's base address, as the model decodes it.
-pub const CAAM: u64 = 0x3090_0000;
+pub const CAAM: u64 = imx_emu::CAAM_BASE;
 /// Job ring 1's page.
 pub const JR1: u64 = CAAM + 0x2000;
 
