@@ -96,42 +96,9 @@ pub fn id_lines(console: &str) -> Vec<String> {
         .collect()
 }
 
-/// The byte range of the GPT partition named `name` in a disk image
-/// (primary GPT: header at LBA 1, entries from the header's entry LBA).
+/// The byte range of the GPT partition named `name` in a disk image.
 pub fn partition(image: &[u8], name: &str) -> Option<Range<usize>> {
-    const LBA: usize = 512;
-    let hdr = image.get(LBA..2 * LBA)?;
-    if &hdr[0..8] != b"EFI PART" {
-        return None;
-    }
-    let u64_at = |b: &[u8], o: usize| {
-        let mut a = [0u8; 8];
-        a.copy_from_slice(&b[o..o + 8]);
-        u64::from_le_bytes(a)
-    };
-    let u32_at = |b: &[u8], o: usize| {
-        let mut a = [0u8; 4];
-        a.copy_from_slice(&b[o..o + 4]);
-        u32::from_le_bytes(a)
-    };
-    let entries = usize::try_from(u64_at(hdr, 72)).ok()? * LBA;
-    let count = usize::try_from(u32_at(hdr, 80)).ok()?;
-    let size = usize::try_from(u32_at(hdr, 84)).ok()?;
-    let want: Vec<u16> = name.encode_utf16().collect();
-    for i in 0..count {
-        let e = image.get(entries + i * size..entries + (i + 1) * size)?;
-        let first = usize::try_from(u64_at(e, 32)).ok()?;
-        let last = usize::try_from(u64_at(e, 40)).ok()?;
-        let n: Vec<u16> = e[56..128]
-            .chunks_exact(2)
-            .map(|c| u16::from_le_bytes([c[0], c[1]]))
-            .take_while(|&c| c != 0)
-            .collect();
-        if first != 0 && n == want {
-            return Some(first * LBA..(last + 1) * LBA);
-        }
-    }
-    None
+    block::gpt::partition_range(image, name)
 }
 
 /// Fuse-file bytes of `chip`, with a power-cut test plan appended when

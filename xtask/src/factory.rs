@@ -229,38 +229,9 @@ pub fn disk_size(parts: &[Option<u64>]) -> u64 {
     (body + 2 * MIB).next_power_of_two().max(MIN_DISK)
 }
 
-/// The bytes of the named partition in a GPT disk image (primary table).
+/// The bytes of the named partition in a GPT disk image.
 pub fn partition<'a>(disk: &'a [u8], name: &str) -> Option<&'a [u8]> {
-    const SECTOR: usize = 512;
-    let hdr = disk.get(SECTOR..2 * SECTOR)?;
-    if &hdr[0..8] != b"EFI PART" {
-        return None;
-    }
-    let u64_at = |b: &[u8], o: usize| -> Option<u64> {
-        Some(u64::from_le_bytes(b.get(o..o + 8)?.try_into().ok()?))
-    };
-    let u32_at = |b: &[u8], o: usize| -> Option<u32> {
-        Some(u32::from_le_bytes(b.get(o..o + 4)?.try_into().ok()?))
-    };
-    let entries = usize::try_from(u64_at(hdr, 72)?).ok()? * SECTOR;
-    let count = usize::try_from(u32_at(hdr, 80)?).ok()?;
-    let esize = usize::try_from(u32_at(hdr, 84)?).ok()?;
-    let want: Vec<u16> = name.encode_utf16().collect();
-    for i in 0..count {
-        let e = disk.get(entries + i * esize..entries + (i + 1) * esize)?;
-        let units: Vec<u16> = e
-            .get(56..128)?
-            .chunks_exact(2)
-            .map(|c| u16::from_le_bytes([c[0], c[1]]))
-            .take_while(|&u| u != 0)
-            .collect();
-        if units == want {
-            let first = usize::try_from(u64_at(e, 32)?).ok()?;
-            let last = usize::try_from(u64_at(e, 40)?).ok()?;
-            return disk.get(first * SECTOR..(last + 1) * SECTOR);
-        }
-    }
-    None
+    disk.get(block::gpt::partition_range(disk, name)?)
 }
 
 /// The stand-in for TF-A's `bl31.bin`: `b .` (so a FIT built with it hangs
@@ -477,19 +448,18 @@ mod tests {
     }
 
     fn fake_disk(name: &str, first: u64, last: u64) -> Vec<u8> {
-        let mut d = vec![0u8; 64 * 512];
-        d[512..520].copy_from_slice(b"EFI PART");
-        d[512 + 72..512 + 80].copy_from_slice(&2u64.to_le_bytes());
-        d[512 + 80..512 + 84].copy_from_slice(&4u32.to_le_bytes());
-        d[512 + 84..512 + 88].copy_from_slice(&128u32.to_le_bytes());
-        // Entry 1 (the second): the named partition.
-        let e = 2 * 512 + 128;
-        d[e + 32..e + 40].copy_from_slice(&first.to_le_bytes());
-        d[e + 40..e + 48].copy_from_slice(&last.to_le_bytes());
-        for (k, u) in name.encode_utf16().enumerate() {
-            d[e + 56 + 2 * k..e + 58 + 2 * k].copy_from_slice(&u.to_le_bytes());
-        }
-        for (i, b) in d[usize::try_from(first).unwrap() * 512..]
+        let mut d = vec![0u8; 1024 * 512];
+        let p = block::gpt::NewPartition {
+            type_guid: [1; 16],
+            unique_guid: [2; 16],
+            first_lba: first,
+            last_lba: last,
+            name,
+        };
+        block::gpt::write_table(&mut block::MemDisk::new(&mut d, 512), &[3; 16], &[p])
+            .expect("table");
+        for (i, b) in d
+            [usize::try_from(first).unwrap() * 512..(usize::try_from(last).unwrap() + 1) * 512]
             .iter_mut()
             .enumerate()
         {
@@ -506,11 +476,11 @@ mod tests {
         assert_eq!(p.as_ptr(), d[40 * 512..].as_ptr());
         assert_eq!(partition(&d, "mfg-bundl"), None);
         assert_eq!(partition(&d, "mfg-bundle-2"), None);
-        // Past the end of the image: refused, not a panic.
-        let d2 = fake_disk("mfg-bundle", 40, 400);
-        assert_eq!(partition(&d2, "mfg-bundle"), None);
+        // Neither table valid: refused, not a panic.
         let mut bad = d.clone();
         bad[512] = b'X';
+        let last = bad.len() - 512;
+        bad[last] = b'X';
         assert_eq!(partition(&bad, "mfg-bundle"), None);
     }
 

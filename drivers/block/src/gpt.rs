@@ -22,6 +22,19 @@ pub const NAME_UNITS: usize = 36;
 mod write;
 pub use write::{GptWriteError, NewPartition, usable_range, write_table};
 
+/// The byte range of the partition named `name` in a disk image of 512-byte
+/// blocks (the table as [`Gpt::read`] finds it: primary, else backup).
+pub fn partition_range(image: &[u8], name: &str) -> Option<core::ops::Range<usize>> {
+    let g = Gpt::read(&mut crate::ImageDisk::new(image, 512)).ok()?;
+    let p = g.find_by_name(name)?;
+    let first = usize::try_from(p.first_lba).ok()?.checked_mul(512)?;
+    let end = usize::try_from(p.last_lba)
+        .ok()?
+        .checked_add(1)?
+        .checked_mul(512)?;
+    (end <= image.len()).then_some(first..end)
+}
+
 const SIGNATURE: &[u8; 8] = b"EFI PART";
 const HEADER_MIN: usize = 92;
 const CRC32: Crc<u32> = Crc::<u32>::new(&CRC_32_ISO_HDLC);

@@ -238,6 +238,63 @@ impl BlockDevice for MemDisk<'_> {
     }
 }
 
+/// A read-only block device over an image in memory (host tools and tests
+/// that look into a disk image); writes are refused.
+#[derive(Debug, Clone, Copy)]
+pub struct ImageDisk<'a> {
+    data: &'a [u8],
+    block_size: usize,
+}
+
+/// Why an [`ImageDisk`] refused a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ImageError {
+    /// Outside the image or misaligned.
+    Range(RangeError),
+    /// The image is read-only.
+    ReadOnly,
+}
+
+impl fmt::Display for ImageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Range(e) => write!(f, "{e}"),
+            Self::ReadOnly => f.write_str("the disk image is read-only"),
+        }
+    }
+}
+
+impl<'a> ImageDisk<'a> {
+    /// A read-only disk over `data`.
+    ///
+    /// # Panics
+    /// If `block_size` is zero.
+    pub fn new(data: &'a [u8], block_size: usize) -> Self {
+        assert!(block_size > 0, "block size must not be zero");
+        Self { data, block_size }
+    }
+}
+
+impl BlockDevice for ImageDisk<'_> {
+    type Error = ImageError;
+    fn block_size(&self) -> usize {
+        self.block_size
+    }
+    fn num_blocks(&self) -> u64 {
+        u64::try_from(self.data.len() / self.block_size).unwrap_or(u64::MAX)
+    }
+    fn read_blocks(&mut self, lba: u64, buf: &mut [u8]) -> Result<(), ImageError> {
+        check_range(self.block_size, self.num_blocks(), lba, buf.len())
+            .map_err(ImageError::Range)?;
+        let start = usize::try_from(lba).unwrap_or(usize::MAX) * self.block_size;
+        buf.copy_from_slice(&self.data[start..start + buf.len()]);
+        Ok(())
+    }
+    fn write_blocks(&mut self, _: u64, _: &[u8]) -> Result<(), ImageError> {
+        Err(ImageError::ReadOnly)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

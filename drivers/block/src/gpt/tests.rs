@@ -655,3 +655,18 @@ fn writer_refuses_overlapping_or_outside_partitions() {
         "a refused table writes nothing"
     );
 }
+
+#[test]
+fn partition_range_reads_an_image_in_place() {
+    let mut img = two_parts();
+    let g = read(&mut img).unwrap();
+    let p = &g.partitions()[0];
+    let name: std::string::String = p.name_chars().collect();
+    let r = super::partition_range(&img, &name).unwrap();
+    assert_eq!(r, p.first_lba as usize * BS..(p.last_lba as usize + 1) * BS);
+    assert_eq!(super::partition_range(&img, "no-such-partition"), None);
+    // Only the backup left: still found.
+    img[BS..2 * BS].fill(0);
+    assert_eq!(super::partition_range(&img, &name), Some(r));
+    assert_eq!(super::partition_range(&img[..BS], &name), None);
+}
