@@ -133,21 +133,10 @@ pub fn hex(b: &[u8]) -> String {
 
 /// Standard base64 (with padding) of `b`.
 pub fn base64(b: &[u8]) -> String {
-    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut s = String::new();
-    for c in b.chunks(3) {
-        let n = (u32::from(c[0]) << 16)
-            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
-            | u32::from(*c.get(2).unwrap_or(&0));
-        for i in 0..4 {
-            if i <= c.len() {
-                s.push(char::from(A[((n >> (18 - 6 * i)) & 63) as usize]));
-            } else {
-                s.push('=');
-            }
-        }
-    }
-    s
+    let mut out = vec![0u8; mfg_formats::base64::encoded_len(b.len())];
+    let n = mfg_formats::base64::encode(b, &mut out).expect("sized for the input");
+    out.truncate(n);
+    String::from_utf8(out).expect("base64 is ASCII")
 }
 
 /// The text forms under which `secret` could leak into a log: hex (lower and
