@@ -970,3 +970,47 @@ fn resume_over_intact_blobs_only_consumes() {
     assert!(b.out.contains("[4/4] consume the bundle"), "{}", b.out);
     assert!(b.scratch_clean);
 }
+
+#[test]
+fn refuses_a_bundle_changed_on_the_emmc() {
+    // A byte flipped in the partition: its header's CRC catches it before
+    // any key is derived.
+    let mut d = Device::with_bundle(chip(16, false));
+    let at = BUNDLE_FIRST as usize * BLOCK + area::BUNDLE_OFFSET as usize + 200;
+    d.img[at] ^= 0x01;
+    let b = d.boot();
+    assert_refused(
+        &mut d,
+        b,
+        area::error_code::BUNDLE_MALFORMED,
+        "bundle refused",
+    );
+}
+
+#[test]
+fn refuses_an_unsupported_bundle_version() {
+    let mut d = Device::blank(chip(17, false));
+    let mut b = seal_for(&mp_pubkey(&d.fuses), PRODUCT, 7);
+    b[8..10].copy_from_slice(&2u16.to_le_bytes());
+    d.put_bundle(&b);
+    let boot = d.boot();
+    assert_refused(
+        &mut d,
+        boot,
+        area::error_code::UNSUPPORTED_VERSION,
+        "bundle refused",
+    );
+}
+
+#[test]
+fn a_refused_device_provisions_once_given_a_good_bundle() {
+    let mut d = Device::blank(chip(18, false));
+    d.put_bundle(&seal_for(&mp_pubkey(&d.fuses), "other-product", 7));
+    let b = d.boot();
+    assert_eq!(b.r.unwrap_err().code(), area::error_code::WRONG_PRODUCT);
+    d.put_bundle(&seal_for(&mp_pubkey(&d.fuses), PRODUCT, 7));
+    assert_eq!(d.boot().r.unwrap(), Outcome::Provisioned);
+    let j = d.journal().unwrap();
+    assert_eq!((j.state, j.last_error), (ProvState::Done, 0));
+    assert_blobs_open(&mut d);
+}
