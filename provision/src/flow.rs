@@ -230,6 +230,9 @@ impl<S: Storage> Flow<'_, '_, '_, S> {
         // Any build: a CAAM in fail state has lost its keys (CSTA.MOO = 3),
         // and without an instantiated RNG its blobs would have no fresh keys
         // (the CAAM init failure is on the console already; record it).
+        if let Some(e) = self.caam()?.init_error() {
+            return Err(FlowError::Caam(e));
+        }
         let info = self.caam()?.info();
         if info.security == caam::SecurityState::Fail {
             return Err(FlowError::SecurityFail);

@@ -22,6 +22,9 @@ pub trait Storage: BlockDevice {
 pub trait SecurityHw {
     /// Era, RNG state, security state, MPMR lock.
     fn info(&self) -> CaamInfo;
+    /// Why bringing the CAAM up failed, if it did (the real reason: a
+    /// refused controller page reads as "no RNG" in `info`).
+    fn init_error(&self) -> Option<CaamError>;
     /// Fills `out` from the CAAM's DRBG.
     fn rng_fill(&mut self, out: &mut [u8]) -> Result<(), CaamError>;
     /// The MP public key (x || y).
@@ -133,6 +136,9 @@ pub struct Config<'a> {
 impl<R: RegisterIo, D: Dma, C: Clock> SecurityHw for caam::Caam<R, D, C> {
     fn info(&self) -> CaamInfo {
         caam::Caam::info(self)
+    }
+    fn init_error(&self) -> Option<CaamError> {
+        caam::Caam::init_error(self)
     }
     fn rng_fill(&mut self, out: &mut [u8]) -> Result<(), CaamError> {
         caam::Caam::rng_fill(self, out)

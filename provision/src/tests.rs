@@ -1014,3 +1014,20 @@ fn a_refused_device_provisions_once_given_a_good_bundle() {
     assert_eq!((j.state, j.last_error), (ProvState::Done, 0));
     assert_blobs_open(&mut d);
 }
+
+#[test]
+fn a_caam_owned_by_op_tee_is_refused_with_the_reason() {
+    // Page 0 reads as zero (the secure world owns the CAAM): init fails,
+    // and the flow says why instead of "RNG not instantiated".
+    let mut f = chip(19, false);
+    f.options.page0 = imx_emu::fusefile::Page0::ReadsZero;
+    let mut d = Device::with_bundle(chip(19, false));
+    d.fuses = f.clone();
+    let mut r = rig(f);
+    assert!(r.caam.init().is_err());
+    let e = d.run_on(&mut r, false).unwrap_err();
+    let msg = std::format!("{e}");
+    assert!(msg.contains("is OP-TEE in the boot image?"), "{msg}");
+    assert_eq!(d.journal().unwrap().last_error, area::error_code::CAAM);
+    assert!(d.id_record().is_none());
+}

@@ -187,6 +187,8 @@ pub struct Caam<R: RegisterIo, D: Dma, C: Clock> {
     clock: C,
     mem: &'static mut DmaMem,
     ready: bool,
+    /// Why the last `init` failed, if it did.
+    init_error: Option<CaamError>,
     head: usize,
     tail: usize,
     /// MPPRIVK ran this power cycle (OP-TEE runs it at most once too).
@@ -218,6 +220,7 @@ impl<R: RegisterIo, D: Dma, C: Clock> Caam<R, D, C> {
             clock,
             mem,
             ready: false,
+            init_error: None,
             head: 0,
             tail: 0,
             mp_key_generated: false,
@@ -265,6 +268,18 @@ impl<R: RegisterIo, D: Dma, C: Clock> Caam<R, D, C> {
     ///    stays below 12800 (at most 24 rounds, also when a live handle
     ///    keeps the TRNG as it is); then sets SCFGR.RDBENABLE.
     pub fn init(&mut self) -> Result<(), CaamError> {
+        let r = self.bring_up();
+        self.init_error = r.err();
+        r
+    }
+
+    /// Why the last [`init`](Self::init) failed (`None` after a success or
+    /// before any): what a caller that finds the CAAM unusable reports.
+    pub fn init_error(&self) -> Option<CaamError> {
+        self.init_error
+    }
+
+    fn bring_up(&mut self) -> Result<(), CaamError> {
         self.ready = false;
         self.check_controller_page()?;
         self.check_ring_owner()?;
