@@ -159,6 +159,12 @@ pub fn target_dir() -> PathBuf {
     }
 }
 
+/// The development OEM key set `cargo xtask build` makes and builds the
+/// loader with (its `record.pem` opens the ID records the loader seals).
+pub fn dev_keys() -> PathBuf {
+    target_dir().join("keys").join("dev")
+}
+
 /// The QEMU-board loader Image the tests boot.
 ///
 /// `LOADER_BIN` names it explicitly (`cargo xtask test` sets it after

@@ -16,7 +16,9 @@ mod provisioning;
 
 use imx_emu::fusefile::{Fault, LOCKED_MPMR, MmcFault, MmcFaultKind, MmcOp};
 use mfg_formats::area::{self, ProvState, error_code};
-use provisioning::{bundle_key, bundle_present, disk_id_record, journal, p};
+use provisioning::{
+    bundle_key, bundle_present, disk_id_record, journal, open_record, p, record_key,
+};
 use qemu_tests::mfg::{
     self, find_leak, fuse_bytes, fuse_bytes_with_fault, id_lines, mfgtool, parse_pubkey, partition,
 };
@@ -282,7 +284,7 @@ fn fault_case_with(
     assert_eq!(j.state, ProvState::Done, "{name}");
     assert_eq!(j.last_error, 0, "{name}: the error outlived the success");
     assert!(!bundle_present(&d), "{name}: bundle left after success");
-    let v = mfg::mfgtool_run(&["verify-id", "--mp-pubkey", p(&f.pubk), p(&img)]);
+    let v = verify_id(&f.pubk, &img);
     assert!(v.contains("signature OK"), "{name}: {v}");
     let _ = fs::remove_file(&img);
     (after, banner)
@@ -436,29 +438,43 @@ fn fault_mpmr_locked_by_an_earlier_stage_still_provisions() {
     q.wait_exit(BOOT).expect("QEMU exits");
     drop(q);
     let d = fs::read(&img).expect("image");
-    let rec = disk_id_record(&d);
-    // Record layout (docs/formats.md): the MPMR at bytes 112..144.
-    assert_eq!(
-        &rec[112..144],
-        &LOCKED_MPMR,
-        "ID record lacks the locked MPMR"
-    );
+    let rec = open_record(&disk_id_record(&d));
+    assert_eq!(rec.mpmr, LOCKED_MPMR, "ID record lacks the locked MPMR");
     let lines = id_lines(&banner);
     assert_eq!(lines.len(), 1);
-    let v = mfg::mfgtool_run(&["verify-id", "--mp-pubkey", p(&f.pubk), p(&img)]);
+    let v = verify_id(&f.pubk, &img);
     assert!(v.contains("signature OK"), "{v}");
-    // The same record with another MPMR no longer verifies: the signature
-    // really covers the locked value.
-    let mut bad = d.clone();
-    let j = journal(&d).expect("journal");
-    let r = partition(&d, "mfg-data").expect("mfg-data");
-    let at =
-        r.start + area::ID_SLOT_LBA[usize::from(j.id_slot.expect("slot"))] as usize * area::BLOCK;
-    bad[at + 112] ^= 1;
-    let bad_img = f.dir.join("mpmr-bad.img");
-    fs::write(&bad_img, bad).expect("write");
-    let o = mfgtool(["verify-id", "--mp-pubkey", p(&f.pubk), p(&bad_img)]).expect("runs");
+    // The same record with another MPMR, sealed again by whoever holds the
+    // record key, no longer verifies: the signature covers the locked value.
+    let mut bad = rec.clone();
+    bad.mpmr[0] ^= 1;
+    let (secret, key) = record_key();
+    let public = mfg_formats::sealed::public_key(&secret).expect("record public key");
+    let sealed = bad.seal(&public, &[0x42; 32]).expect("seal");
+    let raw = f.dir.join("mpmr-bad.rec");
+    fs::write(&raw, sealed).expect("write");
+    let o = mfgtool([
+        "verify-id",
+        "--mp-pubkey",
+        p(&f.pubk),
+        "--record-key",
+        p(&key),
+        p(&raw),
+    ])
+    .expect("runs");
     assert!(!o.status.success(), "a changed MPMR verified");
+}
+
+/// `mfgtool verify-id` of `what` with the dev record key; its output.
+fn verify_id(pubk: &Path, what: &Path) -> String {
+    mfg::mfgtool_run(&[
+        "verify-id",
+        "--mp-pubkey",
+        p(pubk),
+        "--record-key",
+        p(&record_key().1),
+        p(what),
+    ])
 }
 
 // eMMC faults. Write commands since power-on, for the fixture's three

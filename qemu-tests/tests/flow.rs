@@ -15,7 +15,9 @@
 mod provisioning;
 
 use mfg_formats::area::{self, BundlePartitionHeader, ProvState, error_code};
-use provisioning::{bundle_key, bundle_present, disk_id_record, journal, p};
+use provisioning::{
+    bundle_key, bundle_present, disk_id_record, journal, open_record, p, record_key,
+};
 use qemu_tests::mfg::{self, find_leak, fuse_bytes, id_lines, mfgtool, parse_pubkey, partition};
 use qemu_tests::{Error, Qemu, QemuOpts, chip, loader_image};
 use std::fs;
@@ -274,7 +276,15 @@ fn full_flow_then_host_checks_and_nothing_secret_leaks() {
     assert_eq!(lines.len(), 1, "one ID line per provisioning");
 
     // The host checks the image and the console line.
-    let inspect = mfg::mfgtool_run(&["inspect", p(&img), "--mp-pubkey", p(&f.pubk_a)]);
+    let rk = record_key().1;
+    let inspect = mfg::mfgtool_run(&[
+        "inspect",
+        p(&img),
+        "--mp-pubkey",
+        p(&f.pubk_a),
+        "--record-key",
+        p(&rk),
+    ]);
     assert!(inspect.contains("done"), "inspect:\n{inspect}");
     for (name, _) in &f.secrets {
         assert!(
@@ -283,16 +293,31 @@ fn full_flow_then_host_checks_and_nothing_secret_leaks() {
         );
     }
     let uid_hex = mfg::hex(&f.chip_a.uid);
-    let v = mfg::mfgtool_run(&["verify-id", "--mp-pubkey", p(&f.pubk_a), p(&img)]);
+    let verify = |what: &Path, mp: &str| {
+        mfgtool([
+            "verify-id",
+            "--mp-pubkey",
+            mp,
+            "--record-key",
+            p(&rk),
+            p(what),
+        ])
+        .expect("runs")
+    };
+    let v = String::from_utf8_lossy(&verify(&img, p(&f.pubk_a)).stdout).into_owned();
     assert!(v.contains("signature OK") && v.contains(&uid_hex), "{v}");
     let log = f.dir.join("full-console.log");
     fs::write(&log, &console1).expect("console log");
-    let v = mfg::mfgtool_run(&["verify-id", "--mp-pubkey", p(&f.pubk_a), p(&log)]);
+    let v = String::from_utf8_lossy(&verify(&log, p(&f.pubk_a)).stdout).into_owned();
     assert!(v.contains("signature OK") && v.contains(&uid_hex), "{v}");
     let d = fs::read(&img).expect("image");
+    // The console carries exactly the sealed record the eMMC holds, and it
+    // opens with the OEM's record key only.
     assert_eq!(decode_id_line(&lines[0]), disk_id_record(&d));
+    let rec = open_record(&disk_id_record(&d));
+    assert_eq!(rec.message.uid, f.chip_a.uid);
     // Another OEM's key does not verify the record.
-    let other = mfgtool(["verify-id", "--mp-pubkey", &"11".repeat(64), p(&img)]).expect("runs");
+    let other = verify(&img, &"11".repeat(64));
     assert!(!other.status.success(), "verified with a wrong key");
 
     // Boot 2: already provisioned; every blob decapsulates to its secret.
@@ -573,7 +598,14 @@ fn power_cut_after_every_write_resumes_to_exactly_one_provisioning() {
                 "k={k}: console and disk records differ"
             );
         }
-        let v = mfg::mfgtool_run(&["verify-id", "--mp-pubkey", p(&f.pubk_a), p(&img)]);
+        let v = mfg::mfgtool_run(&[
+            "verify-id",
+            "--mp-pubkey",
+            p(&f.pubk_a),
+            "--record-key",
+            p(&record_key().1),
+            p(&img),
+        ]);
         assert!(v.contains("signature OK"), "k={k}: {v}");
         let _ = fs::remove_file(&img);
     }

@@ -26,13 +26,29 @@ pub fn bundle_present(d: &[u8]) -> bool {
     BundlePartitionHeader::parse(&d[r.start..r.start + area::BLOCK]).is_ok()
 }
 
-/// The ID record the journal points at (244 bytes).
+/// The sealed ID record the journal points at, as stored (and printed).
 pub fn disk_id_record(d: &[u8]) -> Vec<u8> {
     let j = journal(d).expect("journal");
     let slot = j.id_slot.expect("ID slot");
     let r = partition(d, "mfg-data").expect("mfg-data");
     let at = r.start + area::ID_SLOT_LBA[usize::from(slot)] as usize * area::BLOCK;
-    d[at..at + mfg_formats::identity::RECORD_LEN].to_vec()
+    d[at..at + mfg_formats::identity::SEALED_LEN].to_vec()
+}
+
+/// The development record key the loader under test seals to, and the
+/// path of its PEM file (for `mfgtool --record-key`).
+pub fn record_key() -> ([u8; 32], std::path::PathBuf) {
+    use p256::pkcs8::DecodePrivateKey;
+    let path = qemu_tests::dev_keys().join("record.pem");
+    let pem = std::fs::read_to_string(&path).expect("dev record key (cargo xtask build makes it)");
+    let k = p256::SecretKey::from_pkcs8_pem(&pem).expect("PKCS#8 P-256 key");
+    (k.to_bytes().into(), path)
+}
+
+/// Opens a sealed ID record with the development record key.
+pub fn open_record(sealed: &[u8]) -> mfg_formats::identity::IdRecord {
+    mfg_formats::identity::IdRecord::open(sealed, &record_key().0)
+        .expect("sealed to the dev record key")
 }
 
 /// The bundle key, derived on the host exactly as docs/formats.md 1.2 says.
