@@ -34,7 +34,8 @@ pub fn features(opts: BuildOpts) -> String {
 /// Builds the loader and writes `loader.bin` and `loader.elf` into
 /// [`out_dir`], printing their paths and sizes.
 pub fn build(opts: BuildOpts) -> Result<Outputs> {
-    run_cmd(cargo().args([
+    let keys = crate::keys::dev_keyset()?;
+    run_cmd(cargo().envs(crate::keys::build_env(&keys)?).args([
         "build",
         "--release",
         "-p",

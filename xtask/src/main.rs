@@ -10,6 +10,7 @@ mod factory;
 mod fuses;
 mod fuzz;
 mod image;
+mod keys;
 mod prereq;
 mod run;
 mod testcmd;

@@ -121,8 +121,9 @@ pub fn clippy_target() -> Result<()> {
             production: true,
         },
     ];
+    let keys = crate::keys::build_env(&crate::keys::dev_keyset()?)?;
     for b in loader_builds {
-        let r = run_cmd(cargo().args([
+        let r = run_cmd(cargo().envs(keys.iter().cloned()).args([
             "clippy",
             "--release",
             "-p",
