@@ -1,11 +1,13 @@
-//! `mfgtool bench` (hidden): verify-id and ledger register throughput on one
-//! core against `openssl speed ecdsap256`, and sealing a 1 MiB bundle.
+//! `mfgtool bench` (hidden): verify-id (open the sealed record, verify the
+//! signature) and ledger register throughput on one core against `openssl
+//! speed ecdsap256`, and sealing a 1 MiB bundle.
 
 use std::time::{Duration, Instant};
 
 use mfg_formats::identity::{IdRecord, IdentityMessage, SOC_IMX8MP, SecurityState};
 use p256::ecdsa::SigningKey;
 use serde_json::json;
+use sha2::Digest;
 
 use crate::error::{Fail, Result};
 
@@ -22,8 +24,18 @@ pub fn pubkey_of(k: &SigningKey) -> [u8; 64] {
     o
 }
 
-/// A signed record for UID `i` (as the device would make it).
-pub fn signed_record(k: &SigningKey, i: u64, srk: [u8; 32]) -> IdRecord {
+/// A fixed test record key scalar (`5e` x 32; never a real key).
+pub const TEST_RECORD_SECRET: [u8; 32] = [0x5e; 32];
+
+/// The test record key as the tool holds one.
+pub fn test_record_key() -> crate::recordkey::FileRecordKey {
+    crate::recordkey::FileRecordKey::from_secret(TEST_RECORD_SECRET)
+        .unwrap_or_else(|_| unreachable!("constant scalar is valid"))
+}
+
+/// A signed record for UID `i` (as the device would make it), of bundle 1
+/// (product `bench`, SHA-256 `bundle_digest`), MPMR zero.
+pub fn signed_record(k: &SigningKey, i: u64, srk: [u8; 32], bundle_digest: [u8; 32]) -> IdRecord {
     let mut uid = [0u8; 16];
     uid[8..].copy_from_slice(&i.to_be_bytes());
     let mut m = IdentityMessage {
@@ -33,11 +45,27 @@ pub fn signed_record(k: &SigningKey, i: u64, srk: [u8; 32]) -> IdRecord {
         security_state: SecurityState::Closed,
         boot_counter: 1,
         loader_version: [0; 16],
+        product: [0; 32],
         bundle_id: Some(1),
+        bundle_digest,
         station_nonce: None,
     };
     m.set_loader_version("0.1.0");
+    m.set_product("bench");
     crate::verify::sign_record(k, m, [0; 32])
+}
+
+fn rk_public(k: &crate::recordkey::FileRecordKey) -> [u8; 64] {
+    use crate::recordkey::RecordKey;
+    k.public()
+}
+
+/// A valid ephemeral scalar for record `i` (bench and examples only; the
+/// device draws it from the CAAM RNG).
+pub fn ephemeral(i: u64) -> [u8; 32] {
+    let mut e: [u8; 32] = sha2::Sha256::digest(i.to_le_bytes()).into();
+    e[0] &= 0x7f; // below the group order
+    e
 }
 
 fn openssl_verify_rate(seconds: f64) -> Option<f64> {
@@ -60,17 +88,32 @@ pub fn run(seconds: f64, per_batch: u64, json_out: bool) -> Result<()> {
     let key = test_key();
     let pk = pubkey_of(&key);
     let srk = [0x5a; 32];
+    let one = [crate::seal::Loaded {
+        name: "s".into(),
+        kind: mfg_formats::SecretType::Opaque,
+        key_modifier: None,
+        data: zeroize::Zeroizing::new(vec![1; 16]),
+    }];
+    let bundle = crate::seal::seal_secrets(&one, "bench", 1, &pk)?;
+    let digest: [u8; 32] = sha2::Sha256::digest(&bundle).into();
     let recs: Vec<IdRecord> = (0..per_batch)
-        .map(|i| signed_record(&key, i, srk))
+        .map(|i| signed_record(&key, i, srk, digest))
         .collect();
     let v = crate::verify::Verifier::new(&pk);
-    // verify-id: parse + digest + signature check, one core.
-    let raw: Vec<_> = recs.iter().map(|r| r.to_bytes()).collect();
+    let rk = test_record_key();
+    // verify-id: open the sealed record (ECDH, HKDF, AES-GCM), parse,
+    // digest, signature check; one core.
+    let sealed: Vec<_> = recs
+        .iter()
+        .enumerate()
+        .map(|(i, r)| r.seal(&rk_public(&rk), &ephemeral(i as u64)))
+        .collect::<std::result::Result<_, _>>()
+        .map_err(Fail::from)?;
     let t = Instant::now();
     let mut n = 0u64;
     while t.elapsed() < Duration::from_secs_f64(seconds) {
-        for b in &raw {
-            let r = IdRecord::parse(b).map_err(Fail::from)?;
+        for b in &sealed {
+            let r = crate::recordkey::open_record(&rk, b)?;
             v.verify(&r)?;
             n += 1;
         }
@@ -87,7 +130,7 @@ pub fn run(seconds: f64, per_batch: u64, json_out: bool) -> Result<()> {
     let batches: Vec<Vec<IdRecord>> = (0..10u64)
         .map(|b| {
             (0..per_batch)
-                .map(|i| signed_record(&key, 1_000_000 + b * per_batch + i, srk))
+                .map(|i| signed_record(&key, 1_000_000 + b * per_batch + i, srk, digest))
                 .collect()
         })
         .collect();
@@ -105,14 +148,8 @@ pub fn run(seconds: f64, per_batch: u64, json_out: bool) -> Result<()> {
         .collect();
     let mut c = crate::ledger::open_db(&db, crate::ledger::Access::Create { existing: false })?;
     crate::ledger::init(&mut c, &pk, &srk, None, false)?;
-    let one = [crate::seal::Loaded {
-        name: "s".into(),
-        kind: mfg_formats::SecretType::Opaque,
-        key_modifier: None,
-        data: zeroize::Zeroizing::new(vec![1; 16]),
-    }];
-    let bundle = crate::seal::seal_secrets(&one, "bench", 1, &pk)?;
     crate::ledger::add_bundle(&mut c, &bundle, "lot-1")?;
+    crate::ledger::release(&mut c, &[0; 32], "bench")?;
     let t = Instant::now();
     let mut accepted = 0;
     for b in &inputs {
