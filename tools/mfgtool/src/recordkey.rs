@@ -17,7 +17,7 @@ use mfg_formats::FormatError;
 use mfg_formats::identity::{IdRecord, SEALED_LEN};
 use mfg_formats::sealed::{self, Header, Kind};
 use p256::pkcs8::DecodePrivateKey;
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, Zeroizing};
 
 use crate::error::{Fail, Result, exit};
 
@@ -43,18 +43,39 @@ pub struct FileRecordKey {
 }
 
 impl FileRecordKey {
-    /// Loads `--record-key FILE`.
+    /// Loads `--record-key FILE`. A directory is taken as an OEM key set:
+    /// its `record.pem`, checked against its `record.pub` when there is one.
     pub fn load(path: &Path) -> Result<Self> {
+        let (file, public) = if path.is_dir() {
+            let p = path.join("record.pub");
+            let public = match std::fs::read_to_string(&p) {
+                Ok(t) => Some(t),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+                Err(e) => return Err(Fail::io(&p.display().to_string(), e)),
+            };
+            (path.join("record.pem"), public)
+        } else {
+            (path.to_path_buf(), None)
+        };
         let text = Zeroizing::new(
-            std::fs::read_to_string(path)
-                .map_err(|e| Fail::io(&format!("--record-key {}", path.display()), e))?,
+            std::fs::read_to_string(&file)
+                .map_err(|e| Fail::io(&format!("--record-key {}", file.display()), e))?,
         );
-        Self::from_pem(&text).map_err(|why| {
+        let key = Self::from_pem(&text).map_err(|why| {
             Fail::format(format!(
                 "--record-key {}: {why} (expected a P-256 private key in PEM: PKCS#8 'BEGIN PRIVATE KEY' or SEC1 'BEGIN EC PRIVATE KEY')",
-                path.display()
+                file.display()
             ))
-        })
+        })?;
+        if let Some(t) = public
+            && hex::decode(t.trim()).ok().as_deref() != Some(&key.public[..])
+        {
+            return Err(Fail::format(format!(
+                "--record-key {}: record.pub is not the public key of record.pem",
+                path.display()
+            )));
+        }
+        Ok(key)
     }
 
     /// The key of a raw scalar (tests, bench, examples).
@@ -68,20 +89,38 @@ impl FileRecordKey {
 
     /// Parses a PEM private key (PKCS#8 or SEC1).
     pub fn from_pem(text: &str) -> std::result::Result<Self, &'static str> {
-        let key = if let Some(der) = crate::keys::pem_body(text, "PRIVATE KEY") {
-            let der = Zeroizing::new(der);
+        let key = if let Some(der) = pem_der(text, "PRIVATE KEY") {
             p256::SecretKey::from_pkcs8_der(&der).map_err(|_| "not a PKCS#8 P-256 private key")?
-        } else if let Some(der) = crate::keys::pem_body(text, "EC PRIVATE KEY") {
-            let der = Zeroizing::new(der);
+        } else if let Some(der) = pem_der(text, "EC PRIVATE KEY") {
             p256::SecretKey::from_sec1_der(&der).map_err(|_| "not a SEC1 P-256 private key")?
         } else {
             return Err("no PEM private key found");
         };
         let mut secret = Zeroizing::new([0u8; 32]);
-        secret.copy_from_slice(&key.to_bytes());
+        let mut fb = key.to_bytes();
+        secret.copy_from_slice(&fb);
+        fb.as_mut_slice().zeroize();
         let public = sealed::public_key(&secret).map_err(|_| "invalid private scalar")?;
         Ok(Self { secret, public })
     }
+}
+
+/// The DER body of a PEM block, every copy zeroized on drop.
+fn pem_der(text: &str, label: &str) -> Option<Zeroizing<Vec<u8>>> {
+    let begin = format!("-----BEGIN {label}-----");
+    let end = format!("-----END {label}-----");
+    let start = text.find(&begin)? + begin.len();
+    let stop = start + text[start..].find(&end)?;
+    let b64: Zeroizing<Vec<u8>> = Zeroizing::new(
+        text[start..stop]
+            .bytes()
+            .filter(|c| !c.is_ascii_whitespace())
+            .collect(),
+    );
+    let mut out = Zeroizing::new(vec![0u8; b64.len() / 4 * 3 + 3]);
+    let n = mfg_formats::base64::decode(&b64, &mut out).ok()?;
+    out.truncate(n);
+    Some(out)
 }
 
 impl RecordKey for FileRecordKey {

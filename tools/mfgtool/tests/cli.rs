@@ -553,6 +553,38 @@ fn sealed_records_open_only_with_the_record_key_and_unaltered() {
         &other,
         s(&f),
     ]);
+    // A key set directory: its record.pem, checked against its record.pub.
+    let ks = d.path().join("keyset");
+    fs::create_dir(&ks).unwrap();
+    write_record_key(&ks, "record.pem", &[0x4c; 32]);
+    let by_dir = |ks: &std::path::Path| {
+        run(&[
+            "verify-id",
+            "--mp-pubkey",
+            &pk,
+            "--record-key",
+            s(ks),
+            s(&f),
+        ])
+    };
+    assert_eq!(by_dir(&ks).0, 0);
+    fs::write(
+        ks.join("record.pub"),
+        hex::encode(record_public(&[0x4c; 32])) + "\n",
+    )
+    .unwrap();
+    assert_eq!(by_dir(&ks).0, 0);
+    fs::write(
+        ks.join("record.pub"),
+        hex::encode(record_public(&RECORD_SECRET)),
+    )
+    .unwrap();
+    let (c, _, err) = by_dir(&ks);
+    assert_eq!(c, 5, "{err}");
+    assert!(
+        err.contains("record.pub is not the public key of record.pem"),
+        "{err}"
+    );
     // One byte changed in the sealed record (header, ephemeral key,
     // ciphertext, tag), re-encoded as a console line.
     let good = sealed(&r);
