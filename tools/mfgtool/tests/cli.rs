@@ -1179,7 +1179,13 @@ fn image_refuses_bad_sizes_and_bundles() {
 fn bench_hook_reports_every_measurement() {
     let out = ok(&["bench", "--seconds", "0.05", "--records", "20", "--json"]);
     let j: serde_json::Value = serde_json::from_str(&out).unwrap();
-    for k in ["verify_id_per_s", "ledger_register_per_s", "seal_1mib_ms"] {
+    for k in [
+        "verify_id_per_s",
+        "open_sealed_per_s",
+        "signature_verify_per_s",
+        "ledger_register_per_s",
+        "seal_1mib_ms",
+    ] {
         assert!(j[k].as_f64().unwrap() > 0.0, "{k}: {out}");
     }
     assert_eq!(j["ledger_batch"], 20);
