@@ -913,13 +913,16 @@ pub fn register(
     Ok(out)
 }
 
-/// `list`: the registered devices.
+/// `list`: the registered devices, with the MPMR (which released loader
+/// signed) and bundle digest of each record (`null` for a record of the
+/// first ledger version).
 pub fn list(c: &Connection) -> Result<serde_json::Value> {
     let mut st = c.prepare(
-        "SELECT id, uid, product, lot, bundle_id, security_state, loader_version, registered_at FROM devices ORDER BY id",
+        "SELECT id, uid, product, lot, bundle_id, security_state, loader_version, registered_at, record FROM devices ORDER BY id",
     )?;
     let rows = st
         .query_map([], |r| {
+            let rec = IdRecord::parse(&r.get::<_, Vec<u8>>(8)?).ok();
             Ok(json!({
                 "id": r.get::<_, i64>(0)?,
                 "uid": r.get::<_, String>(1)?,
@@ -929,6 +932,8 @@ pub fn list(c: &Connection) -> Result<serde_json::Value> {
                 "security_state": r.get::<_, String>(5)?,
                 "loader_version": r.get::<_, String>(6)?,
                 "registered_at": r.get::<_, String>(7)?,
+                "mpmr": rec.as_ref().map(|x| hex::encode(x.mpmr)),
+                "bundle_digest": rec.as_ref().map(|x| hex::encode(x.message.bundle_digest)),
             }))
         })?
         .collect::<std::result::Result<Vec<_>, _>>()?;

@@ -1053,7 +1053,11 @@ fn a_record_whose_mpmr_is_not_a_released_loaders_is_refused_until_released() {
         &l.rk,
         s(&f),
     ]);
-    assert_eq!(l.devices().len(), 1);
+    let d = l.devices();
+    assert_eq!(d.len(), 1);
+    // list names the loader (MPMR) and bundle digest of each device.
+    assert_eq!(d[0]["mpmr"], hex::encode(other_mpmr));
+    assert_eq!(d[0]["bundle_digest"], l.bundle_row(7).unwrap().1);
     // --list (read-only) shows both; releasing again changes nothing.
     let list = l.json(&["release", "--list"]);
     let ms: Vec<&str> = list
