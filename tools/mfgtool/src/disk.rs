@@ -4,12 +4,13 @@ use std::path::Path;
 
 use mfg_formats::area::{self, BLOCK, BlobTable, BundlePartitionHeader};
 use mfg_formats::bundle::BundleHeader;
-use mfg_formats::identity::IdRecord;
+use mfg_formats::identity;
 use mfg_formats::partitions;
 use serde_json::json;
 
 use crate::error::{Fail, Result};
 use crate::gpt::{self, Disk, NewPart};
+use crate::recordkey::RecordKey;
 
 /// Inputs of `image`.
 pub struct ImageSpec<'a> {
@@ -79,8 +80,47 @@ pub fn build_image<'a>(path: &Path, spec: &ImageSpec<'a>) -> Result<Vec<gpt::Par
     gpt::write_image(path, spec.size, &parts)
 }
 
+/// The ID slot as `inspect` shows it: what anyone sees (a record sealed for
+/// the OEM, its size and kind), and with the record key the identity (and
+/// with the MP public key its signature check).
+fn id_record(
+    block: &[u8],
+    record_key: Option<&dyn RecordKey>,
+    mp_pubkey: Option<&[u8; 64]>,
+) -> serde_json::Value {
+    let sealed = match identity::sealed_from_block(block) {
+        Ok(s) => s,
+        Err(e) => return json!({"error": e.to_string()}),
+    };
+    let Some(rk) = record_key else {
+        return json!({
+            "sealed": "sealed for the OEM",
+            "sealed_length": sealed.len(),
+            "note": "the record key is needed for the rest (--record-key)",
+        });
+    };
+    match crate::recordkey::open_record(rk, &sealed) {
+        Ok(rec) => {
+            let mut v = crate::verify::describe(&rec);
+            v["sealed"] = json!("opened with the record key");
+            if let Some(k) = mp_pubkey {
+                v["signature"] = json!(match crate::verify::Verifier::new(k).verify(&rec) {
+                    Ok(()) => "ok".to_string(),
+                    Err(e) => e.msg,
+                });
+            }
+            v
+        }
+        Err(e) => json!({"error": e.msg}),
+    }
+}
+
 /// Decodes the provisioning area and bundle partition of a disk image.
-pub fn inspect(path: &Path, mp_pubkey: Option<&[u8; 64]>) -> Result<serde_json::Value> {
+pub fn inspect(
+    path: &Path,
+    record_key: Option<&dyn RecordKey>,
+    mp_pubkey: Option<&[u8; 64]>,
+) -> Result<serde_json::Value> {
     let disk = Disk::open(path)?;
     let data = disk.find(partitions::MFG_DATA.name)?;
     let j: Vec<Vec<u8>> = area::JOURNAL_LBA
@@ -125,20 +165,7 @@ pub fn inspect(path: &Path, mp_pubkey: Option<&[u8; 64]>) -> Result<serde_json::
                     area::ID_SLOT_LBA[usize::from(slot)] * BLOCK as u64,
                     BLOCK,
                 )?;
-                out["id_record"] = match IdRecord::parse(&b) {
-                    Ok(rec) => {
-                        let mut v = crate::verify::describe(&rec);
-                        if let Some(k) = mp_pubkey {
-                            v["signature"] =
-                                json!(match crate::verify::Verifier::new(k).verify(&rec) {
-                                    Ok(()) => "ok".to_string(),
-                                    Err(e) => e.msg,
-                                });
-                        }
-                        v
-                    }
-                    Err(e) => json!({"error": e.to_string()}),
-                };
+                out["id_record"] = id_record(&b, record_key, mp_pubkey);
             }
             if r.state >= area::ProvState::SecretsBlobbed {
                 let tb = disk.read(
@@ -234,17 +261,28 @@ pub fn print_inspect(v: &serde_json::Value) {
     if let Some(r) = v.get("id_record") {
         if let Some(e) = r.get("error") {
             println!("ID record: invalid ({})", e.as_str().unwrap_or(""));
+        } else if r.get("uid").is_none() {
+            println!(
+                "ID record: {} ({} bytes); {}",
+                r["sealed"].as_str().unwrap_or(""),
+                r["sealed_length"],
+                r["note"].as_str().unwrap_or("")
+            );
         } else {
             if let Some(sig) = r.get("signature") {
                 println!("ID record signature: {}", sig.as_str().unwrap_or(""));
             }
             println!(
-                "ID record: uid {} srk {} state {} loader {} bundle {}",
+                "ID record ({}): uid {} srk {} state {} loader {} product {} bundle {} digest {} mpmr {}",
+                r["sealed"].as_str().unwrap_or(""),
                 r["uid"].as_str().unwrap_or(""),
                 r["srk_hash"].as_str().unwrap_or(""),
                 r["security_state"].as_str().unwrap_or(""),
                 r["loader_version"].as_str().unwrap_or(""),
-                r["bundle_id"]
+                r["product"].as_str().unwrap_or(""),
+                r["bundle_id"],
+                r["bundle_digest"].as_str().unwrap_or("none"),
+                r["mpmr"].as_str().unwrap_or("")
             );
         }
     }

@@ -5,7 +5,9 @@ use std::fmt::Write;
 
 use mfg_formats::area::{self, BlobEntry, JournalRecord, ProvState};
 use mfg_formats::bundle::{self, SealParams, SecretSpec, SecretType};
-use mfg_formats::identity::{IdentityMessage, SOC_IMX8MP, SecurityState};
+use mfg_formats::identity::{self, IdentityMessage, SOC_IMX8MP, SecurityState};
+use mfg_formats::sealed;
+use sha2::Digest;
 
 use crate::error::Result;
 
@@ -104,6 +106,7 @@ pub fn render() -> Result<String> {
     );
 
     // Identity.
+    let bundle_digest: [u8; 32] = sha2::Sha256::digest(&sealed).into();
     let mut m = IdentityMessage {
         soc: SOC_IMX8MP,
         uid: core::array::from_fn(|i| 0x10 + i as u8),
@@ -111,25 +114,81 @@ pub fn render() -> Result<String> {
         security_state: SecurityState::Closed,
         boot_counter: 1,
         loader_version: [0; 16],
+        product: [0; 32],
         bundle_id: Some(42),
+        bundle_digest,
         station_nonce: None,
     };
     m.set_loader_version("0.1.0");
-    let r = crate::verify::sign_record(&key, m, [0; 32]);
+    m.set_product("widget-9000");
+    let mpmr = [0x6d; 32];
+    let r = crate::verify::sign_record(&key, m, mpmr);
     out += &format!(
-        "Identity: UID `{}`, SRK hash 5a x 32, closed, boot counter 1, loader `0.1.0`, bundle 42, \
-         no station nonce, MPMR all zero; signed with the test key (RFC 6979 deterministic ECDSA).\n\n",
-        hex::encode(r.message.uid)
+        "Identity: UID `{}`, SRK hash 5a x 32, closed, boot counter 1, loader `0.1.0`, product \
+         `widget-9000`, bundle 42 with the SHA-256 of the sealed bundle above (`{}`), no station \
+         nonce, MPMR 6d x 32 (standing in for a loader measurement); signed with the test key \
+         (RFC 6979 deterministic ECDSA).\n\n",
+        hex::encode(r.message.uid),
+        hex::encode(bundle_digest)
     );
     out += &block(
-        "Identity message (104 bytes):",
+        &format!("Identity message ({} bytes):", identity::MESSAGE_LEN),
         &dump(&r.message.to_bytes()),
     );
-    out += &block("ID record (244 bytes):", &dump(&r.to_bytes()));
-    let mut line = [0u8; 400];
-    let n = r.console_line(&mut line)?;
+    let record = r.to_bytes();
     out += &block(
-        "Console line:",
+        &format!(
+            "ID record ({} bytes; the sealed record's plaintext):",
+            identity::RECORD_LEN
+        ),
+        &dump(&record),
+    );
+
+    // Sealed record.
+    let rk = crate::bench::TEST_RECORD_SECRET;
+    let rpub = sealed::public_key(&rk)?;
+    let eph: [u8; 32] = [0x22; 32];
+    let epub = sealed::public_key(&eph)?;
+    out += &block(
+        "Record public key R = x || y (of the test record private key `5e` x 32; never a real key):",
+        &format!("{}\n", hex::encode(rpub)),
+    );
+    let z = sealed::shared_secret(&eph, &rpub)?;
+    out += &format!(
+        "Sealing: ephemeral private key `22` x 32 (on the device: from the CAAM RNG), E = x || y:\n\n\
+         ```text\n{}\n```\n\n",
+        hex::encode(epub)
+    );
+    out += &block(
+        "Z = x(e * R) = x(r * E), the ECDH shared secret:",
+        &format!("{}\n", hex::encode(z)),
+    );
+    let mut salt = Vec::new();
+    salt.extend_from_slice(&epub);
+    salt.extend_from_slice(&rpub);
+    let mut info = sealed::KDF_INFO.to_vec();
+    info.extend_from_slice(&sealed::Kind::IdRecord.code().to_le_bytes());
+    let mut okm = [0u8; 44];
+    hkdf::Hkdf::<sha2::Sha256>::new(Some(&salt), &z)
+        .expand(&info, &mut okm)
+        .map_err(|_| crate::error::Fail::new(1, "HKDF"))?;
+    out += &block(
+        "HKDF-SHA256(IKM = Z, salt = E || R, info = \"imx-mfg sealed record v1\" || kind u16 LE (1)), \
+         44 bytes: AES-256 key (0..32) then GCM nonce (32..44):",
+        &dump(&okm),
+    );
+    let s = r.seal(&rpub, &eph)?;
+    out += &block(
+        &format!(
+            "Sealed ID record ({} bytes: header 0x00..0x4b, ciphertext, 16-byte tag):",
+            identity::SEALED_LEN
+        ),
+        &dump(&s),
+    );
+    let mut line = [0u8; identity::CONSOLE_LINE_LEN];
+    let n = identity::console_line(&s, &mut line)?;
+    out += &block(
+        &format!("Console line ({} characters):", identity::CONSOLE_LINE_LEN),
         &format!("{}\n", String::from_utf8_lossy(&line[..n])),
     );
 

@@ -16,14 +16,14 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use crate::error::{Fail, Result, exit};
-use crate::verify::{Input, Verifier};
+use crate::verify::{Bad, Input, Verifier};
 
 /// How long a command waits for another station's write transaction.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Schema version kept in `PRAGMA user_version` (0 = the first ledger, with
 /// no `bundles`/`quotas` tables).
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS policy (
@@ -86,6 +86,16 @@ CREATE TABLE IF NOT EXISTS quotas (
     PRIMARY KEY (product, lot)
 );
 CREATE INDEX IF NOT EXISTS devices_product_lot ON devices (product, lot);
+";
+
+/// Added in schema version 3: the production-loader measurements the OEM
+/// released (a record is accepted only with one of them in its MPMR).
+const SCHEMA_V3: &str = "
+CREATE TABLE IF NOT EXISTS loaders (
+    measurement TEXT PRIMARY KEY,
+    source TEXT NOT NULL,
+    added_at TEXT NOT NULL
+);
 ";
 
 const NOW: &str = "strftime('%Y-%m-%dT%H:%M:%fZ','now')";
@@ -186,6 +196,7 @@ pub fn open_db(path: &Path, access: Access) -> Result<Connection> {
         let tx = rusqlite::Transaction::new_unchecked(&c, TransactionBehavior::Immediate)?;
         tx.execute_batch(SCHEMA)?;
         tx.execute_batch(SCHEMA_V2)?;
+        tx.execute_batch(SCHEMA_V3)?;
         tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
         tx.commit()?;
     }
@@ -447,6 +458,74 @@ pub fn set_quota(c: &mut Connection, product: &str, lot: Option<&str>, n: u64) -
     Ok(())
 }
 
+/// A released production-loader measurement.
+#[derive(serde::Serialize, Clone, Debug)]
+pub struct Release {
+    pub measurement: String,
+    pub source: String,
+    pub added_at: Option<String>,
+    /// True when it was already released (nothing changed).
+    pub already: bool,
+}
+
+/// `release`: adds a production-loader measurement (what that loader locks
+/// into the MPMR); records are accepted only with a released one. Releasing
+/// one again changes nothing.
+pub fn release(c: &mut Connection, measurement: &[u8; 32], source: &str) -> Result<Release> {
+    let m = hex::encode(measurement);
+    let tx = write_tx(c)?;
+    load_policy(&tx)?;
+    let row: Option<(String, String)> = tx
+        .query_row(
+            "SELECT source, added_at FROM loaders WHERE measurement = ?1",
+            [&m],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    if let Some((source, at)) = row {
+        return Ok(Release {
+            measurement: m,
+            source,
+            added_at: Some(at),
+            already: true,
+        });
+    }
+    tx.execute(
+        &format!("INSERT INTO loaders VALUES (?1, ?2, {NOW})"),
+        params![m, source],
+    )?;
+    tx.execute(
+        &format!("INSERT INTO audit (at, action, decision, reason_code, reason) VALUES ({NOW}, 'release', 'accepted', 'ok', ?1)"),
+        params![format!("loader measurement {m} ({source})")],
+    )?;
+    tx.commit()?;
+    Ok(Release {
+        measurement: m,
+        source: source.to_string(),
+        added_at: None,
+        already: false,
+    })
+}
+
+/// `release --list` (read-only).
+pub fn releases(c: &Connection) -> Result<Vec<Release>> {
+    if !has_table(c, "loaders")? {
+        return Ok(Vec::new());
+    }
+    Ok(c.prepare(
+        "SELECT measurement, source, added_at FROM loaders ORDER BY added_at, measurement",
+    )?
+    .query_map([], |r| {
+        Ok(Release {
+            measurement: r.get(0)?,
+            source: r.get(1)?,
+            added_at: Some(r.get(2)?),
+            already: true,
+        })
+    })?
+    .collect::<std::result::Result<_, _>>()?)
+}
+
 /// The result of one input line (or raw record / disk image) of a
 /// `register` batch.
 #[derive(serde::Serialize, Clone, Debug)]
@@ -502,9 +581,11 @@ fn refuse(code: &'static str, why: String) -> Result<(Option<Owner>, Verdict)> {
     Ok((None, Verdict::Refuse(code, why)))
 }
 
+#[allow(clippy::too_many_arguments)]
 fn check(
     tx: &rusqlite::Transaction<'_>,
     policy: &Policy,
+    loaders: &[String],
     ranges: &[(String, String)],
     expect: &Expect<'_>,
     r: &IdRecord,
@@ -512,6 +593,19 @@ fn check(
     sha: &str,
 ) -> Result<(Option<Owner>, Verdict)> {
     let m = &r.message;
+    let mpmr = hex::encode(r.mpmr);
+    if !loaders.contains(&mpmr) {
+        return refuse(
+            "loader",
+            if loaders.is_empty() {
+                format!(
+                    "MPMR {mpmr} is not a released loader's measurement (none released: 'mfgtool ledger release --loader loader.elf')"
+                )
+            } else {
+                format!("MPMR {mpmr} is not a released loader's measurement")
+            },
+        );
+    }
     if m.soc != SOC_IMX8MP {
         return refuse("soc", format!("SoC code {:#06x} is not an i.MX8MP", m.soc));
     }
@@ -550,11 +644,13 @@ fn check(
             "the record names no bundle (only records of a provisioning from a bundle the OEM sealed are registered)".into(),
         );
     };
-    let row: Option<(String, String)> = tx
-        .prepare_cached("SELECT product, lot FROM bundles WHERE bundle_id = ?1")?
-        .query_row([bundle_id as i64], |x| Ok((x.get(0)?, x.get(1)?)))
+    let row: Option<(String, String, String)> = tx
+        .prepare_cached("SELECT product, lot, sha256 FROM bundles WHERE bundle_id = ?1")?
+        .query_row([bundle_id as i64], |x| {
+            Ok((x.get(0)?, x.get(1)?, x.get(2)?))
+        })
         .optional()?;
-    let Some((product, lot)) = row else {
+    let Some((product, lot, bundle_sha)) = row else {
         return refuse(
             "bundle",
             format!(
@@ -562,6 +658,36 @@ fn check(
             ),
         );
     };
+    // The signed identity binds the bundle's SHA-256 and product: a record
+    // of a bundle the CM sealed itself under the OEM's bundle id (attack 6)
+    // does not match the bundle the OEM registered.
+    let digest = hex::encode(m.bundle_digest);
+    if digest != bundle_sha {
+        let other: Option<i64> = tx
+            .prepare_cached("SELECT bundle_id FROM bundles WHERE sha256 = ?1")?
+            .query_row([&digest], |x| x.get(0))
+            .optional()?;
+        return refuse(
+            "bundle",
+            match other {
+                Some(o) => format!(
+                    "bundle digest {digest} is bundle id {o}'s, not bundle id {bundle_id}'s ({bundle_sha})"
+                ),
+                None => format!(
+                    "bundle digest {digest} matches no bundle the OEM sealed (bundle id {bundle_id} is {bundle_sha})"
+                ),
+            },
+        );
+    }
+    if m.product_str() != product {
+        return refuse(
+            "bundle",
+            format!(
+                "the record's product {} is not bundle id {bundle_id}'s product {product}",
+                m.product_str()
+            ),
+        );
+    }
     if let Some(p) = expect.product.filter(|p| *p != product) {
         return refuse(
             "product",
@@ -677,6 +803,10 @@ pub fn register(
         .prepare("SELECT lo, hi FROM uid_ranges")?
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<std::result::Result<_, _>>()?;
+    let loaders: Vec<String> = tx
+        .prepare("SELECT measurement FROM loaders")?
+        .query_map([], |r| r.get(0))?
+        .collect::<std::result::Result<_, _>>()?;
     let mut out = Vec::with_capacity(inputs.len());
     for (input, sig) in inputs.iter().zip(verified) {
         let mut d = Decision {
@@ -694,7 +824,11 @@ pub fn register(
         };
         let mut sha = None;
         match (&input.record, sig) {
-            (Err(why), _) => {
+            (Err(Bad::Sealed(why)), _) => {
+                d.reason_code = "sealed";
+                d.reason = why.clone();
+            }
+            (Err(Bad::Malformed(why)), _) => {
                 d.result = "malformed";
                 d.reason = match input.line {
                     Some(n) => format!("malformed line {n} of {}: {why}", input.source),
@@ -709,7 +843,7 @@ pub fn register(
                 d.uid = Some(uid.clone());
                 let (owner, verdict) = match sig {
                     Err(e) => (None, Verdict::Refuse("signature", e)),
-                    Ok(()) => check(&tx, &policy, &ranges, expect, r, &uid, &digest)?,
+                    Ok(()) => check(&tx, &policy, &loaders, &ranges, expect, r, &uid, &digest)?,
                 };
                 if let Some(o) = &owner {
                     d.product = Some(o.product.clone());
@@ -779,13 +913,16 @@ pub fn register(
     Ok(out)
 }
 
-/// `list`: the registered devices.
+/// `list`: the registered devices, with the MPMR (which released loader
+/// signed) and bundle digest of each record (`null` for a record of the
+/// first ledger version).
 pub fn list(c: &Connection) -> Result<serde_json::Value> {
     let mut st = c.prepare(
-        "SELECT id, uid, product, lot, bundle_id, security_state, loader_version, registered_at FROM devices ORDER BY id",
+        "SELECT id, uid, product, lot, bundle_id, security_state, loader_version, registered_at, record FROM devices ORDER BY id",
     )?;
     let rows = st
         .query_map([], |r| {
+            let rec = IdRecord::parse(&r.get::<_, Vec<u8>>(8)?).ok();
             Ok(json!({
                 "id": r.get::<_, i64>(0)?,
                 "uid": r.get::<_, String>(1)?,
@@ -795,6 +932,8 @@ pub fn list(c: &Connection) -> Result<serde_json::Value> {
                 "security_state": r.get::<_, String>(5)?,
                 "loader_version": r.get::<_, String>(6)?,
                 "registered_at": r.get::<_, String>(7)?,
+                "mpmr": rec.as_ref().map(|x| hex::encode(x.mpmr)),
+                "bundle_digest": rec.as_ref().map(|x| hex::encode(x.message.bundle_digest)),
             }))
         })?
         .collect::<std::result::Result<Vec<_>, _>>()?;
@@ -861,6 +1000,7 @@ pub fn report(c: &Connection) -> Result<serde_json::Value> {
         "quotas": quotas,
         "refusals": refusals.iter().map(|(k, v)| (k.clone(), json!(v))).collect::<serde_json::Map<_, _>>(),
         "duplicates": duplicates,
+        "released_loaders": releases(c)?.iter().map(|r| json!(r.measurement)).collect::<Vec<_>>(),
         "audit_entries": audit,
     }))
 }

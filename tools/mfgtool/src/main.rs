@@ -9,6 +9,8 @@ mod example;
 mod gpt;
 mod keys;
 mod ledger;
+mod loaderimage;
+mod recordkey;
 mod seal;
 mod verify;
 
@@ -25,9 +27,11 @@ Exit codes:
   0  success
   1  I/O error or other failure
   2  command-line usage error
-  3  authentication failed (bundle tag, ID-record signature)
+  3  authentication failed (bundle tag, ID-record signature, a sealed record that does not
+     open with the record key)
   4  refused by ledger policy (duplicate UID, quota, SRK hash, security state, UID range,
-     unknown bundle); `ledger register`: at least one input line was refused or malformed
+     unknown bundle, unreleased loader); `ledger register`: at least one input line was
+     refused or malformed
      (every other line was still processed: see the per-line results)
   5  malformed, truncated or inconsistent input";
 
@@ -85,14 +89,19 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
-    /// Verify ID records (console line file, raw record or disk image) and print the identity.
+    /// Open sealed ID records (console line file, raw sealed record or disk image) with the
+    /// record key, verify them and print the identity.
     #[command(after_help = EXIT_CODES)]
     VerifyId {
         /// MP public key (as for `seal`).
         #[arg(long)]
         mp_pubkey: String,
+        /// The OEM record private key (P-256 PEM: PKCS#8 or SEC1) the
+        /// devices seal their ID records to.
+        #[arg(long, value_name = "FILE")]
+        record_key: PathBuf,
         /// A file with `mfgprot-id: ...` lines (e.g. a console log), a raw
-        /// record, or a disk image (the record in `mfg-data`).
+        /// sealed record, or a disk image (the record in `mfg-data`).
         record: PathBuf,
         /// JSON output.
         #[arg(long)]
@@ -143,8 +152,14 @@ enum Cmd {
     Inspect {
         /// Disk image.
         image: PathBuf,
-        /// Also verify the ID record's signature with this MP public key.
-        #[arg(long)]
+        /// Open the sealed ID record with this record private key (P-256
+        /// PEM) and show the identity; without it only what the device
+        /// shows (state, journal) is decoded.
+        #[arg(long, value_name = "FILE")]
+        record_key: Option<PathBuf>,
+        /// Also verify the ID record's signature with this MP public key
+        /// (needs --record-key).
+        #[arg(long, requires = "record_key")]
         mp_pubkey: Option<String>,
         /// JSON output.
         #[arg(long)]
@@ -262,6 +277,10 @@ enum LedgerCmd {
         /// A malformed line or a refused record is reported and skipped.
         #[arg(required = true)]
         records: Vec<PathBuf>,
+        /// The OEM record private key (P-256 PEM: PKCS#8 or SEC1) that
+        /// opens the sealed records.
+        #[arg(long, value_name = "FILE")]
+        record_key: PathBuf,
         /// Refuse records whose bundle is not of this product (the product
         /// a device is registered under is always its bundle's).
         #[arg(long)]
@@ -270,6 +289,23 @@ enum LedgerCmd {
         /// always the bundle's).
         #[arg(long)]
         lot: Option<String>,
+    },
+    /// Release a production loader: records are accepted only when their
+    /// MPMR is a released loader's measurement (SHA-256 of its .text and
+    /// .rodata, which it locks into the MPMR at boot).
+    #[command(after_help = EXIT_CODES, group(clap::ArgGroup::new("what").required(true).multiple(true).args(["loader", "measurement", "list"])))]
+    Release {
+        /// The loader's ELF (`loader.elf` of the build; the raw `.bin` does
+        /// not say where .rodata ends): its measurement is computed.
+        #[arg(long, value_name = "FILE")]
+        loader: Vec<PathBuf>,
+        /// A measurement, 64 hex digits (as the ledger or another tool
+        /// printed it).
+        #[arg(long, value_name = "HEX")]
+        measurement: Vec<String>,
+        /// List the released measurements (read-only).
+        #[arg(long, conflicts_with_all = ["loader", "measurement"])]
+        list: bool,
     },
     /// List registered devices (read-only).
     List,
@@ -444,12 +480,14 @@ fn run(cli: Cli) -> Result<u8> {
         }
         Cmd::VerifyId {
             mp_pubkey,
+            record_key,
             record,
             json,
         } => {
             let key = keys::load_pubkey(&mp_pubkey)?;
+            let rk = recordkey::FileRecordKey::load(&record_key)?;
             let v = verify::Verifier::new(&key);
-            let recs = verify::load_records(&record)?;
+            let recs = verify::load_records(&record, &rk)?;
             let mut out = Vec::new();
             for r in &recs {
                 v.verify(r)?;
@@ -470,7 +508,9 @@ fn run(cli: Cli) -> Result<u8> {
                 LedgerCmd::Init { existing, .. } => Access::Create {
                     existing: *existing,
                 },
-                LedgerCmd::List | LedgerCmd::Report => Access::Read,
+                LedgerCmd::List | LedgerCmd::Report | LedgerCmd::Release { list: true, .. } => {
+                    Access::Read
+                }
                 _ => Access::Write,
             };
             let mut c = ledger::open_db(&db, access)?;
@@ -510,14 +550,88 @@ fn run(cli: Cli) -> Result<u8> {
                         None => println!("quota of product {product} (all lots): {quota} devices"),
                     }
                 }
+                LedgerCmd::Release {
+                    loader,
+                    measurement,
+                    list,
+                } => {
+                    if list {
+                        let v = ledger::releases(&c)?;
+                        if json {
+                            print_json(&v)?;
+                        } else {
+                            for r in &v {
+                                println!(
+                                    "{}  {} ({})",
+                                    r.measurement,
+                                    r.source,
+                                    r.added_at.as_deref().unwrap_or("")
+                                );
+                            }
+                            println!("{} released loader measurements", v.len());
+                        }
+                        return Ok(exit::OK);
+                    }
+                    // Everything is read and computed before anything is written.
+                    let mut todo = Vec::new();
+                    for p in &loader {
+                        let b = read_file(p)?;
+                        if !loaderimage::is_elf(&b) {
+                            return Err(Fail::format(format!(
+                                "--loader {}: not an ELF file: give the loader's ELF (loader.elf of the same build), a raw Image does not say where .rodata ends",
+                                p.display()
+                            )));
+                        }
+                        let m = loaderimage::measure_elf(&b).map_err(|e| {
+                            Fail::new(e.code, format!("--loader {}: {}", p.display(), e.msg))
+                        })?;
+                        todo.push((
+                            m.measurement,
+                            format!(
+                                "loader {} ({:#x}..{:#x})",
+                                p.display(),
+                                m.image_start,
+                                m.rodata_end
+                            ),
+                        ));
+                    }
+                    for h in &measurement {
+                        todo.push((
+                            keys::hex_exact::<32>("--measurement", h)?,
+                            "--measurement".to_string(),
+                        ));
+                    }
+                    let mut out = Vec::new();
+                    for (m, source) in todo {
+                        out.push(ledger::release(&mut c, &m, &source)?);
+                    }
+                    if json {
+                        print_json(&out)?;
+                    } else {
+                        for r in &out {
+                            println!(
+                                "loader measurement {} {} ({})",
+                                r.measurement,
+                                if r.already {
+                                    "was already released"
+                                } else {
+                                    "released"
+                                },
+                                r.source
+                            );
+                        }
+                    }
+                }
                 LedgerCmd::Register {
                     records,
+                    record_key,
                     product,
                     lot,
                 } => {
+                    let rk = recordkey::FileRecordKey::load(&record_key)?;
                     let mut per_file = Vec::new();
                     for p in &records {
-                        per_file.push((p, verify::scan_inputs(p)?));
+                        per_file.push((p, verify::scan_inputs(p, &rk)?));
                     }
                     if per_file.iter().all(|(_, v)| v.is_empty()) {
                         return Err(Fail::format(
@@ -530,7 +644,9 @@ fn run(cli: Cli) -> Result<u8> {
                             inputs.push(verify::Input {
                                 source: p.display().to_string(),
                                 line: None,
-                                record: Err("no ID record found in this file".into()),
+                                record: Err(verify::Bad::Malformed(
+                                    "no ID record found in this file".into(),
+                                )),
                             });
                         }
                         inputs.extend(v);
@@ -647,6 +763,14 @@ fn run(cli: Cli) -> Result<u8> {
                                 d["attempts"]
                             );
                         }
+                        let rel = v["released_loaders"]
+                            .as_array()
+                            .cloned()
+                            .unwrap_or_default();
+                        println!("released loader measurements: {}", rel.len());
+                        for m in rel {
+                            println!("  {}", m.as_str().unwrap_or(""));
+                        }
                         println!("audit entries: {}", v["audit_entries"]);
                     }
                 }
@@ -693,15 +817,29 @@ fn run(cli: Cli) -> Result<u8> {
         }
         Cmd::Inspect {
             image,
+            record_key,
             mp_pubkey,
             json,
         } => {
             let key = mp_pubkey.as_deref().map(keys::load_pubkey).transpose()?;
-            let v = disk::inspect(&image, key.as_ref())?;
+            let rk = record_key
+                .as_deref()
+                .map(recordkey::FileRecordKey::load)
+                .transpose()?;
+            let v = disk::inspect(
+                &image,
+                rk.as_ref().map(|k| k as &dyn recordkey::RecordKey),
+                key.as_ref(),
+            )?;
             if json {
                 print_json(&v)?;
             } else {
                 disk::print_inspect(&v);
+            }
+            // Everything else is shown; a record that does not open with
+            // the key given is still a refusal.
+            if v["id_record"]["error"].as_str() == Some(recordkey::DOES_NOT_OPEN) {
+                return Err(Fail::new(exit::AUTH, recordkey::DOES_NOT_OPEN));
             }
         }
         Cmd::Pubkey { mp_pubkey, pem } => {

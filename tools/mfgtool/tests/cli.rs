@@ -23,6 +23,7 @@ fn help_on_every_subcommand_lists_exit_codes() {
         vec!["open", "--help"],
         vec!["verify-id", "--help"],
         vec!["ledger", "--help"],
+        vec!["ledger", "--db", "x", "release", "--help"],
         vec!["image", "--help"],
         vec!["inspect", "--help"],
         vec!["pubkey", "--help"],
@@ -383,6 +384,7 @@ fn verify_id_accepts_console_lines_raw_records_and_refuses_tampering() {
     let d = tmp();
     let k = key(0x31);
     let pk = pubhex(&k);
+    let rk = rk(d.path());
     let r = record(&k, 0x1234, SRK, SecurityState::Closed);
     let log = p(d.path(), "console.log");
     fs::write(
@@ -393,47 +395,267 @@ fn verify_id_accepts_console_lines_raw_records_and_refuses_tampering() {
         ),
     )
     .unwrap();
-    let out = ok(&["verify-id", "--mp-pubkey", &pk, s(&log)]);
+    let vid = |path: &std::path::Path| {
+        run(&[
+            "verify-id",
+            "--mp-pubkey",
+            &pk,
+            "--record-key",
+            &rk,
+            s(path),
+        ])
+    };
+    let out = ok(&[
+        "verify-id",
+        "--mp-pubkey",
+        &pk,
+        "--record-key",
+        &rk,
+        s(&log),
+    ]);
     assert!(out.contains("signature OK"));
     assert!(out.contains("00000000000000000000000000001234"));
     assert!(out.contains("closed") && out.contains("i.MX8MP"));
+    // The v2 fields.
+    assert!(out.contains("product") && out.contains("widget"), "{out}");
+    assert!(out.contains(&"dd".repeat(32)), "bundle digest: {out}");
+    assert!(out.contains(&hex::encode(MPMR)), "{out}");
     let raw = p(d.path(), "rec.bin");
-    fs::write(&raw, r.to_bytes()).unwrap();
-    let j: serde_json::Value =
-        serde_json::from_str(&ok(&["verify-id", "--json", "--mp-pubkey", &pk, s(&raw)])).unwrap();
+    fs::write(&raw, sealed(&r)).unwrap();
+    let j: serde_json::Value = serde_json::from_str(&ok(&[
+        "verify-id",
+        "--json",
+        "--mp-pubkey",
+        &pk,
+        "--record-key",
+        &rk,
+        s(&raw),
+    ]))
+    .unwrap();
     assert_eq!(j[0]["bundle_id"], 7);
+    assert_eq!(j[0]["product"], "widget");
+    assert_eq!(j[0]["bundle_digest"], "dd".repeat(32));
+    assert_eq!(j[0]["station_nonce"], serde_json::Value::Null);
+    assert_eq!(j[0]["mpmr"], hex::encode(MPMR));
+    // A station nonce is shown.
+    let mut m = message(0x1235, SRK, SecurityState::Closed, Some(7), 1);
+    m.station_nonce = Some([0xab; 32]);
+    fs::write(&raw, sealed(&sign(&k, m))).unwrap();
+    let j: serde_json::Value = serde_json::from_str(&ok(&[
+        "verify-id",
+        "--json",
+        "--mp-pubkey",
+        &pk,
+        "--record-key",
+        &rk,
+        s(&raw),
+    ]))
+    .unwrap();
+    assert_eq!(j[0]["station_nonce"], "ab".repeat(32));
+    fs::write(&raw, sealed(&r)).unwrap();
     // Wrong key.
-    let (c, _, err) = run(&["verify-id", "--mp-pubkey", &pubhex(&key(0x32)), s(&raw)]);
+    let (c, _, err) = run(&[
+        "verify-id",
+        "--mp-pubkey",
+        &pubhex(&key(0x32)),
+        "--record-key",
+        &rk,
+        s(&raw),
+    ]);
     assert_eq!(c, 3);
     assert!(err.contains("signature verification failed"), "{err}");
-    // A changed message byte with a recomputed CRC and message representative:
-    // only the signature catches it.
+    // A changed message byte with a recomputed CRC and message representative
+    // (anyone can seal to the record public key): only the signature catches it.
     let mut t = r.clone();
     t.message.boot_counter += 1;
     t.mes_rep = t.digest();
-    fs::write(&raw, t.to_bytes()).unwrap();
-    assert_eq!(run(&["verify-id", "--mp-pubkey", &pk, s(&raw)]).0, 3);
+    fs::write(&raw, sealed(&t)).unwrap();
+    assert_eq!(vid(&raw).0, 3);
     // Wrong message representative.
     let mut t = r.clone();
     t.mes_rep[0] ^= 1;
-    fs::write(&raw, t.to_bytes()).unwrap();
-    assert!(
-        run(&["verify-id", "--mp-pubkey", &pk, s(&raw)])
-            .2
-            .contains("message representative")
-    );
-    // Raw corruption (CRC), truncation, no record.
+    fs::write(&raw, sealed(&t)).unwrap();
+    assert!(vid(&raw).2.contains("message representative"));
+    // Plaintext corruption (CRC) inside a well-sealed record, truncation,
+    // no record.
     let mut b = r.to_bytes();
     b[100] ^= 1;
-    fs::write(&raw, b).unwrap();
-    assert_eq!(run(&["verify-id", "--mp-pubkey", &pk, s(&raw)]).0, 5);
-    fs::write(&raw, &r.to_bytes()[..200]).unwrap();
-    assert_eq!(run(&["verify-id", "--mp-pubkey", &pk, s(&raw)]).0, 5);
+    let mut sb = [0u8; mfg_formats::identity::SEALED_LEN];
+    mfg_formats::sealed::seal(
+        &mut sb,
+        mfg_formats::sealed::Kind::IdRecord,
+        &b,
+        &record_public(&RECORD_SECRET),
+        &ephemeral(),
+    )
+    .unwrap();
+    fs::write(&raw, sb).unwrap();
+    let (c, _, err) = vid(&raw);
+    assert_eq!(c, 5, "{err}");
+    assert!(err.contains("CRC"), "{err}");
+    fs::write(&raw, &sealed(&r)[..200]).unwrap();
+    assert_eq!(vid(&raw).0, 5);
     let line = console_line(&r);
     fs::write(&raw, &line[..line.len() - 8]).unwrap();
-    assert_eq!(run(&["verify-id", "--mp-pubkey", &pk, s(&raw)]).0, 5);
+    assert_eq!(vid(&raw).0, 5);
     fs::write(&raw, "hello\n").unwrap();
-    assert_eq!(run(&["verify-id", "--mp-pubkey", &pk, s(&raw)]).0, 5);
+    assert_eq!(vid(&raw).0, 5);
+    // A plaintext record is not what a device emits: refused.
+    fs::write(&raw, r.to_bytes()).unwrap();
+    let (c, _, err) = vid(&raw);
+    assert_eq!(c, 5, "{err}");
+    assert!(err.contains("a plaintext ID record"), "{err}");
+    // Without --record-key: a usage error.
+    assert_eq!(run(&["verify-id", "--mp-pubkey", &pk, s(&log)]).0, 2);
+    // A record key file that is not a private key.
+    let bad = p(d.path(), "bad.pem");
+    fs::write(&bad, ok(&["pubkey", "--mp-pubkey", &pk, "--pem"])).unwrap();
+    let (c, _, err) = run(&[
+        "verify-id",
+        "--mp-pubkey",
+        &pk,
+        "--record-key",
+        s(&bad),
+        s(&log),
+    ]);
+    assert_eq!(c, 5, "{err}");
+    assert!(err.contains("no PEM private key"), "{err}");
+}
+
+/// Principle 1 of the v2 design: the CM relays sealed bytes. A record
+/// sealed to another record key (a loader built with another key, or a CM
+/// that sealed its own) is refused as not opening; so is one byte changed
+/// anywhere in a sealed line. On v1 records were plaintext: there was
+/// nothing to open.
+#[test]
+fn sealed_records_open_only_with_the_record_key_and_unaltered() {
+    let d = tmp();
+    let k = key(0x33);
+    let pk = pubhex(&k);
+    let rk = rk(d.path());
+    let r = record(&k, 0x4321, SRK, SecurityState::Closed);
+    let f = p(d.path(), "r.log");
+    // Sealed to another record key.
+    fs::write(&f, line_of(&seal_to(&r, &[0x4c; 32])) + "\n").unwrap();
+    let (c, _, err) = run(&["verify-id", "--mp-pubkey", &pk, "--record-key", &rk, s(&f)]);
+    assert_eq!(c, 3, "{err}");
+    assert!(
+        err.contains("sealed for another record key or altered"),
+        "{err}"
+    );
+    // And the other key opens it (the record itself is fine).
+    let other = write_record_key(d.path(), "other.pem", &[0x4c; 32]);
+    ok(&[
+        "verify-id",
+        "--mp-pubkey",
+        &pk,
+        "--record-key",
+        &other,
+        s(&f),
+    ]);
+    // A key set directory: its record.pem, checked against its record.pub.
+    let ks = d.path().join("keyset");
+    fs::create_dir(&ks).unwrap();
+    write_record_key(&ks, "record.pem", &[0x4c; 32]);
+    let by_dir = |ks: &std::path::Path| {
+        run(&[
+            "verify-id",
+            "--mp-pubkey",
+            &pk,
+            "--record-key",
+            s(ks),
+            s(&f),
+        ])
+    };
+    assert_eq!(by_dir(&ks).0, 0);
+    fs::write(
+        ks.join("record.pub"),
+        hex::encode(record_public(&[0x4c; 32])) + "\n",
+    )
+    .unwrap();
+    assert_eq!(by_dir(&ks).0, 0);
+    fs::write(
+        ks.join("record.pub"),
+        hex::encode(record_public(&RECORD_SECRET)),
+    )
+    .unwrap();
+    let (c, _, err) = by_dir(&ks);
+    assert_eq!(c, 5, "{err}");
+    assert!(
+        err.contains("record.pub is not the public key of record.pem"),
+        "{err}"
+    );
+    // One byte changed in the sealed record (header, ephemeral key,
+    // ciphertext, tag), re-encoded as a console line.
+    let good = sealed(&r);
+    for i in [5usize, 9, 40, 80, 300, good.len() - 1] {
+        let mut t = good;
+        t[i] ^= 0x01;
+        fs::write(&f, line_of(&t) + "\n").unwrap();
+        let (c, _, err) = run(&["verify-id", "--mp-pubkey", &pk, "--record-key", &rk, s(&f)]);
+        assert!(c == 3 || c == 5, "byte {i}: exit {c}: {err}");
+        if i >= 76 {
+            assert_eq!(c, 3, "byte {i}: {err}");
+            assert!(
+                err.contains("sealed for another record key or altered"),
+                "{err}"
+            );
+        }
+    }
+    // One base64 character changed in the line itself.
+    let line = line_of(&good);
+    let mut b = line.clone().into_bytes();
+    let at = b.len() - 30;
+    b[at] = if b[at] == b'A' { b'B' } else { b'A' };
+    fs::write(&f, [&b[..], b"\n"].concat()).unwrap();
+    let (c, _, err) = run(&["verify-id", "--mp-pubkey", &pk, "--record-key", &rk, s(&f)]);
+    assert_eq!(c, 3, "{err}");
+    assert!(
+        err.contains("sealed for another record key or altered"),
+        "{err}"
+    );
+    // The ledger refuses such a line, reports it and goes on.
+    let db = p(d.path(), "l.sqlite");
+    let db = s(&db);
+    init_ledger(db, &pk, None);
+    release_test_loader(db);
+    let b7 = seal_bundle(d.path(), &pk, "widget", 7);
+    ok(&["ledger", "--db", db, "add-bundle", "--lot", "L1", s(&b7)]);
+    let genuine = record(&k, 0x4322, SRK, SecurityState::Closed);
+    fs::write(
+        &f,
+        format!(
+            "{}\n{}\n{}\n",
+            String::from_utf8(b).unwrap(),
+            line_of(&seal_to(&r, &[0x4c; 32])),
+            console_line(&genuine)
+        ),
+    )
+    .unwrap();
+    let j: serde_json::Value = serde_json::from_str(
+        &run(&[
+            "ledger",
+            "--db",
+            db,
+            "--json",
+            "register",
+            "--record-key",
+            &rk,
+            s(&f),
+        ])
+        .1,
+    )
+    .unwrap();
+    assert_eq!(j[0]["result"], "refused");
+    assert_eq!(j[0]["reason_code"], "sealed");
+    assert_eq!(j[1]["reason_code"], "sealed");
+    assert!(
+        j[1]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("sealed for another record key or altered")
+    );
+    assert_eq!(j[2]["result"], "registered");
 }
 
 fn init_ledger(db: &str, pk: &str, quota: Option<&str>) {
@@ -459,9 +681,12 @@ fn ledger_registers_and_refuses_with_audit() {
     let d = tmp();
     let k = key(0x41);
     let pk = pubhex(&k);
+    let rk = rk(d.path());
+    let rk = rk.as_str();
     let db = p(d.path(), "ledger.sqlite");
     let db = s(&db);
     init_ledger(db, &pk, Some("3"));
+    release_test_loader(db);
     assert_eq!(
         run(&[
             "ledger",
@@ -501,6 +726,8 @@ fn ledger_registers_and_refuses_with_audit() {
         "--db",
         db,
         "register",
+        "--record-key",
+        rk,
         "--product",
         "widget",
         "--lot",
@@ -513,7 +740,15 @@ fn ledger_registers_and_refuses_with_audit() {
     // record of the same UID: a later boot.)
     let clone = record_with(&k, 1, SRK, SecurityState::Closed, Some(7), 2);
     let dup = w("dup.txt", &[clone]);
-    let (c, out, _) = run(&["ledger", "--db", db, "register", s(&dup)]);
+    let (c, out, _) = run(&[
+        "ledger",
+        "--db",
+        db,
+        "register",
+        "--record-key",
+        rk,
+        s(&dup),
+    ]);
     assert_eq!(c, 4);
     assert!(
         out.contains("already registered as device #1") && out.contains("lot L1"),
@@ -524,12 +759,20 @@ fn ledger_registers_and_refuses_with_audit() {
         "srk.txt",
         &[record(&k, 10, [0x77; 32], SecurityState::Closed)],
     );
-    let (c, out, _) = run(&["ledger", "--db", db, "register", s(&fs_)]);
+    let (c, out, _) = run(&[
+        "ledger",
+        "--db",
+        db,
+        "register",
+        "--record-key",
+        rk,
+        s(&fs_),
+    ]);
     assert_eq!(c, 4);
     assert!(out.contains("is not the OEM's"), "{out}");
     let fo = w("open.txt", &[record(&k, 11, SRK, SecurityState::Open)]);
     assert!(
-        run(&["ledger", "--db", db, "register", s(&fo)])
+        run(&["ledger", "--db", db, "register", "--record-key", rk, s(&fo)])
             .1
             .contains("security state 'open'")
     );
@@ -538,7 +781,7 @@ fn ledger_registers_and_refuses_with_audit() {
         &[record(&key(0x42), 12, SRK, SecurityState::Closed)],
     );
     assert!(
-        run(&["ledger", "--db", db, "register", s(&fk)])
+        run(&["ledger", "--db", db, "register", "--record-key", rk, s(&fk)])
             .1
             .contains("signature verification failed")
     );
@@ -557,7 +800,7 @@ fn ledger_registers_and_refuses_with_audit() {
     );
     let fr = w("range.txt", &[record(&k, 1000, SRK, SecurityState::Closed)]);
     assert!(
-        run(&["ledger", "--db", db, "register", s(&fr)])
+        run(&["ledger", "--db", db, "register", "--record-key", rk, s(&fr)])
             .1
             .contains("outside every allowed UID range")
     );
@@ -569,7 +812,17 @@ fn ledger_registers_and_refuses_with_audit() {
             record_with(&k, 4, SRK, SecurityState::Closed, Some(8), 1),
         ],
     );
-    let (c, out, _) = run(&["ledger", "--db", db, "register", "--lot", "L2", s(&f3)]);
+    let (c, out, _) = run(&[
+        "ledger",
+        "--db",
+        db,
+        "register",
+        "--record-key",
+        rk,
+        "--lot",
+        "L2",
+        s(&f3),
+    ]);
     assert_eq!(c, 4);
     assert!(
         out.contains("accepted uid 00000000000000000000000000000003"),
@@ -590,8 +843,9 @@ fn ledger_registers_and_refuses_with_audit() {
         r["duplicates"][0]["uid"],
         "00000000000000000000000000000001"
     );
-    // init + 2 add-bundle + allow + 2 + 1 + 1 + 1 + 1 + 1 + 2 register decisions.
-    assert_eq!(r["audit_entries"], 13);
+    // init + release + 2 add-bundle + allow + 2 + 1 + 1 + 1 + 1 + 1 + 2
+    // register decisions.
+    assert_eq!(r["audit_entries"], 14);
     let human = ok(&["ledger", "--db", db, "report"]);
     assert!(
         human.contains("product widget lot L1: 2") && human.contains("duplicate UIDs: 1"),
@@ -599,11 +853,27 @@ fn ledger_registers_and_refuses_with_audit() {
     );
     // Missing (no longer created silently) and not initialised.
     let db2 = p(d.path(), "empty.sqlite");
-    let (c, _, err) = run(&["ledger", "--db", s(&db2), "register", s(&fa)]);
+    let (c, _, err) = run(&[
+        "ledger",
+        "--db",
+        s(&db2),
+        "register",
+        "--record-key",
+        rk,
+        s(&fa),
+    ]);
     assert_eq!(c, 2);
     assert!(err.contains("does not exist"), "{err}");
     fs::write(&db2, b"").unwrap();
-    let (c, _, err) = run(&["ledger", "--db", s(&db2), "register", s(&fa)]);
+    let (c, _, err) = run(&[
+        "ledger",
+        "--db",
+        s(&db2),
+        "register",
+        "--record-key",
+        rk,
+        s(&fa),
+    ]);
     assert_eq!(c, 2);
     assert!(err.contains("not initialised"));
 }
@@ -726,7 +996,10 @@ fn image_is_valid_gpt_and_inspect_decodes_it() {
     let bundle_off = parts[1]["first_lba"].as_u64().unwrap() as usize * 512;
     let mut raw = raw;
     let r = record(&k, 0xabc, SRK, SecurityState::Closed);
-    raw[data_off + 3 * 512..data_off + 3 * 512 + 244].copy_from_slice(&r.to_bytes());
+    let rk = rk(d.path());
+    let rk = rk.as_str();
+    raw[data_off + 3 * 512..data_off + 3 * 512 + mfg_formats::identity::SEALED_LEN]
+        .copy_from_slice(&sealed(&r));
     let blob1 = vec![0x11u8; area::blob_len(30)];
     let blob2 = vec![0x22u8; area::blob_len(8)];
     let o1 = area::next_blob_offset(None);
@@ -780,10 +1053,23 @@ fn image_is_valid_gpt_and_inspect_decodes_it() {
     raw[data_off + 512..data_off + 1024].copy_from_slice(&j2.to_block());
     raw[bundle_off..bundle_off + 512].fill(0);
     fs::write(&img, &raw).unwrap();
+    // Without the record key: what the device shows, and that the record
+    // is sealed for the OEM.
     let j: serde_json::Value = serde_json::from_str(&ok(&["inspect", "--json", s(&img)])).unwrap();
+    assert_eq!(j["state"], "done");
+    assert_eq!(j["id_record"]["sealed"], "sealed for the OEM");
+    assert!(j["id_record"].get("uid").is_none(), "{j}");
+    let human = ok(&["inspect", s(&img)]);
+    assert!(
+        human.contains("sealed for the OEM") && human.contains("record key is needed"),
+        "{human}"
+    );
+    let j: serde_json::Value =
+        serde_json::from_str(&ok(&["inspect", "--json", "--record-key", rk, s(&img)])).unwrap();
     assert_eq!(j["state"], "done");
     assert_eq!(j["journal"]["copy"], 1);
     assert_eq!(j["id_record"]["uid"], "00000000000000000000000000000abc");
+    assert_eq!(j["id_record"]["product"], "widget");
     assert_eq!(j["blob_table"][0]["name"], "wifi-key");
     assert_eq!(j["blob_table"][0]["crc_ok"], true);
     assert_eq!(j["blob_table"][1]["crc_ok"], false);
@@ -794,12 +1080,22 @@ fn image_is_valid_gpt_and_inspect_decodes_it() {
         human.contains("state: done") && human.contains("bundle: none") && human.contains("BAD"),
         "{human}"
     );
-    let j: serde_json::Value =
-        serde_json::from_str(&ok(&["inspect", "--json", "--mp-pubkey", &pk, s(&img)])).unwrap();
+    let j: serde_json::Value = serde_json::from_str(&ok(&[
+        "inspect",
+        "--json",
+        "--record-key",
+        rk,
+        "--mp-pubkey",
+        &pk,
+        s(&img),
+    ]))
+    .unwrap();
     assert_eq!(j["id_record"]["signature"], "ok");
     let j: serde_json::Value = serde_json::from_str(&ok(&[
         "inspect",
         "--json",
+        "--record-key",
+        rk,
         "--mp-pubkey",
         &pubhex(&key(0x52)),
         s(&img),
@@ -810,8 +1106,29 @@ fn image_is_valid_gpt_and_inspect_decodes_it() {
         "ID record signature verification failed"
     );
     // verify-id reads the record from the disk image.
-    let out = ok(&["verify-id", "--mp-pubkey", &pk, s(&img)]);
+    let out = ok(&["verify-id", "--mp-pubkey", &pk, "--record-key", rk, s(&img)]);
     assert!(out.contains("00000000000000000000000000000abc"));
+    // Another record key: inspect shows the rest and exits 3; verify-id
+    // refuses.
+    let other = write_record_key(d.path(), "other.pem", &[0x4c; 32]);
+    let (c, out, err) = run(&["inspect", "--record-key", &other, s(&img)]);
+    assert_eq!(c, 3, "{err}");
+    assert!(out.contains("state: done"), "{out}");
+    assert!(
+        err.contains("sealed for another record key or altered"),
+        "{err}"
+    );
+    let (c, _, err) = run(&[
+        "verify-id",
+        "--mp-pubkey",
+        &pk,
+        "--record-key",
+        &other,
+        s(&img),
+    ]);
+    assert_eq!(c, 3, "{err}");
+    // --mp-pubkey needs --record-key.
+    assert_eq!(run(&["inspect", "--mp-pubkey", &pk, s(&img)]).0, 2);
     // A torn newer journal copy: the older copy wins.
     raw[data_off + 512 + 10] ^= 0xff;
     fs::write(&img, &raw).unwrap();
@@ -862,7 +1179,13 @@ fn image_refuses_bad_sizes_and_bundles() {
 fn bench_hook_reports_every_measurement() {
     let out = ok(&["bench", "--seconds", "0.05", "--records", "20", "--json"]);
     let j: serde_json::Value = serde_json::from_str(&out).unwrap();
-    for k in ["verify_id_per_s", "ledger_register_per_s", "seal_1mib_ms"] {
+    for k in [
+        "verify_id_per_s",
+        "open_sealed_per_s",
+        "signature_verify_per_s",
+        "ledger_register_per_s",
+        "seal_1mib_ms",
+    ] {
         assert!(j[k].as_f64().unwrap() > 0.0, "{k}: {out}");
     }
     assert_eq!(j["ledger_batch"], 20);

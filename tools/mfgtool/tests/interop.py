@@ -5,13 +5,14 @@ from the document only, using Python's `cryptography` package.
   interop.py seal --pubkey HEX --product P --bundle-id N --out FILE \
       --secret NAME:TYPE:FILE[:KMHEX] ...
   interop.py open --pubkey HEX FILE          -> JSON on stdout
-  interop.py verify-id --pubkey HEX FILE     -> JSON on stdout (console line file)
+  interop.py verify-id --pubkey HEX --record-key PEM FILE
+                                             -> JSON on stdout (console line file)
 Exit 3 on authentication failure, 5 on malformed input.
 """
 import argparse, base64, hashlib, json, os, re, struct, sys, zlib
 
 from cryptography.exceptions import InvalidSignature, InvalidTag
-from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -108,17 +109,43 @@ def open_bundle(a):
     print(json.dumps({"product": product.decode(), "bundle_id": bundle_id, "secrets": out}))
 
 
+def open_sealed(priv, sealed):
+    """Section 2.4: ECIES over P-256, HKDF-SHA256, AES-256-GCM."""
+    if len(sealed) < 76 + 16 or sealed[:4] != b"MFSR":
+        fail(5, "not a sealed record")
+    version, kind = struct.unpack_from("<HH", sealed, 4)
+    eph = sealed[8:72]
+    plen, reserved = struct.unpack_from("<HH", sealed, 72)
+    if version != 1 or kind != 1 or reserved != 0 or len(sealed) != 76 + plen + 16:
+        fail(5, "bad sealed record header")
+    try:
+        epub = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), b"\x04" + eph)
+    except ValueError:
+        fail(5, "ephemeral key is not a P-256 point")
+    z = priv.exchange(ec.ECDH(), epub)
+    rpub = priv.public_key().public_bytes(serialization.Encoding.X962,
+                                          serialization.PublicFormat.UncompressedPoint)[1:]
+    okm = HKDF(algorithm=hashes.SHA256(), length=44, salt=eph + rpub,
+               info=b"imx-mfg sealed record v1" + struct.pack("<H", kind)).derive(z)
+    try:
+        return AESGCM(okm[:32]).decrypt(okm[32:44], sealed[76:], sealed[:76])
+    except InvalidTag:
+        fail(3, "sealed for another record key or altered")
+
+
 def verify_id(a):
     pub = bytes.fromhex(a.pubkey)[-64:]
     key = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), b"\x04" + pub)
+    priv = serialization.load_pem_private_key(open(a.record_key, "rb").read(), password=None)
     text = open(a.file).read()
     line = next(l for l in text.splitlines() if "mfgprot-id: " in l)
-    rec = base64.b64decode(line.split("mfgprot-id: ", 1)[1].strip(), validate=True)
-    if len(rec) != 244 or rec[:4] != b"MFIR" or struct.unpack_from("<HH", rec, 4) != (1, 104):
+    sealed = base64.b64decode(line.split("mfgprot-id: ", 1)[1].strip(), validate=True)
+    rec = open_sealed(priv, sealed)
+    if len(rec) != 324 or rec[:4] != b"MFIR" or struct.unpack_from("<HH", rec, 4) != (2, 184):
         fail(5, "not an ID record")
-    if zlib.crc32(rec[:240]) != struct.unpack_from("<I", rec, 240)[0]:
+    if zlib.crc32(rec[:320]) != struct.unpack_from("<I", rec, 320)[0]:
         fail(5, "ID record CRC mismatch")
-    msg, mpmr, mes_rep, c, d = rec[8:112], rec[112:144], rec[144:176], rec[176:208], rec[208:240]
+    msg, mpmr, mes_rep, c, d = rec[8:192], rec[192:224], rec[224:256], rec[256:288], rec[288:320]
     if hashlib.sha256(mpmr + msg).digest() != mes_rep:
         fail(3, "message representative mismatch")
     sig = encode_dss_signature(int.from_bytes(c, "big"), int.from_bytes(d, "big"))
@@ -126,14 +153,20 @@ def verify_id(a):
         key.verify(sig, mpmr + msg, ec.ECDSA(hashes.SHA256()))
     except InvalidSignature:
         fail(3, "signature verification failed")
-    assert msg[:4] == b"MFID"
+    if msg[:4] != b"MFID" or struct.unpack_from("<H", msg, 4)[0] != 2:
+        fail(5, "not a v2 identity message")
     (soc,) = struct.unpack_from("<H", msg, 6)
     flags = msg[57]
-    (bundle_id,) = struct.unpack_from("<Q", msg, 80)
+    (boot_counter,) = struct.unpack_from("<I", msg, 60)
+    (bundle_id,) = struct.unpack_from("<Q", msg, 112)
     print(json.dumps({"soc": soc, "uid": msg[8:24].hex(), "srk_hash": msg[24:56].hex(),
-                      "security_state": msg[56],
+                      "security_state": msg[56], "boot_counter": boot_counter,
+                      "loader_version": msg[64:80].rstrip(b"\0").decode(),
+                      "product": unpad(msg[80:112]).decode(),
                       "bundle_id": bundle_id if flags & 1 else None,
-                      "loader_version": msg[64:80].rstrip(b"\0").decode()}))
+                      "bundle_digest": msg[120:152].hex(),
+                      "station_nonce": msg[152:184].hex() if flags & 2 else None,
+                      "mpmr": mpmr.hex()}))
 
 
 def main():
@@ -150,6 +183,7 @@ def main():
     o.add_argument("file")
     v = sub.add_parser("verify-id")
     v.add_argument("--pubkey", required=True)
+    v.add_argument("--record-key", required=True)
     v.add_argument("file")
     a = p.parse_args()
     {"seal": seal, "open": open_bundle, "verify-id": verify_id}[a.cmd](a)

@@ -128,22 +128,101 @@ fn mfgtool_seals_python_opens() {
     assert_eq!(py(&["open", "--pubkey", &pk, s(&out)]).0, 3);
 }
 
+/// The python side opens the sealed record (ECDH, HKDF, AES-GCM) and
+/// checks the v2 record from the document alone.
 #[test]
-fn python_verifies_id_record_console_line() {
+fn python_opens_and_verifies_id_record_console_line() {
     let d = tempfile::tempdir().unwrap();
     let k = key(0x65);
-    let r = record(&k, 0xfeed, SRK, SecurityState::Closed);
+    let rk = rk(d.path());
+    let mut m = message(0xfeed, SRK, SecurityState::Closed, Some(7), 3);
+    m.station_nonce = Some([0xc3; 32]);
+    m.bundle_digest = [0x9d; 32];
+    m.set_product("widget-9000");
+    let r = sign(&k, m);
     let f = d.path().join("console.log");
     fs::write(&f, format!("boot...\n{}\n=> ", console_line(&r))).unwrap();
-    let (c, stdout, err) = py(&["verify-id", "--pubkey", &pubhex(&k), s(&f)]);
+    let (c, stdout, err) = py(&[
+        "verify-id",
+        "--pubkey",
+        &pubhex(&k),
+        "--record-key",
+        &rk,
+        s(&f),
+    ]);
     assert_eq!(c, 0, "{err}");
     let j: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(j["uid"], format!("{:032x}", 0xfeed));
     assert_eq!(j["soc"], 0x8a50);
     assert_eq!(j["security_state"], 2);
     assert_eq!(j["bundle_id"], 7);
+    assert_eq!(j["boot_counter"], 3);
+    assert_eq!(j["product"], "widget-9000");
+    assert_eq!(j["bundle_digest"], "9d".repeat(32));
+    assert_eq!(j["station_nonce"], "c3".repeat(32));
+    assert_eq!(j["mpmr"], hex::encode(MPMR));
+    assert_eq!(j["loader_version"], "0.1.0");
+    // mfgtool agrees on the same line.
+    let ours: serde_json::Value = serde_json::from_str(&ok(&[
+        "verify-id",
+        "--json",
+        "--mp-pubkey",
+        &pubhex(&k),
+        "--record-key",
+        &rk,
+        s(&f),
+    ]))
+    .unwrap();
+    for f in [
+        "uid",
+        "product",
+        "bundle_digest",
+        "station_nonce",
+        "mpmr",
+        "bundle_id",
+    ] {
+        assert_eq!(ours[0][f], j[f], "{f}");
+    }
+    // Another MP key, another record key, a changed byte: refused.
     assert_eq!(
-        py(&["verify-id", "--pubkey", &pubhex(&key(0x66)), s(&f)]).0,
+        py(&[
+            "verify-id",
+            "--pubkey",
+            &pubhex(&key(0x66)),
+            "--record-key",
+            &rk,
+            s(&f)
+        ])
+        .0,
+        3
+    );
+    let other = write_record_key(d.path(), "other.pem", &[0x4c; 32]);
+    let (c, _, err) = py(&[
+        "verify-id",
+        "--pubkey",
+        &pubhex(&k),
+        "--record-key",
+        &other,
+        s(&f),
+    ]);
+    assert_eq!(c, 3, "{err}");
+    assert!(
+        err.contains("sealed for another record key or altered"),
+        "{err}"
+    );
+    let mut t = sealed(&r);
+    t[200] ^= 1;
+    fs::write(&f, line_of(&t) + "\n").unwrap();
+    assert_eq!(
+        py(&[
+            "verify-id",
+            "--pubkey",
+            &pubhex(&k),
+            "--record-key",
+            &rk,
+            s(&f)
+        ])
+        .0,
         3
     );
 }

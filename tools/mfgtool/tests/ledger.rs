@@ -17,10 +17,13 @@ struct Ledger {
     db: PathBuf,
     pk: String,
     key: p256::ecdsa::SigningKey,
+    /// The test record key file.
+    rk: String,
 }
 
 impl Ledger {
-    /// An initialised ledger for key 0x61 with bundle 7 (widget, lot L1).
+    /// An initialised ledger for key 0x61 with bundle 7 (widget, lot L1)
+    /// and the test loader measurement released.
     fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let key = key(0x61);
@@ -36,7 +39,15 @@ impl Ledger {
             "--srk-hash",
             &hex::encode(SRK),
         ]);
-        let l = Self { dir, db, pk, key };
+        release_test_loader(s(&db));
+        let rk = rk(dir.path());
+        let l = Self {
+            dir,
+            db,
+            pk,
+            key,
+            rk,
+        };
         l.bundle("widget", 7, "L1");
         l
     }
@@ -61,21 +72,55 @@ impl Ledger {
         b
     }
     fn rec(&self, uid: u128, bundle: u64) -> mfg_formats::IdRecord {
-        record_with(&self.key, uid, SRK, SecurityState::Closed, Some(bundle), 1)
+        self.rec_with(uid, Some(bundle), 1)
+    }
+    /// A record as a device provisioning from `bundle` makes it: with the
+    /// product and SHA-256 of that bundle as this ledger registered it.
+    fn rec_with(&self, uid: u128, bundle: Option<u64>, boot: u32) -> mfg_formats::IdRecord {
+        let mut m = message(uid, SRK, SecurityState::Closed, bundle, boot);
+        if let Some((product, sha)) = bundle.and_then(|b| self.bundle_row(b)) {
+            m.set_product(&product);
+            m.bundle_digest = hex::decode(sha).unwrap().try_into().unwrap();
+        }
+        sign(&self.key, m)
+    }
+    fn bundle_row(&self, id: u64) -> Option<(String, String)> {
+        let c = rusqlite::Connection::open_with_flags(
+            &self.db,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )
+        .unwrap();
+        c.query_row(
+            "SELECT product, sha256 FROM bundles WHERE bundle_id = ?1",
+            [id as i64],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .ok()
     }
     fn write(&self, name: &str, text: &str) -> PathBuf {
         let f = self.path(name);
         fs::write(&f, text).unwrap();
         f
     }
+    /// `mfgtool ledger --db DB ARGS`, with `--record-key` after `register`.
+    fn args<'a>(&'a self, args: &[&'a str]) -> Vec<&'a str> {
+        let mut a = Vec::new();
+        for x in args {
+            a.push(*x);
+            if *x == "register" {
+                a.extend(["--record-key", self.rk.as_str()]);
+            }
+        }
+        a
+    }
     fn run(&self, args: &[&str]) -> (i32, String, String) {
         let mut a = vec!["ledger", "--db", self.db()];
-        a.extend(args);
+        a.extend(self.args(args));
         run(&a)
     }
     fn json(&self, args: &[&str]) -> Value {
         let mut a = vec!["ledger", "--db", self.db(), "--json"];
-        a.extend(args);
+        a.extend(self.args(args));
         let (c, out, err) = run(&a);
         assert!(c == 0 || c == 4, "{args:?}: exit {c}: {err}");
         serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
@@ -186,7 +231,15 @@ fn identical_resubmission_is_already_registered_and_another_record_is_a_clone() 
     let l = Ledger::new();
     let a = l.rec(1, 7);
     let f = l.write("a.log", &lines(std::slice::from_ref(&a)));
-    ok(&["ledger", "--db", l.db(), "register", s(&f)]);
+    ok(&[
+        "ledger",
+        "--db",
+        l.db(),
+        "register",
+        "--record-key",
+        &l.rk,
+        s(&f),
+    ]);
     // The station sends the same line again (retry, second log): exit 0.
     let (c, out, err) = l.run(&["register", s(&f)]);
     assert_eq!(c, 0, "{out}{err}");
@@ -205,7 +258,7 @@ fn identical_resubmission_is_already_registered_and_another_record_is_a_clone() 
     assert_eq!(l.devices().len(), 2);
     // Another record for a registered UID (another boot, or a forgery) is
     // still a clone or replay.
-    let other = record_with(&l.key, 1, SRK, SecurityState::Closed, Some(7), 2);
+    let other = l.rec_with(1, Some(7), 2);
     let f3 = l.write("c.log", &lines(&[other]));
     let (c, out, _) = l.run(&["register", s(&f3)]);
     assert_eq!(c, 4);
@@ -222,7 +275,7 @@ fn identical_resubmission_is_already_registered_and_another_record_is_a_clone() 
 fn records_are_accepted_only_for_bundles_the_oem_sealed_under_the_bundles_product() {
     let l = Ledger::new();
     // No bundle id in the record, or a bundle the ledger does not know.
-    let none = record_with(&l.key, 1, SRK, SecurityState::Closed, None, 1);
+    let none = l.rec_with(1, None, 1);
     let f = l.write("r.log", &lines(&[none, l.rec(2, 8)]));
     let (c, out, _) = l.run(&["register", "--product", "widget", s(&f)]);
     assert_eq!(c, 4);
@@ -276,7 +329,15 @@ fn records_are_accepted_only_for_bundles_the_oem_sealed_under_the_bundles_produc
     // Now the record of bundle 8 registers, under the bundle's product and
     // lot: the command line does not label devices.
     let f = l.write("r8.log", &lines(&[l.rec(2, 8)]));
-    ok(&["ledger", "--db", l.db(), "register", s(&f)]);
+    ok(&[
+        "ledger",
+        "--db",
+        l.db(),
+        "register",
+        "--record-key",
+        &l.rk,
+        s(&f),
+    ]);
     let d = l.devices();
     assert_eq!(
         (d[0]["product"].as_str(), d[0]["lot"].as_str()),
@@ -374,6 +435,8 @@ fn captured_record_registered_first_under_another_product_does_not_block_the_gen
         "--db",
         l.db(),
         "register",
+        "--record-key",
+        &l.rk,
         "--product",
         "widget",
         "--lot",
@@ -389,7 +452,15 @@ fn captured_record_registered_first_under_another_product_does_not_block_the_gen
     // under its bundle's product and lot, and the genuine registration is
     // "already registered (same record)", exit 0.
     let second = l.write("second.log", &lines(&[l.rec(2, 7)]));
-    ok(&["ledger", "--db", l.db(), "register", s(&second)]);
+    ok(&[
+        "ledger",
+        "--db",
+        l.db(),
+        "register",
+        "--record-key",
+        &l.rk,
+        s(&second),
+    ]);
     let (c, out, _) = l.run(&["register", "--product", "widget", "--lot", "L1", s(&second)]);
     assert_eq!(c, 0, "{out}");
     assert!(out.contains("already registered (same record)"), "{out}");
@@ -475,7 +546,15 @@ fn quotas_are_per_product_and_lot() {
         "2",
     ]);
     let f2 = l.write("q2.log", &lines(&[l.rec(2, 7)]));
-    ok(&["ledger", "--db", l.db(), "register", s(&f2)]);
+    ok(&[
+        "ledger",
+        "--db",
+        l.db(),
+        "register",
+        "--record-key",
+        &l.rk,
+        s(&f2),
+    ]);
     let r = l.json(&["report"]);
     let q = r["quotas"].as_array().unwrap();
     assert_eq!(q.len(), 2, "{r}");
@@ -531,7 +610,16 @@ fn concurrent_registering_processes_all_succeed_without_duplicates() {
             .iter()
             .map(|f| {
                 bin()
-                    .args(["ledger", "--db", l.db(), "--json", "register", s(f)])
+                    .args([
+                        "ledger",
+                        "--db",
+                        l.db(),
+                        "--json",
+                        "register",
+                        "--record-key",
+                        &l.rk,
+                        s(f),
+                    ])
                     .stdout(std::process::Stdio::piped())
                     .stderr(std::process::Stdio::piped())
                     .spawn()
@@ -607,6 +695,10 @@ fn check_readers(prefix: &[&str], db: &Path) {
     let (c, out, err) = run_as(prefix, db, &["report"]);
     assert_eq!(c, 0, "{prefix:?} report: {err}");
     assert!(out.contains("devices registered: 2"), "{out}");
+    let (c, out, err) = run_as(prefix, db, &["--json", "release", "--list"]);
+    assert_eq!(c, 0, "{prefix:?} release --list: {err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v[0]["measurement"], hex::encode(MPMR));
 }
 
 fn snapshot(dir: &Path, db: &Path) -> (Vec<u8>, std::time::SystemTime, Vec<String>) {
@@ -640,7 +732,15 @@ fn is_root() -> bool {
 fn list_and_report_work_on_a_read_only_ledger_and_write_nothing() {
     let l = Ledger::new();
     let f = l.write("a.log", &lines(&[l.rec(1, 7), l.rec(2, 7)]));
-    ok(&["ledger", "--db", l.db(), "register", s(&f)]);
+    ok(&[
+        "ledger",
+        "--db",
+        l.db(),
+        "register",
+        "--record-key",
+        &l.rk,
+        s(&f),
+    ]);
     let dir = l.dir.path().join("ro");
     fs::create_dir(&dir).unwrap();
     let db = dir.join("ledger.sqlite");
@@ -679,7 +779,7 @@ fn list_and_report_work_on_a_read_only_ledger_and_write_nothing() {
     if nobody_runs {
         check_readers(&nobody, &db);
         // Control: for nobody the modes hold, so a write is refused.
-        let (c, _, err) = run_as(&nobody, &db, &["register", s(&rec)]);
+        let (c, _, err) = run_as(&nobody, &db, &["register", "--record-key", &l.rk, s(&rec)]);
         assert_ne!(c, 0, "nobody wrote to a read-only ledger");
         assert!(
             err.contains("readonly") || err.contains("read-only"),
@@ -710,8 +810,17 @@ fn missing_database_is_an_error_for_every_subcommand_but_init() {
         ),
     );
     let out = l.path("o.bin");
+    let mpmr = hex::encode(MPMR);
     let cmds: Vec<Vec<&str>> = vec![
-        vec!["ledger", "--db", m, "register", s(&rec)],
+        vec![
+            "ledger",
+            "--db",
+            m,
+            "register",
+            "--record-key",
+            &l.rk,
+            s(&rec),
+        ],
         vec!["ledger", "--db", m, "list"],
         vec!["ledger", "--db", m, "report"],
         vec!["ledger", "--db", m, "--json", "report"],
@@ -725,6 +834,8 @@ fn missing_database_is_an_error_for_every_subcommand_but_init() {
         ],
         vec!["ledger", "--db", m, "add-bundle", "--lot", "L1", s(&bundle)],
         vec!["ledger", "--db", m, "quota", "--product", "widget", "3"],
+        vec!["ledger", "--db", m, "release", "--measurement", &mpmr],
+        vec!["ledger", "--db", m, "release", "--list"],
         vec![
             "seal",
             "--mp-pubkey",
@@ -847,8 +958,41 @@ fn first_version_ledger_is_upgraded_by_its_first_write() {
         "L1",
         s(&b),
     ]);
-    let f = l.write("a.log", &lines(&[l.rec(1, 7)]));
-    ok(&["ledger", "--db", s(&old), "register", s(&f)]);
+    // Of the bundle just sealed (not the one `Ledger::new` registered).
+    let f = l.write(
+        "a.log",
+        &lines(&[record_with(
+            &l.key,
+            1,
+            SRK,
+            SecurityState::Closed,
+            Some(7),
+            1,
+        )]),
+    );
+    // The v1 ledger has no released loaders: records are refused until
+    // the OEM releases its loader's measurement.
+    let (c, out, _) = run(&[
+        "ledger",
+        "--db",
+        s(&old),
+        "register",
+        "--record-key",
+        &l.rk,
+        s(&f),
+    ]);
+    assert_eq!(c, 4, "{out}");
+    assert!(out.contains("none released"), "{out}");
+    release_test_loader(s(&old));
+    ok(&[
+        "ledger",
+        "--db",
+        s(&old),
+        "register",
+        "--record-key",
+        &l.rk,
+        s(&f),
+    ]);
     let c = rusqlite::Connection::open(&old).unwrap();
     let mode: String = c
         .query_row("PRAGMA journal_mode", [], |r| r.get(0))
@@ -857,9 +1001,215 @@ fn first_version_ledger_is_upgraded_by_its_first_write() {
     let v: i64 = c
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(v, 2);
+    assert_eq!(v, 3);
     let n: i64 = c
         .query_row("SELECT count(*) FROM devices", [], |r| r.get(0))
         .unwrap();
     assert_eq!(n, 2);
+}
+
+/// Principle 3 / attack 3 of issue 13: a record signed by anything but a
+/// released production loader (a console `mfgprot sign` on a boot where
+/// the CM set the MPMR, a development loader) carries another MPMR. v1
+/// did not check the MPMR at all.
+#[test]
+fn a_record_whose_mpmr_is_not_a_released_loaders_is_refused_until_released() {
+    let l = Ledger::new();
+    let mut m = message(1, SRK, SecurityState::Closed, Some(7), 1);
+    if let Some((p, sha)) = l.bundle_row(7) {
+        m.set_product(&p);
+        m.bundle_digest = hex::decode(sha).unwrap().try_into().unwrap();
+    }
+    let other_mpmr = [0x22; 32];
+    let r = sign_with_mpmr(&l.key, m, other_mpmr);
+    let f = l.write("r.log", &lines(std::slice::from_ref(&r)));
+    let (c, out, _) = l.run(&["register", s(&f)]);
+    assert_eq!(c, 4, "{out}");
+    assert!(
+        out.contains(&format!(
+            "MPMR {} is not a released loader's measurement",
+            hex::encode(other_mpmr)
+        )),
+        "{out}"
+    );
+    assert!(l.devices().is_empty());
+    assert_eq!(l.json(&["report"])["refusals"]["loader"], 1);
+    // Released by measurement: the same record is accepted.
+    let out = ok(&[
+        "ledger",
+        "--db",
+        l.db(),
+        "release",
+        "--measurement",
+        &hex::encode(other_mpmr),
+    ]);
+    assert!(out.contains("released"), "{out}");
+    ok(&[
+        "ledger",
+        "--db",
+        l.db(),
+        "register",
+        "--record-key",
+        &l.rk,
+        s(&f),
+    ]);
+    let d = l.devices();
+    assert_eq!(d.len(), 1);
+    // list names the loader (MPMR) and bundle digest of each device.
+    assert_eq!(d[0]["mpmr"], hex::encode(other_mpmr));
+    assert_eq!(d[0]["bundle_digest"], l.bundle_row(7).unwrap().1);
+    // --list (read-only) shows both; releasing again changes nothing.
+    let list = l.json(&["release", "--list"]);
+    let ms: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["measurement"].as_str().unwrap())
+        .collect();
+    assert_eq!(ms.len(), 2, "{list}");
+    assert!(
+        ms.contains(&hex::encode(other_mpmr).as_str()) && ms.contains(&hex::encode(MPMR).as_str())
+    );
+    let (c, out, _) = l.run(&["release", "--measurement", &hex::encode(other_mpmr)]);
+    assert_eq!(c, 0);
+    assert!(out.contains("was already released"), "{out}");
+    assert_eq!(l.json(&["release", "--list"]).as_array().unwrap().len(), 2);
+    // Bad input: changes nothing.
+    assert_eq!(l.run(&["release", "--measurement", "1234"]).0, 2);
+    assert_eq!(l.run(&["release"]).0, 2);
+    assert_eq!(
+        l.run(&["release", "--list", "--measurement", &hex::encode(MPMR)])
+            .0,
+        2
+    );
+    assert_eq!(l.json(&["release", "--list"]).as_array().unwrap().len(), 2);
+}
+
+/// `release --loader` computes what the loader locks into the MPMR:
+/// SHA-256 from `__image_start` to `__rodata_end` of the image as loaded
+/// (segments by address, gaps zero), from a synthetic loader ELF; a record
+/// with that MPMR is then accepted, and one of a loader with one changed
+/// code byte is not.
+#[test]
+fn release_loader_computes_the_measurement_the_loader_locks() {
+    let l = Ledger::new();
+    let base = 0x4020_0000u64;
+    let code: Vec<u8> = (0..0x2345u32).map(|i| (i * 7) as u8).collect();
+    let syms = [("__image_start", base), ("__rodata_end", base + 0x3000)];
+    let elf = elf::synthetic_elf(base, &code, 0x3000, b".data bytes", &syms);
+    let ef = l.path("loader.elf");
+    fs::write(&ef, &elf).unwrap();
+    // What the loader hashes: its memory from __image_start to
+    // __rodata_end, i.e. the code, then zeros up to the page.
+    let mut mem = code.clone();
+    mem.resize(0x3000, 0);
+    let expect: [u8; 32] = Sha256::digest(&mem).into();
+    let j = l.json(&["release", "--loader", s(&ef)]);
+    assert_eq!(j[0]["measurement"], hex::encode(expect), "{j}");
+    let mut m = message(1, SRK, SecurityState::Closed, Some(7), 1);
+    let (p, sha) = l.bundle_row(7).unwrap();
+    m.set_product(&p);
+    m.bundle_digest = hex::decode(sha).unwrap().try_into().unwrap();
+    let good = sign_with_mpmr(&l.key, m.clone(), expect);
+    let mut changed = code.clone();
+    changed[0x100] ^= 1;
+    changed.resize(0x3000, 0);
+    let other: [u8; 32] = Sha256::digest(&changed).into();
+    m.uid = 2u128.to_be_bytes();
+    let bad = sign_with_mpmr(&l.key, m, other);
+    let f = l.write("r.log", &lines(&[good, bad]));
+    let j = l.json(&["register", s(&f)]);
+    assert_eq!(j[0]["result"], "registered", "{j}");
+    assert_eq!(j[1]["reason_code"], "loader", "{j}");
+    // A raw Image is refused (it does not say where .rodata ends), and so
+    // is an ELF without the symbols; nothing is released.
+    let bin = l.path("loader.bin");
+    fs::write(&bin, &mem).unwrap();
+    let (c, _, err) = l.run(&["release", "--loader", s(&bin)]);
+    assert_eq!(c, 5, "{err}");
+    assert!(err.contains("not an ELF file"), "{err}");
+    let nosym = l.path("nosym.elf");
+    fs::write(
+        &nosym,
+        elf::synthetic_elf(base, &code, 0x3000, b"x", &[("__image_start", base)]),
+    )
+    .unwrap();
+    let (c, _, err) = l.run(&[
+        "release",
+        "--loader",
+        s(&nosym),
+        "--measurement",
+        &"ab".repeat(32),
+    ]);
+    assert_eq!(c, 5, "{err}");
+    assert!(err.contains("__rodata_end"), "{err}");
+    assert_eq!(l.json(&["release", "--list"]).as_array().unwrap().len(), 2);
+    // The real loader, when a build left one (not required).
+    let real = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../target/out/qemu/loader.elf"
+    );
+    if std::path::Path::new(real).exists() {
+        let j = l.json(&["release", "--loader", real]);
+        assert_eq!(j[0]["measurement"].as_str().unwrap().len(), 64);
+    }
+}
+
+/// Attack 6 of issue 13: the identity binds the bundle's SHA-256 and
+/// product. A record of a bundle the CM sealed itself under the OEM's
+/// bundle id (another digest), of a product that is not its bundle's, or
+/// with a digest of no registered bundle, is refused. v1 checked only the
+/// bundle id.
+#[test]
+fn a_record_whose_bundle_digest_or_product_does_not_match_its_bundle_is_refused() {
+    let l = Ledger::new();
+    l.bundle("gadget", 8, "G1");
+    let (p7, sha7) = l.bundle_row(7).unwrap();
+    let (_, sha8) = l.bundle_row(8).unwrap();
+    let with = |uid: u128, product: &str, digest: &str| {
+        let mut m = message(uid, SRK, SecurityState::Closed, Some(7), 1);
+        m.set_product(product);
+        m.bundle_digest = hex::decode(digest).unwrap().try_into().unwrap();
+        sign(&l.key, m)
+    };
+    let cm_sealed = hex::encode([0xcc; 32]);
+    let f = l.write(
+        "r.log",
+        &lines(&[
+            with(1, &p7, &cm_sealed),
+            with(2, &p7, &sha8),
+            with(3, "gadget", &sha7),
+            with(4, &p7, &sha7),
+        ]),
+    );
+    let j = l.json(&["register", s(&f)]);
+    let codes: Vec<&str> = j
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["reason_code"].as_str().unwrap())
+        .collect();
+    assert_eq!(codes, ["bundle", "bundle", "bundle", "ok"], "{j}");
+    assert!(
+        j[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("matches no bundle the OEM sealed"),
+        "{j}"
+    );
+    assert!(
+        j[1]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("is bundle id 8's, not bundle id 7's"),
+        "{j}"
+    );
+    assert!(
+        j[2]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("the record's product gadget is not bundle id 7's product widget"),
+        "{j}"
+    );
+    assert_eq!(l.devices().len(), 1);
 }
