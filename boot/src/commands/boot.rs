@@ -184,6 +184,25 @@ pub fn boot_fit(m: &mut Machine) -> Result<(), CmdError> {
             "refused: the FIT configuration has no fdt; nothing booted"
         ))
     })?;
+    let mut cmdline: heapless::String<512> = heapless::String::new();
+    cmdline
+        .push_str(v.bootargs.unwrap_or(Current::DEFAULT_BOOTARGS))
+        .map_err(|_| {
+            CmdError::msg(format_args!(
+                "refused: the signed command line is longer than 511 bytes; nothing booted"
+            ))
+        })?;
+    outln!(
+        m,
+        "   Command line ({}): {}",
+        if v.bootargs.is_some() {
+            "signed"
+        } else {
+            "built-in default"
+        },
+        cmdline.as_str()
+    );
+    m.bootargs = cmdline;
     // Every check passed: place the images.
     let at = |i: &fit::Image<'_>| FIT_LOAD + (i.data.as_ptr() as u64 - blob.as_ptr() as u64);
     let place = |i: &fit::Image<'_>| -> Result<u64, CmdError> {
@@ -207,10 +226,6 @@ pub fn boot_fit(m: &mut Machine) -> Result<(), CmdError> {
         }),
         None => None,
     };
-    m.bootargs.clear();
-    let _ = m
-        .bootargs
-        .push_str(v.bootargs.unwrap_or(Current::DEFAULT_BOOTARGS));
     start(m, kernel, initrd, fdt_addr)
 }
 
