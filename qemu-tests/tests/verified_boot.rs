@@ -224,6 +224,18 @@ fn production_refuses_unsigned_and_tampered_fits_and_boots_a_signed_one() {
     );
     drop(_q);
 
+    // A FIT that claims more bytes than its partition holds (header
+    // `totalsize` raised by 1 MiB): refused before it is read.
+    let mut big = good.clone();
+    let total = u32::from_be_bytes(big[4..8].try_into().unwrap()) + (1 << 20);
+    big[4..8].copy_from_slice(&total.to_be_bytes());
+    let (_q, banner) = boot(&w.fit_disk("big", &big));
+    assert_refused(
+        &banner,
+        &format!("FIT is 0x{total:x} bytes, its partition 0x"),
+    );
+    drop(_q);
+
     // The signed FIT boots, with its own command line.
     let mut q =
         Qemu::boot(QemuOpts::new(production_loader_image()).disk(w.fit_disk("good", &good)))
