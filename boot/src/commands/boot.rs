@@ -137,9 +137,11 @@ pub fn boot_fit(m: &mut Machine) -> Result<(), CmdError> {
     let t0 = crate::arch::cycles();
     let fit_range = load_part(m, &part, FIT_LOAD, total)?;
     defmt::info!("bench fit_read={=u64}", crate::arch::cycles() - t0);
-    // SAFETY: the FIT just read into checked RAM; this shared view is the
-    // only reference to it until the handoff, and every destination
-    // written below was checked (`fit::Memory`) not to overlap it.
+    // SAFETY: the FIT just read into checked RAM outside the loader. This
+    // shared view is the only reference to it while it lives (its last use
+    // is in `place` below, before `start`, which works on addresses); the
+    // only writes meanwhile go to `load` ranges that `check_images`
+    // checked not to overlap it (`fit::Memory::reserved`).
     let blob: &[u8] = unsafe { fit_range.slice_mut() };
     let blob = &blob[..total as usize];
     outln!(
