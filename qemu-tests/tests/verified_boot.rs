@@ -131,6 +131,53 @@ fn assert_refused(banner: &str, why: &str) {
     assert!(!banner.contains("Starting kernel"), "{banner}");
 }
 
+/// The OEM's own tooling: `mkimage -f image.its -k keydir` (here with the
+/// development key) signs a FIT that the production loader boots.
+#[test]
+fn production_boots_a_fit_signed_by_mkimage() {
+    let w = Work::new("mkimage");
+    fs::write(
+        w.p("image.its"),
+        "/dts-v1/; / { description = \"mkimage-signed\"; #address-cells = <1>; images { \
+         kernel-1 { description = \"k\"; data = /incbin/(\"Image\"); type = \"kernel\"; \
+         arch = \"arm64\"; os = \"linux\"; compression = \"none\"; hash-1 { algo = \"sha256\"; }; }; \
+         fdt-1 { description = \"d\"; data = /incbin/(\"board.dtb\"); type = \"flat_dt\"; \
+         arch = \"arm64\"; compression = \"none\"; hash-1 { algo = \"sha256\"; }; }; }; \
+         configurations { default = \"conf-1\"; conf-1 { kernel = \"kernel-1\"; fdt = \"fdt-1\"; \
+         bootargs = \"console=ttymxc1,115200 signed-by=mkimage\"; \
+         signature-1 { algo = \"sha256,ecdsa256\"; key-name-hint = \"dev-boot\"; \
+         sign-images = \"kernel\", \"fdt\"; }; }; }; };",
+    )
+    .unwrap();
+    let out = Command::new("mkimage")
+        .current_dir(&w.dir)
+        .arg("-f")
+        .arg("image.its")
+        .arg("-k")
+        .arg(workspace_root().join("keys/dev"))
+        .arg("mkimage.itb")
+        .output()
+        .expect("mkimage runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let fit = fs::read(w.p("mkimage.itb")).unwrap();
+    let mut q =
+        Qemu::boot(QemuOpts::new(production_loader_image()).disk(w.fit_disk("mkimage-disk", &fit)))
+            .expect("QEMU starts");
+    let log = q
+        .wait_for("Starting kernel ...", PROMPT)
+        .expect("the mkimage-signed FIT boots");
+    assert!(
+        log.contains("Command line (signed): console=ttymxc1,115200 signed-by=mkimage"),
+        "{log}"
+    );
+    drop(q);
+    let _ = fs::remove_dir_all(&w.dir);
+}
+
 #[test]
 fn production_refuses_an_unsigned_kernel_and_console_overrides() {
     let w = Work::new("raw");
