@@ -24,6 +24,7 @@ extern crate std;
 
 mod keys;
 mod regions;
+mod sha;
 
 pub use keys::{BootKey, Keyring, MAX_KEYS};
 
@@ -31,7 +32,6 @@ use fdt_edit::{FdtError, FdtRef};
 use p256::ecdsa::Signature;
 use p256::ecdsa::signature::hazmat::PrehashVerifier;
 use regions::Config;
-use sha2::{Digest, Sha256};
 
 /// The only signature algorithm accepted.
 pub const ALGO: &str = "sha256,ecdsa256";
@@ -438,7 +438,7 @@ impl<'a> Signed<'a> {
             return Err(FitError::Unsupported(k));
         }
         let data = t.prop(node, "data").ok_or(FitError::NoData(k))?;
-        let digest: [u8; 32] = Sha256::digest(data).into();
+        let digest = sha::sha256(data);
         let mut hashes = 0;
         for (h, name) in t.subnodes(node) {
             if !name.starts_with(b"hash") {

@@ -19,9 +19,10 @@ use std::time::Duration;
 
 const PROMPT: Duration = Duration::from_secs(90);
 
-/// A 64 KiB arm64 Image that only branches to itself.
+/// A 64 KiB arm64 Image that only branches to itself, 60 bytes longer
+/// (so that hashing it takes SHA-256's two-block padding path).
 fn spin_kernel() -> Vec<u8> {
-    let mut k = vec![0u8; 64 << 10];
+    let mut k = vec![0u8; (64 << 10) + 60];
     k[0..4].copy_from_slice(&0x1400_0000u32.to_le_bytes()); // b .
     k[16..24].copy_from_slice(&(64u64 << 10).to_le_bytes()); // image_size
     k[24..32].copy_from_slice(&0xau64.to_le_bytes()); // LE, 4K, anywhere
