@@ -118,5 +118,16 @@ pub const LOADER: PartitionDef = PartitionDef {
         d4: [0x90, 0x7f, 0x1a, 0x25, 0xa7, 0x6f, 0x98, 0xe8],
     },
 };
+/// The signed FIT (kernel, device tree, optional initramfs, command line)
+/// a production loader boots; `docs/verified-boot.md`.
+pub const BOOT: PartitionDef = PartitionDef {
+    name: "boot",
+    type_guid: Guid {
+        d1: 0x7c5e_3a10,
+        d2: 0x9d2b,
+        d3: 0x4f61,
+        d4: [0x8a, 0x3e, 0x52, 0x1f, 0x6b, 0xc4, 0x90, 0xd7],
+    },
+};
 /// All of them, in the order `mfgtool image` lays them out.
-pub const ALL: [PartitionDef; 6] = [MFG_DATA, MFG_BUNDLE, KERNEL, DTB, INITRD, LOADER];
+pub const ALL: [PartitionDef; 7] = [MFG_DATA, MFG_BUNDLE, KERNEL, DTB, INITRD, BOOT, LOADER];

@@ -382,6 +382,21 @@ pub struct Setup {
 /// [`PRODUCT`] and builds a 128 MiB disk image with the bundle, the Debian
 /// kernel, DTB and the test initramfs.
 pub fn provision_disk(name: &str, loader: &Path) -> Result<Setup, Error> {
+    provision(name, loader, None)
+}
+
+/// The command line [`provision_disk_signed`] signs into the FIT.
+pub const SIGNED_BOOTARGS: &str = "console=ttymxc1,115200 earlycon mfg.boot=signed-fit";
+
+/// As [`provision_disk`], but the kernel, DTB and initramfs go into one FIT
+/// signed with the development boot key (`keys/dev/dev-boot.pem`) in the
+/// `boot` partition, with [`SIGNED_BOOTARGS`]: what a production loader
+/// boots. `loader` (a development build) reads the MP public key.
+pub fn provision_disk_signed(name: &str, loader: &Path) -> Result<Setup, Error> {
+    provision(name, loader, Some(SIGNED_BOOTARGS))
+}
+
+fn provision(name: &str, loader: &Path, signed: Option<&str>) -> Result<Setup, Error> {
     let k = kernel_files();
     let dir = std::env::temp_dir().join(format!("qt-linux-{}-{name}", std::process::id()));
     let _ = fs::remove_dir_all(&dir);
@@ -434,7 +449,8 @@ pub fn provision_disk(name: &str, loader: &Path) -> Result<Setup, Error> {
     let initrd = dir.join("initrd.cpio");
     fs::write(&initrd, initramfs(&k)?)?;
     let disk = dir.join("disk.img");
-    let parts = mfgtool_run(&[
+    let key = crate::workspace_root().join("keys/dev/dev-boot.pem");
+    let mut args: Vec<&std::ffi::OsStr> = vec![
         "image".as_ref(),
         "--json".as_ref(),
         "-o".as_ref(),
@@ -449,7 +465,16 @@ pub fn provision_disk(name: &str, loader: &Path) -> Result<Setup, Error> {
         k.dtb.as_os_str(),
         "--initrd".as_ref(),
         initrd.as_os_str(),
-    ]);
+    ];
+    if let Some(b) = signed {
+        args.extend::<[&std::ffi::OsStr; 4]>([
+            "--boot-key".as_ref(),
+            key.as_os_str(),
+            "--bootargs".as_ref(),
+            b.as_ref(),
+        ]);
+    }
+    let parts = mfgtool_run(&args);
     let partitions = serde_json::from_str(&parts)
         .map_err(|e| Error::Io(io::Error::other(format!("mfgtool image --json: {e}"))))?;
     Ok(Setup {

@@ -74,20 +74,39 @@ fn the_loader_target_build_has_no_std_or_alloc() {
     }
 }
 
+/// The EVK image has no emulator; its only ECDSA is the FIT verifier's
+/// P-256 (verified boot, docs/verified-boot.md).
 #[test]
-fn the_evk_build_has_no_emulator_and_no_ecdsa() {
+fn the_evk_build_has_no_emulator_and_ecdsa_only_for_the_fit() {
     for features in &VARIANTS[2..] {
-        let pkgs = packages(&target_tree(
-            "loader",
-            Some("aarch64-unknown-none"),
-            features,
-        ));
-        for absent in ["imx-emu", "p256", "ecdsa", "crypto-bigint"] {
-            assert!(
-                !pkgs.contains(absent),
-                "{absent} in the EVK build {features:?}"
-            );
-        }
+        let tree = target_tree("loader", Some("aarch64-unknown-none"), features);
+        let pkgs = packages(&tree);
+        assert!(
+            !pkgs.contains("imx-emu"),
+            "imx-emu in the EVK build {features:?}"
+        );
+        assert!(
+            pkgs.contains("fit") && pkgs.contains("p256"),
+            "the EVK build {features:?} must verify FITs: {tree}"
+        );
+        // Who pulls p256 in: only the FIT verifier.
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let out = Command::new(cargo)
+            .current_dir(qemu_tests::workspace_root())
+            .args(["tree", "-p", "loader", "--no-default-features"])
+            .args(["--target", "aarch64-unknown-none", "--features"])
+            .arg(features.join(","))
+            .args([
+                "-e", "normal", "-i", "p256", "--depth", "1", "--prefix", "none",
+            ])
+            .output()
+            .expect("cargo tree runs");
+        let inverted = String::from_utf8_lossy(&out.stdout);
+        let users: Vec<&str> = inverted.lines().skip(1).collect();
+        assert!(
+            !users.is_empty() && users.iter().all(|u| u.starts_with("fit v")),
+            "p256 pulled in by {users:?}"
+        );
     }
 }
 

@@ -344,3 +344,62 @@ fn scripts_declare_their_parameters_like_uuu_built_ins() {
         assert!(s.trim_end().ends_with("FB: done"), "{script}");
     }
 }
+
+/// Issue 15 item 10: the same inputs give the same factory FITs (mkimage
+/// stamps the time unless SOURCE_DATE_EPOCH is set, which the factory
+/// does). With --kernel and --dtb the disk also gets the signed boot FIT,
+/// whose deterministic signature keeps it identical too.
+#[test]
+fn factory_fits_are_reproducible_and_the_boot_fit_is_signed() {
+    let f = factory();
+    let kernel = f.scratch.join("Image");
+    let mut k = vec![0u8; 64 << 10];
+    k[16..24].copy_from_slice(&(64u64 << 10).to_le_bytes());
+    k[56..60].copy_from_slice(b"ARM\x64");
+    fs::write(&kernel, &k).expect("kernel");
+    let dtb = f.dir.join("board.dtb");
+    let mut outs = Vec::new();
+    for n in ["repro-a", "repro-b"] {
+        let dir = f.scratch.join(n);
+        let _ = fs::remove_dir_all(&dir);
+        run(cargo()
+            .args(["run", "--quiet", "-p", "xtask", "--", "factory", "-o"])
+            .arg(&dir)
+            .arg("--bundle")
+            .arg(f.scratch.join("bundle.bin"))
+            .arg("--kernel")
+            .arg(&kernel)
+            .arg("--dtb")
+            .arg(&dtb));
+        outs.push(dir);
+    }
+    for name in ["loader.itb", "boot.itb"] {
+        let a = fs::read(outs[0].join(name)).expect(name);
+        let b = fs::read(outs[1].join(name)).expect(name);
+        assert!(a == b, "{name} differs between two identical factory runs");
+    }
+    // The same loader.itb as the first run (no --kernel): only the disk
+    // differs.
+    assert_eq!(
+        fs::read(outs[0].join("loader.itb")).unwrap(),
+        fs::read(f.dir.join("loader.itb")).unwrap()
+    );
+    // The boot FIT is in the disk's `boot` partition and carries a
+    // sha256,ecdsa256 configuration signature by the development key.
+    let p = stdout(
+        Command::new("sgdisk")
+            .arg("-p")
+            .arg(outs[0].join("disk.img")),
+    );
+    assert!(p.contains(" boot"), "{p}");
+    let listing = stdout(
+        Command::new("mkimage")
+            .arg("-l")
+            .arg(outs[0].join("boot.itb")),
+    );
+    assert!(
+        listing.contains("Sign algo:    sha256,ecdsa256:dev-boot"),
+        "{listing}"
+    );
+    assert!(!p.contains(" initrd"), "{p}");
+}

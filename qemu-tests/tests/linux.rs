@@ -160,6 +160,45 @@ fn a_fresh_chip_provisions_and_boots_debian_linux_which_finds_its_blobs() {
     let _ = fs::remove_dir_all(&s.dir);
 }
 
+/// The production loader boots Debian's kernel only through the signed FIT
+/// (`boot` partition), with the command line of the signed configuration.
+#[test]
+fn a_production_loader_boots_debian_linux_from_a_signed_fit() {
+    let s = linux::provision_disk_signed("linux-fit", &loader_image()).expect("setup");
+    let mut q = Qemu::boot(
+        QemuOpts::new(qemu_tests::production_loader_image())
+            .fuses(&s.fuses)
+            .disk(&s.disk)
+            .no_reboot(true),
+    )
+    .expect("QEMU starts");
+    let before = q
+        .wait_for("Starting kernel ...", TO_KERNEL)
+        .expect("the production loader boots the signed FIT");
+    assert!(
+        before.contains("Verifying configuration signature ... sha256,ecdsa256:development key OK")
+            && before.contains("Verifying Hash Integrity ... sha256 OK"),
+        "{before}"
+    );
+    assert!(
+        !before.contains("Loaded kernel ("),
+        "no raw partitions: {before}"
+    );
+    q.wait_for("Linux version 6.", LINUX)
+        .expect("the kernel runs");
+    let log = q.wait_for("init: done", LINUX).expect("/init finishes");
+    let status = q
+        .wait_exit(Duration::from_secs(60))
+        .expect("QEMU exits after poweroff");
+    assert!(status.success(), "QEMU exit status {status}");
+    let log = log.replace('\r', "");
+    let cmdline = lines_with(&log, "cmdline: ");
+    assert_eq!(cmdline, [linux::SIGNED_BOOTARGS], "{log}");
+    assert_eq!(chosen(&log, "state"), "done", "{log}");
+    assert_eq!(chosen(&log, "blob-count"), "3", "{log}");
+    let _ = fs::remove_dir_all(&s.dir);
+}
+
 /// A disk with a small fake kernel and the given DTB, no bundle.
 fn disk_with(dir: &Path, kernel: &[u8], dtb: &[u8]) -> std::path::PathBuf {
     fs::create_dir_all(dir).unwrap();

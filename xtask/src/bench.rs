@@ -547,6 +547,74 @@ fn linux_rows(out: &build::Outputs, rows: &mut Vec<Row>) -> Result<()> {
     Ok(())
 }
 
+/// Goal for the FIT configuration signature check (issue 14).
+pub const FIT_SIGNATURE_GOAL: f64 = 2_000_000.0;
+// Issue 14 asks for image hashing at <= 1 instruction per byte; the
+// SHA-256 instructions need at least 72 per 64-byte block (16 x ADD K,
+// SHA256H, SHA256H2 plus 12 x SHA256SU0, SHA256SU1) = 1.125 per byte, so
+// that goal cannot be met; the row has none and docs/verified-boot.md
+// gives the figure.
+
+/// Verified-boot rows (issue 14): the Debian kernel, DTB and initramfs in
+/// a FIT signed with the development key; a development QEMU build boots
+/// it from the `boot` partition (as production does). Measured under
+/// `-icount` on the second boot of the provisioned chip.
+fn fit_rows(out: &build::Outputs, rows: &mut Vec<Row>) -> Result<()> {
+    let s = qemu_tests::linux::provision_disk_signed("bench-fit", &out.bin)?;
+    let opts = QemuOpts::new(&out.bin)
+        .elf(&out.elf)
+        .fuses(&s.fuses)
+        .disk(&s.disk)
+        .no_reboot(true);
+    {
+        let mut q = Qemu::boot(opts.clone())?;
+        q.wait_for("Starting kernel ...", Duration::from_secs(300))?;
+    }
+    let mut q = Qemu::boot(opts.icount(true))?;
+    q.wait_for("Starting kernel ...", Duration::from_secs(600))?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let marks = loop {
+        let m = bench_marks(&q.defmt_log()?);
+        if m.iter().any(|(n, _)| n == "fit_hashed_bytes") || Instant::now() >= deadline {
+            break m;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    drop(q);
+    let _ = fs::remove_dir_all(&s.dir);
+    let m = |n: &str| mark(&marks, n);
+    let (sig, hash, bytes) = (m("fit_signature")?, m("fit_hash")?, m("fit_hashed_bytes")?);
+    rows.push(Row::new(
+        "fit",
+        "FIT read from eMMC",
+        m("fit_read")? as f64,
+        "instructions",
+    ));
+    rows.push(
+        Row::new(
+            "fit",
+            "configuration signature (signed regions SHA-256 + P-256 verify)",
+            sig as f64,
+            "instructions",
+        )
+        .goal(Goal::Below(FIT_SIGNATURE_GOAL)),
+    );
+    rows.push(Row::new(
+        "fit",
+        "image hashes (SHA-256 of kernel, DTB, initramfs) + load checks",
+        hash as f64,
+        "instructions",
+    ));
+    rows.push(Row::new("fit", "FIT size", bytes as f64, "bytes"));
+    rows.push(Row::new(
+        "fit",
+        "image hashing per FIT byte",
+        hash as f64 / bytes.max(1) as f64,
+        "instructions/byte",
+    ));
+    Ok(())
+}
+
 /// Section and image size rows for one build.
 fn size_rows(opts: BuildOpts, out: &build::Outputs, rows: &mut Vec<Row>) -> Result<()> {
     let elf = fs::read(&out.elf)?;
@@ -786,6 +854,7 @@ pub fn bench() -> Result<()> {
     storage_rows(qemu, &mut rows)?;
     caam_rows(qemu, &mut rows)?;
     linux_rows(qemu, &mut rows)?;
+    fit_rows(qemu, &mut rows)?;
     flow_rows(qemu, &mut rows)?;
     for (b, out) in &outs {
         size_rows(*b, out, &mut rows)?;

@@ -373,7 +373,10 @@ pub fn demo() -> Result<()> {
     Demo::poweroff(&mut q)?;
     drop(q);
 
-    d.step("9. a freshly provisioned chip autoboots Debian's arm64 kernel, which finds its blobs");
+    d.step(
+        "9. the production loader refuses an unsigned kernel, then boots Debian's arm64 kernel \
+         from a signed FIT on a freshly provisioned chip, and Linux finds its blobs",
+    );
     linux_step(&mut d)?;
 
     let elapsed = started.elapsed();
@@ -409,7 +412,7 @@ pub fn demo() -> Result<()> {
 fn linux_step(d: &mut Demo) -> Result<()> {
     use qemu_tests::linux;
     let loader = d.loader.clone();
-    let setup = std::panic::catch_unwind(|| linux::provision_disk("demo", &loader));
+    let setup = std::panic::catch_unwind(|| linux::provision_disk_signed("demo", &loader));
     let s = match setup {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => return Err(format!("preparing the Linux disk: {e}").into()),
@@ -419,18 +422,58 @@ fn linux_step(d: &mut Demo) -> Result<()> {
             );
         }
     };
+    let production = build::build(BuildOpts {
+        board: crate::args::Board::Qemu,
+        production: true,
+    })?;
+    // The CM's attack: Debian's kernel, unsigned, in the `kernel` partition.
+    let k = linux::kernel_files();
+    let raw = s.dir.join("unsigned.img");
+    d.mfgtool_ok(&[
+        "image",
+        "-o",
+        &p(&raw),
+        "--size",
+        "64M",
+        "--kernel",
+        &p(&k.image),
+        "--dtb",
+        &p(&k.dtb),
+    ])?;
+    let mut q = Qemu::boot(QemuOpts::new(&production.bin).fuses(&s.fuses).disk(&raw))?;
+    let refused = q.wait_prompt_timeout(Duration::from_secs(120))?;
+    for l in refused.lines().filter(|l| l.contains("boot:")) {
+        println!("demo:   | {}", l.trim_end());
+    }
+    d.check(
+        "the production loader refuses the unsigned kernel and boots nothing",
+        refused.contains("boot: no 'boot' partition: this loader boots only a signed FIT")
+            && !refused.contains("Starting kernel"),
+        refused.clone(),
+    );
+    Demo::poweroff(&mut q)?;
+    drop(q);
+
     let mut q = Qemu::boot(
-        QemuOpts::new(&d.loader)
-            .elf(&d.elf)
+        QemuOpts::new(&production.bin)
+            .elf(&production.elf)
             .fuses(&s.fuses)
             .disk(&s.disk)
             .no_reboot(true),
     )?;
     let before = q.wait_for("Starting kernel ...", Duration::from_secs(120))?;
+    for l in before
+        .lines()
+        .filter(|l| l.starts_with("   ") || l.starts_with("## "))
+    {
+        println!("demo:   | {}", l.trim_end());
+    }
     d.check(
-        "the chip provisioned itself and autobooted",
+        "the chip provisioned itself and autobooted the signed FIT",
         before.contains("provision: device provisioned")
-            && before.contains("Hit any key to stop autoboot:"),
+            && before.contains("Hit any key to stop autoboot:")
+            && before.contains("Verifying configuration signature ... sha256,ecdsa256:")
+            && before.contains("Verifying Hash Integrity ... sha256 OK"),
         before.clone(),
     );
     let log = q
@@ -445,6 +488,11 @@ fn linux_step(d: &mut Demo) -> Result<()> {
     d.check(
         "Linux sees state done and its 3 blobs on the eMMC",
         log.contains("chosen: mfgprot,state=done") && blobs == 3,
+        log.clone(),
+    );
+    d.check(
+        "Linux runs with the signed command line",
+        log.contains(&format!("cmdline: {}", linux::SIGNED_BOOTARGS)),
         log.clone(),
     );
     let st = q.wait_exit(Duration::from_secs(60))?;

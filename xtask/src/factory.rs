@@ -10,7 +10,10 @@
 //!   TF-A; the placeholder is a branch-to-self followed by a marker text;
 //! - `board.dtb` (from `--dtb`, else compiled with `dtc` from `board.dts`);
 //! - `disk.img`: the eMMC user-area GPT image with the sealed bundle, written
-//!   by `mfgtool image`;
+//!   by `mfgtool image`; with `--kernel` and `--dtb`, its `boot` partition
+//!   holds them as a FIT signed with the boot key (`MFG_BOOT_SIGNING_KEY`,
+//!   a P-256 PEM; else the development key `keys/dev/dev-boot.pem`, with a
+//!   warning), the only thing the production loader boots;
 //! - `mfg-bundle.img` (with `--bundle`): the `mfg-bundle` partition alone;
 //! - `flash-emmc.uuu`, `flash-bundle.uuu`: the CM's `uuu` scripts;
 //! - `MANIFEST.txt`: every file with its size.
@@ -151,14 +154,21 @@ pub fn package(loader: &Path, mfgtool: &Path, opts: &FactoryOpts) -> Result<()> 
 
     fs::write(out.join("loader.its"), fit_source(atf_name))?;
     let _ = fs::remove_file(out.join("loader.itb"));
-    run_cmd(Command::new("mkimage").current_dir(out).args([
-        "-E",
-        "-p",
-        FIT_DATA_POSITION,
-        "-f",
-        "loader.its",
-        "loader.itb",
-    ]))?;
+    // mkimage stamps the FIT with the time unless SOURCE_DATE_EPOCH is set:
+    // set it, so the same inputs give the same loader.itb.
+    run_cmd(
+        Command::new("mkimage")
+            .current_dir(out)
+            .env("SOURCE_DATE_EPOCH", source_date_epoch())
+            .args([
+                "-E",
+                "-p",
+                FIT_DATA_POSITION,
+                "-f",
+                "loader.its",
+                "loader.itb",
+            ]),
+    )?;
 
     write_disk(mfgtool, opts)?;
     let bundle_img = out.join("mfg-bundle.img");
@@ -183,6 +193,37 @@ pub fn package(loader: &Path, mfgtool: &Path, opts: &FactoryOpts) -> Result<()> 
     Ok(())
 }
 
+/// `SOURCE_DATE_EPOCH` if set, else the time of the last commit, else 0:
+/// the timestamp of every FIT the factory writes.
+pub fn source_date_epoch() -> String {
+    if let Ok(v) = std::env::var("SOURCE_DATE_EPOCH") {
+        return v;
+    }
+    Command::new("git")
+        .current_dir(crate::root())
+        .args(["log", "-1", "--format=%ct"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "0".into())
+}
+
+/// The boot signing key: `MFG_BOOT_SIGNING_KEY`, else the development key.
+fn boot_signing_key() -> PathBuf {
+    match std::env::var_os("MFG_BOOT_SIGNING_KEY") {
+        Some(k) => PathBuf::from(k),
+        None => {
+            eprintln!(
+                "factory: WARNING: signing the boot FIT with the DEVELOPMENT key \
+                 keys/dev/dev-boot.pem; set MFG_BOOT_SIGNING_KEY (and MFG_BOOT_KEY for the loader)"
+            );
+            crate::root().join("keys/dev/dev-boot.pem")
+        }
+    }
+}
+
 /// Runs `mfgtool image` for `disk.img`, sized to hold every partition.
 fn write_disk(mfgtool: &Path, opts: &FactoryOpts) -> Result<()> {
     let out = &opts.out;
@@ -195,6 +236,8 @@ fn write_disk(mfgtool: &Path, opts: &FactoryOpts) -> Result<()> {
         Some(mfg_formats::area::MFG_BUNDLE_BYTES),
         Some(len(&opts.kernel)?.unwrap_or(1 << 20)),
         Some(len(&opts.dtb)?.unwrap_or(1 << 20)),
+        // The signed FIT: kernel + DTB + its own tree.
+        Some(len(&opts.kernel)?.unwrap_or(0) + len(&opts.dtb)?.unwrap_or(0) + (64 << 10)),
         Some(loader_len),
     ]);
     let mut c = Command::new(mfgtool);
@@ -212,6 +255,15 @@ fn write_disk(mfgtool: &Path, opts: &FactoryOpts) -> Result<()> {
         if let Some(p) = p {
             c.arg(flag).arg(p);
         }
+    }
+    if opts.kernel.is_some() && opts.dtb.is_some() {
+        c.arg("--boot-key")
+            .arg(boot_signing_key())
+            .arg("--fit-out")
+            .arg(out.join("boot.itb"))
+            .env("SOURCE_DATE_EPOCH", source_date_epoch());
+    } else {
+        let _ = fs::remove_file(out.join("boot.itb"));
     }
     run_cmd(&mut c)
 }

@@ -33,6 +33,11 @@ const TARGETS: &[Target] = &[
         filter: "props",
     },
     Target {
+        what: "FIT verifier (malformed and damaged signed FITs)",
+        package: "fit",
+        filter: "props",
+    },
+    Target {
         what: "GPT reader",
         package: "block",
         filter: "props",

@@ -1,12 +1,12 @@
 //! The OEM key set a loader build takes its public keys from.
 //!
 //! A key set is a directory: `keyset.toml` (`kind = "development"` or
-//! `"production"`), and for each of `record`, `authority` and `boot` a
-//! private key `NAME.pem` (P-256, PKCS#8) and its public key `NAME.pub`
-//! (one line: 128 hex digits, x || y). The loader build gets the public
-//! halves as `MFG_RECORD_PUBKEY`, `MFG_AUTHORITY_PUBKEY` and
-//! `MFG_BOOT_PUBKEY`. Without `--keys`, builds use a development set made
-//! once in `target/keys/dev`.
+//! `"production"`), and for each of `record` and `authority` a private key
+//! `NAME.pem` (P-256, PKCS#8) and its public key `NAME.pub` (one line: 128
+//! hex digits, x || y). The loader build gets the public halves as
+//! `MFG_RECORD_PUBKEY` and `MFG_AUTHORITY_PUBKEY`. Builds use a development
+//! set made once in `target/keys/dev`. (The FIT boot key is still its own
+//! build input, `MFG_BOOT_KEY`: `docs/verified-boot.md`.)
 
 use crate::Result;
 use p256::pkcs8::{EncodePrivateKey, LineEnding};
@@ -14,10 +14,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 /// The keys of a set, in the order of their build variables.
-pub const KEYS: [(&str, &str); 3] = [
+pub const KEYS: [(&str, &str); 2] = [
     ("record", "MFG_RECORD_PUBKEY"),
     ("authority", "MFG_AUTHORITY_PUBKEY"),
-    ("boot", "MFG_BOOT_PUBKEY"),
 ];
 
 /// The development key set, made on first use. Several builds may race to
@@ -113,7 +112,7 @@ mod tests {
         let kind = fs::read_to_string(dir.join("keyset.toml")).unwrap();
         assert_eq!(kind, "kind = \"development\"\n");
         let env = build_env(&dir).unwrap();
-        assert_eq!(env.len(), 3);
+        assert_eq!(env.len(), 2);
         for ((name, var), (v, hex)) in KEYS.iter().zip(&env) {
             assert_eq!(var, v);
             let pem = fs::read_to_string(dir.join(format!("{name}.pem"))).unwrap();

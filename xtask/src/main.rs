@@ -33,6 +33,11 @@ pub fn root() -> PathBuf {
 pub fn cargo() -> Command {
     let mut c = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
     c.current_dir(root());
+    // Without the OEM's key (`MFG_BOOT_KEY`), the project's own builds use
+    // the development boot key, production ones included (keys/dev/).
+    if std::env::var_os("MFG_BOOT_KEY").is_none() {
+        c.env("MFG_ALLOW_DEV_BOOT_KEY", "1");
+    }
     c
 }
 

@@ -41,6 +41,12 @@ const DEBIAN_TOOLS: &[(&str, &[&str])] = &[
         "python3-cryptography",
         &["python3", "-c", "import cryptography"],
     ),
+    // The independent FIT verifier (fit/check/fit_check_sign.py) runs on
+    // Debian's interpreter, which has both modules.
+    (
+        "python3-libfdt",
+        &["/usr/bin/python3", "-c", "import libfdt, cryptography"],
+    ),
 ];
 
 /// Runs `argv` with no input and its output discarded.

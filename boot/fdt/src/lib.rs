@@ -6,6 +6,9 @@
 //! order (header, memory reservations, structure block, strings block, free
 //! space), so a new property only moves the bytes after it.
 //!
+//! [`FdtRef`] is the read-only counterpart for blobs that are only checked
+//! and read in place (a FIT image): no copy, exact-name lookups.
+//!
 //! Every offset and length read from the blob is checked before use; a
 //! malformed blob gives an [`FdtError`], never a panic.
 #![no_std]
@@ -265,57 +268,7 @@ impl<'a> Fdt<'a> {
     }
 
     fn token(&self, off: usize) -> Result<Tok, FdtError> {
-        let s = self.strukt();
-        let t = be32(s, off).map_err(|_| FdtError::BadStructure)?;
-        let body = off + 4;
-        match t {
-            BEGIN_NODE => {
-                let rest = s.get(body..).ok_or(FdtError::BadStructure)?;
-                let n = rest
-                    .iter()
-                    .position(|&b| b == 0)
-                    .ok_or(FdtError::BadStructure)?;
-                let next = body + align4(n + 1);
-                if next > s.len() {
-                    return Err(FdtError::BadStructure);
-                }
-                Ok(Tok {
-                    kind: Token::Begin,
-                    next,
-                    name: (body, n),
-                })
-            }
-            END_NODE => Ok(Tok {
-                kind: Token::End,
-                next: body,
-                name: (0, 0),
-            }),
-            PROP => {
-                let len = be32(s, body).map_err(|_| FdtError::BadStructure)? as usize;
-                let name_off = be32(s, body + 4).map_err(|_| FdtError::BadStructure)? as usize;
-                let val = body + 8;
-                let next = val.checked_add(align4(len)).ok_or(FdtError::BadStructure)?;
-                if next > s.len() {
-                    return Err(FdtError::BadStructure);
-                }
-                Ok(Tok {
-                    kind: Token::Prop { name_off, val, len },
-                    next,
-                    name: (0, 0),
-                })
-            }
-            NOP => Ok(Tok {
-                kind: Token::Nop,
-                next: body,
-                name: (0, 0),
-            }),
-            END => Ok(Tok {
-                kind: Token::Finish,
-                next: body,
-                name: (0, 0),
-            }),
-            _ => Err(FdtError::BadStructure),
-        }
+        token(self.strukt(), off)
     }
 
     /// The structure-block offset of the node at `path` (`/`, `/chosen`,
@@ -569,6 +522,60 @@ fn rsvmap_len(blob: &[u8], off: usize, total: usize) -> Result<usize, FdtError> 
     }
 }
 
+/// Decodes the token at `off` of the structure block `s`.
+fn token(s: &[u8], off: usize) -> Result<Tok, FdtError> {
+    let t = be32(s, off).map_err(|_| FdtError::BadStructure)?;
+    let body = off + 4;
+    match t {
+        BEGIN_NODE => {
+            let rest = s.get(body..).ok_or(FdtError::BadStructure)?;
+            let n = rest
+                .iter()
+                .position(|&b| b == 0)
+                .ok_or(FdtError::BadStructure)?;
+            let next = body + align4(n + 1);
+            if next > s.len() {
+                return Err(FdtError::BadStructure);
+            }
+            Ok(Tok {
+                kind: Token::Begin,
+                next,
+                name: (body, n),
+            })
+        }
+        END_NODE => Ok(Tok {
+            kind: Token::End,
+            next: body,
+            name: (0, 0),
+        }),
+        PROP => {
+            let len = be32(s, body).map_err(|_| FdtError::BadStructure)? as usize;
+            let name_off = be32(s, body + 4).map_err(|_| FdtError::BadStructure)? as usize;
+            let val = body + 8;
+            let next = val.checked_add(align4(len)).ok_or(FdtError::BadStructure)?;
+            if next > s.len() {
+                return Err(FdtError::BadStructure);
+            }
+            Ok(Tok {
+                kind: Token::Prop { name_off, val, len },
+                next,
+                name: (0, 0),
+            })
+        }
+        NOP => Ok(Tok {
+            kind: Token::Nop,
+            next: body,
+            name: (0, 0),
+        }),
+        END => Ok(Tok {
+            kind: Token::Finish,
+            next: body,
+            name: (0, 0),
+        }),
+        _ => Err(FdtError::BadStructure),
+    }
+}
+
 #[derive(Clone, Copy)]
 enum Token {
     Begin,
@@ -588,6 +595,9 @@ struct Tok {
     next: usize,
     name: (usize, usize),
 }
+
+mod read;
+pub use read::{FdtRef, Props, Subnodes, Tag};
 
 #[cfg(test)]
 mod props;

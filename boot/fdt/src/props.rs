@@ -76,6 +76,29 @@ fn exercise(fdt: &mut Fdt<'_>) {
     let _ = fdt.as_bytes();
 }
 
+/// Runs every query of the read-only view; none may panic.
+fn exercise_ref(blob: &[u8]) {
+    if let Ok(r) = FdtRef::new(blob) {
+        let mut off = 0;
+        while let Ok((tag, next)) = r.tag(off) {
+            if tag == Tag::Finish {
+                break;
+            }
+            off = next;
+        }
+        for path in ["/", "/chosen", "/x/y", ""] {
+            if let Some(n) = r.path(path) {
+                let _ = r.props(n).count();
+                let _ = r.prop_str(n, "model");
+                for (c, _) in r.subnodes(n) {
+                    let _ = r.name(c);
+                    let _ = r.node_end(c);
+                }
+            }
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 enum Edit {
     Prop(String, String, Vec<u8>),
@@ -115,6 +138,7 @@ proptest! {
             b[4..8].copy_from_slice(&len.to_be_bytes());
         }
         let _ = total_size(&b);
+        exercise_ref(&b);
         let mut buf = vec![0u8; 2048];
         if let Ok(mut fdt) = Fdt::open_into(&b, &mut buf) {
             exercise(&mut fdt);
@@ -131,6 +155,7 @@ proptest! {
             let at = i.index(b.len());
             b[at] = v;
         }
+        exercise_ref(&b);
         let mut buf = vec![0u8; b.len() + room];
         if let Ok(mut fdt) = Fdt::open_into(&b, &mut buf) {
             exercise(&mut fdt);
@@ -146,6 +171,7 @@ proptest! {
         let mut fdt = Fdt::open_into(&base, &mut buf).unwrap();
         let mut props: Vec<(String, String, Vec<u8>)> = Vec::new();
         let mut nodes: Vec<String> = Vec::new();
+        let mut added: Vec<(String, String)> = Vec::new();
         for e in &edits {
             match e {
                 Edit::Prop(parent, name, value) => {
@@ -158,6 +184,7 @@ proptest! {
                     let n = fdt.find_node(parent).unwrap();
                     fdt.ensure_subnode(n, name).unwrap();
                     nodes.push(join(parent, name));
+                    added.push((parent.clone(), name.clone()));
                 }
             }
         }
@@ -174,6 +201,21 @@ proptest! {
         prop_assert_eq!(reopened.get_prop(root, "model").unwrap(), Some(&b"t\0"[..]));
         for path in &nodes {
             prop_assert!(reopened.find_node(path).is_ok(), "lost node {}", path);
+        }
+        // The read-only view agrees with the editor on every value.
+        let view = FdtRef::new(&bytes).unwrap();
+        for (parent, name, value) in &props {
+            let n = view.path(parent).unwrap();
+            prop_assert_eq!(view.prop(n, name), Some(&value[..]));
+        }
+        for (parent, name) in &added {
+            // The editor reuses `e@0` for `e`; the view matches exactly.
+            let at = std::format!("{name}@");
+            let p = view.path(parent).unwrap();
+            let found = view.subnodes(p).any(|(_, n)| {
+                n == name.as_bytes() || (!name.contains('@') && n.starts_with(at.as_bytes()))
+            });
+            prop_assert!(found, "view lost node {}", join(parent, name));
         }
     }
 }

@@ -185,3 +185,53 @@ fn rejects_bad_names() {
     assert_eq!(fdt.set_prop(c, "a b", b""), Err(FdtError::BadName));
     assert_eq!(fdt.ensure_subnode(c, "x/y"), Err(FdtError::BadName));
 }
+
+#[test]
+fn read_only_view_matches_names_exactly() {
+    let blob = dtc(
+        "/dts-v1/;\n/ { model = \"m\"; images { kernel@0 { data = <1>; }; \
+                    kernel-1 { data = [ab cd]; description = \"k\"; }; }; };",
+    );
+    let r = FdtRef::new(&blob).unwrap();
+    assert_eq!(r.path("/images/kernel"), None, "no unit-address matching");
+    let k = r.path("/images/kernel-1").unwrap();
+    assert_eq!(r.name(k), b"kernel-1");
+    assert_eq!(r.prop(k, "data"), Some(&[0xab, 0xcd][..]));
+    assert_eq!(r.prop_str(k, "description"), Some("k"));
+    assert_eq!(r.prop_str(k, "data"), None, "not a string");
+    let names: Vec<&[u8]> = r
+        .subnodes(r.path("/images").unwrap())
+        .map(|(_, n)| n)
+        .collect();
+    assert_eq!(names, [&b"kernel@0"[..], &b"kernel-1"[..]]);
+    assert_eq!(r.prop_str(r.root(), "model"), Some("m"));
+}
+
+#[test]
+fn read_only_view_refuses_trailing_tokens_and_two_roots() {
+    let blob = dtc("/dts-v1/;\n/ { a { }; };");
+    let h = Header::read(&blob).unwrap();
+    // Append a second root after the first: BEGIN_NODE "" END_NODE before FDT_END.
+    let mut two = blob.clone();
+    let end_tok = h.off_struct + h.size_struct - 4;
+    let extra = [
+        BEGIN_NODE.to_be_bytes(),
+        0u32.to_be_bytes(),
+        END_NODE.to_be_bytes(),
+    ]
+    .concat();
+    two.splice(end_tok..end_tok, extra.iter().copied());
+    let grow = extra.len() as u32;
+    for (field, v) in [(1, h.totalsize), (3, h.off_strings), (9, h.size_struct)] {
+        two[field * 4..field * 4 + 4].copy_from_slice(&(v as u32 + grow).to_be_bytes());
+    }
+    assert_eq!(FdtRef::new(&two).unwrap_err(), FdtError::BadStructure);
+    // A structure block that claims more bytes after FDT_END.
+    let mut long = blob.clone();
+    long.splice(h.off_strings..h.off_strings, [0u8; 4]);
+    for (field, v) in [(1, h.totalsize), (3, h.off_strings), (9, h.size_struct)] {
+        long[field * 4..field * 4 + 4].copy_from_slice(&(v as u32 + 4).to_be_bytes());
+    }
+    assert_eq!(FdtRef::new(&long).unwrap_err(), FdtError::BadStructure);
+    assert!(FdtRef::new(&blob).is_ok());
+}

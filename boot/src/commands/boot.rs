@@ -4,10 +4,13 @@ use super::{CmdError, Command};
 use crate::linux::handoff::{self, Handoff};
 use crate::linux::image::ImageHeader;
 use crate::machine::{Machine, RamRange, outln};
-use crate::requests::boot::{BootargsRequest, parse_boot, parse_bootargs, parse_booti};
+#[cfg(not(feature = "production"))]
+use crate::requests::boot::parse_booti;
+use crate::requests::boot::{BootargsRequest, parse_boot, parse_bootargs};
 use board::{Current, Platform};
 use fdt_edit::Fdt;
 
+#[cfg(not(feature = "production"))]
 pub const BOOTI: Command = Command {
     name: "booti",
     sized: false,
@@ -24,13 +27,34 @@ pub const BOOTARGS: Command = Command {
     run: bootargs,
 };
 
+#[cfg(feature = "production")]
 pub const BOOT: Command = Command {
     name: "boot",
     sized: false,
-    summary: "boot Linux from the eMMC's kernel, dtb (and initrd) partitions",
-    usage: "\n    - load the partitions 'kernel', 'dtb' and, if present, 'initrd' and boot them",
+    summary: "boot the signed FIT in the eMMC's 'boot' partition",
+    usage: "\n    - verify the FIT in the 'boot' partition against the built-in boot key and boot it",
     run: boot,
 };
+
+#[cfg(not(feature = "production"))]
+pub const BOOT: Command = Command {
+    name: "boot",
+    sized: false,
+    summary: "boot Linux from the eMMC (signed FIT, else raw partitions)",
+    usage: "\n    - boot the signed FIT in the 'boot' partition if there is one, else load the\n      partitions 'kernel', 'dtb' and, if present, 'initrd' and boot them",
+    run: boot,
+};
+
+/// The FIT boot public key(s): a U-Boot control DTB (`/signature/<name>`),
+/// embedded by `boot/build.rs` from `MFG_BOOT_KEY` or the development key.
+static BOOT_KEY_DTB: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/boot-key.dtb"));
+/// "OEM" or "development".
+pub const BOOT_KEY_KIND: &str = env!("MFG_BOOT_KEY_KIND");
+
+/// Where the FIT is read to be verified, and its largest size: 256 MiB
+/// above the DTB and initramfs staging areas.
+const FIT_LOAD: u64 = board::soc::DRAM_BASE + 0x1000_0000;
+const FIT_MAX: u64 = 0x1000_0000;
 
 /// Where `boot` loads the DTB and initramfs (the kernel goes straight to
 /// its final place).
@@ -46,6 +70,13 @@ fn bootargs(m: &mut Machine, args: &[&str]) -> Result<(), CmdError> {
             let b = m.bootargs.clone();
             outln!(m, "bootargs={}", b.as_str());
         }
+        #[cfg(feature = "production")]
+        BootargsRequest::Set(_) => {
+            return Err(CmdError::msg(format_args!(
+                "refused: a production loader takes the kernel command line only from the signed FIT configuration"
+            )));
+        }
+        #[cfg(not(feature = "production"))]
         BootargsRequest::Set(s) => m.bootargs = s,
     }
     Ok(())
@@ -53,10 +84,151 @@ fn bootargs(m: &mut Machine, args: &[&str]) -> Result<(), CmdError> {
 
 fn boot(m: &mut Machine, args: &[&str]) -> Result<(), CmdError> {
     parse_boot(args)?;
+    if cfg!(feature = "production") || fit_partition(m)?.is_some() {
+        return boot_fit(m);
+    }
     let t0 = crate::arch::cycles();
     let l = load_from_mmc(m)?;
     defmt::info!("bench linux_load={=u64}", crate::arch::cycles() - t0);
     start(m, l.kernel, l.initrd, l.fdt)
+}
+
+/// The GPT (after bringing the card up) and its `boot` partition, if any.
+fn fit_partition(m: &mut Machine) -> Result<Option<block::gpt::GptPartition>, CmdError> {
+    if m.mmc.info().is_none() {
+        m.mmc
+            .init()
+            .map_err(|e| CmdError::msg(format_args!("{e}")))?;
+    }
+    let gpt =
+        block::gpt::Gpt::read(&mut m.mmc).map_err(|e| CmdError::msg(format_args!("GPT: {e}")))?;
+    Ok(gpt
+        .find_by_name(mfg_formats::partitions::BOOT.name)
+        .cloned())
+}
+
+fn refused(e: fit::FitError) -> CmdError {
+    CmdError::msg(format_args!("refused: {e}; nothing booted"))
+}
+
+/// Reads the FIT from the `boot` partition, verifies its configuration
+/// signature against the built-in boot key and every image's hash, places
+/// the images and boots them with the signed command line. Nothing is
+/// placed unless every check passed.
+pub fn boot_fit(m: &mut Machine) -> Result<(), CmdError> {
+    let part = fit_partition(m)?.ok_or_else(|| {
+        CmdError::msg(format_args!(
+            "no 'boot' partition: this loader boots only a signed FIT from it"
+        ))
+    })?;
+    let (dram_start, dram_end) = m.dram();
+    let avail = part.num_blocks() * 512;
+    let limit = avail.min(FIT_MAX).min(dram_end.saturating_sub(FIT_LOAD));
+    let head = load_part(m, &part, FIT_LOAD, 512)?;
+    // SAFETY: the 512 bytes just read, in checked RAM; only read here.
+    let total = fdt_edit::total_size(unsafe { head.slice_mut() })
+        .map_err(|e| refused(fit::FitError::Malformed(e)))? as u64;
+    if total > limit {
+        return Err(refused(fit::FitError::TooLarge {
+            size: total as usize,
+            limit: limit as usize,
+        }));
+    }
+    let t0 = crate::arch::cycles();
+    let fit_range = load_part(m, &part, FIT_LOAD, total)?;
+    defmt::info!("bench fit_read={=u64}", crate::arch::cycles() - t0);
+    // SAFETY: the FIT just read into checked RAM outside the loader. This
+    // shared view is the only reference to it while it lives (its last use
+    // is in `place` below, before `start`, which works on addresses); the
+    // only writes meanwhile go to `load` ranges that `check_images`
+    // checked not to overlap it (`fit::Memory::reserved`).
+    let blob: &[u8] = unsafe { fit_range.slice_mut() };
+    let blob = &blob[..total as usize];
+    outln!(
+        m,
+        "## Loading kernel from FIT Image at {:08x} (partition '{}', 0x{:x} bytes)",
+        FIT_LOAD,
+        part.display_name(),
+        total
+    );
+    let ring = fit::Keyring::from_control_dtb(BOOT_KEY_DTB).map_err(refused)?;
+    let image = fit::Fit::open(blob, limit as usize).map_err(refused)?;
+    outln!(m, "   Using '{}' configuration", image.config_name());
+    let t0 = crate::arch::cycles();
+    let signed = image.check_signature(&ring).map_err(refused)?;
+    defmt::info!("bench fit_signature={=u64}", crate::arch::cycles() - t0);
+    outln!(
+        m,
+        "   Verifying configuration signature ... {}:{} key OK",
+        fit::ALGO,
+        BOOT_KEY_KIND
+    );
+    let dram = [(dram_start, dram_end - dram_start)];
+    let loader_start = crate::arch::layout::image_start();
+    let reserved = [
+        (
+            loader_start,
+            crate::arch::layout::image_end() - loader_start,
+        ),
+        (FIT_LOAD, total),
+    ];
+    let mem = fit::Memory {
+        dram: &dram,
+        reserved: &reserved,
+    };
+    let t0 = crate::arch::cycles();
+    let v = signed.check_images(&mem).map_err(refused)?;
+    defmt::info!("bench fit_hash={=u64}", crate::arch::cycles() - t0);
+    defmt::info!("bench fit_hashed_bytes={=u64}", total);
+    outln!(m, "   Verifying Hash Integrity ... sha256 OK");
+    let fdt = v.fdt.ok_or_else(|| {
+        CmdError::msg(format_args!(
+            "refused: the FIT configuration has no fdt; nothing booted"
+        ))
+    })?;
+    let mut cmdline: heapless::String<512> = heapless::String::new();
+    cmdline
+        .push_str(v.bootargs.unwrap_or(Current::DEFAULT_BOOTARGS))
+        .map_err(|_| {
+            CmdError::msg(format_args!(
+                "refused: the signed command line is longer than 511 bytes; nothing booted"
+            ))
+        })?;
+    outln!(
+        m,
+        "   Command line ({}): {}",
+        if v.bootargs.is_some() {
+            "signed"
+        } else {
+            "built-in default"
+        },
+        cmdline.as_str()
+    );
+    m.bootargs = cmdline;
+    // Every check passed: place the images.
+    let at = |i: &fit::Image<'_>| FIT_LOAD + (i.data.as_ptr() as u64 - blob.as_ptr() as u64);
+    let place = |i: &fit::Image<'_>| -> Result<u64, CmdError> {
+        match i.load {
+            Some(a) => {
+                let r = m.ram(a, i.data.len() as u64)?;
+                // SAFETY: checked RAM outside the loader, disjoint from the
+                // FIT (checked by `check_images`) and from the other images.
+                unsafe { r.slice_mut() }.copy_from_slice(i.data);
+                Ok(a)
+            }
+            None => Ok(at(i)),
+        }
+    };
+    let kernel = place(&v.kernel)?;
+    let fdt_addr = place(&fdt)?;
+    let initrd = match &v.ramdisk {
+        Some(r) => Some(RamRange {
+            addr: place(r)?,
+            len: r.data.len() as u64,
+        }),
+        None => None,
+    };
+    start(m, kernel, initrd, fdt_addr)
 }
 
 /// What `boot` loaded.
@@ -149,11 +321,22 @@ pub fn load_from_mmc(m: &mut Machine) -> Result<Loaded, CmdError> {
     })
 }
 
-/// Whether the `kernel` partition starts with an arm64 Image header.
+/// Whether the eMMC holds something `boot` would boot: a `boot` partition
+/// starting with a device tree (the FIT), or (development builds) a
+/// `kernel` partition starting with an arm64 Image header.
 fn kernel_present(m: &mut Machine) -> bool {
     let Ok(gpt) = block::gpt::Gpt::read(&mut m.mmc) else {
         return false;
     };
+    // A `boot` partition is always tried (a production loader then says
+    // why it refuses what is there); so is a raw kernel (in production,
+    // to refuse it on the console rather than silently).
+    if gpt
+        .find_by_name(mfg_formats::partitions::BOOT.name)
+        .is_some()
+    {
+        return true;
+    }
     let Some(p) = gpt.find_by_name(mfg_formats::partitions::KERNEL.name) else {
         return false;
     };
@@ -200,6 +383,7 @@ pub fn autoboot(m: &mut Machine, delay: u32) {
     }
 }
 
+#[cfg(not(feature = "production"))]
 fn booti(m: &mut Machine, args: &[&str]) -> Result<(), CmdError> {
     let r = parse_booti(args)?;
     let initrd = match r.initrd {

@@ -42,6 +42,7 @@ pub static COMMANDS: &[Command] = &[
     security::BLOB,
     boot::BOOT,
     boot::BOOTARGS,
+    #[cfg(not(feature = "production"))]
     boot::BOOTI,
     security::CAAM,
     #[cfg(not(feature = "production"))]

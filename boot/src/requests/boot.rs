@@ -1,4 +1,6 @@
 //! `booti`, `boot` and `bootargs`.
+// `booti` is a development command; the production loader leaves it out.
+#![cfg_attr(feature = "production", allow(dead_code))]
 
 use super::{CmdError, arity, operands};
 use crate::console::args::hex;

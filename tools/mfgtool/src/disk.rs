@@ -20,6 +20,8 @@ pub struct ImageSpec<'a> {
     pub dtb: Option<&'a [u8]>,
     pub initrd: Option<&'a [u8]>,
     pub loader: Option<&'a [u8]>,
+    /// The signed FIT for `boot`.
+    pub boot_fit: Option<&'a [u8]>,
 }
 
 /// Placeholder size of an empty kernel/dtb partition.
@@ -68,6 +70,13 @@ pub fn build_image<'a>(path: &Path, spec: &ImageSpec<'a>) -> Result<Vec<gpt::Par
             def: partitions::INITRD,
             size: i.len() as u64,
             content: content(Some(i)),
+        });
+    }
+    if let Some(f) = spec.boot_fit {
+        parts.push(NewPart {
+            def: partitions::BOOT,
+            size: f.len() as u64,
+            content: content(Some(f)),
         });
     }
     if let Some(l) = spec.loader {

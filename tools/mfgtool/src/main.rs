@@ -6,6 +6,7 @@ mod bench;
 mod disk;
 mod error;
 mod example;
+mod fitimage;
 mod gpt;
 mod keys;
 mod ledger;
@@ -143,6 +144,21 @@ enum Cmd {
         /// Loader image for `loader`.
         #[arg(long)]
         loader: Option<PathBuf>,
+        /// Boot signing key (P-256 SEC1 PEM, `<key-name-hint>.pem` as in a
+        /// `mkimage -k` key directory): build a signed FIT from --kernel,
+        /// --dtb and --initrd for the `boot` partition instead of raw
+        /// partitions (`SOURCE_DATE_EPOCH` sets its timestamps).
+        #[arg(long, requires_all = ["kernel", "dtb"], conflicts_with = "fit")]
+        boot_key: Option<PathBuf>,
+        /// Kernel command line of the signed FIT's configuration.
+        #[arg(long, requires = "boot_key", default_value = "console=ttymxc1,115200")]
+        bootargs: String,
+        /// A FIT signed elsewhere (`mkimage -k`) for the `boot` partition.
+        #[arg(long)]
+        fit: Option<PathBuf>,
+        /// Also write the signed FIT built with --boot-key to this file.
+        #[arg(long, requires = "boot_key")]
+        fit_out: Option<PathBuf>,
         /// JSON output (partition table).
         #[arg(long)]
         json: bool,
@@ -784,6 +800,10 @@ fn run(cli: Cli) -> Result<u8> {
             dtb,
             initrd,
             loader,
+            boot_key,
+            bootargs,
+            fit,
+            fit_out,
             json,
         } => {
             let rd = |p: &Option<PathBuf>| p.as_ref().map(|p| read_file(p)).transpose();
@@ -794,13 +814,38 @@ fn run(cli: Cli) -> Result<u8> {
                 rd(&initrd)?,
                 rd(&loader)?,
             );
+            let mut boot_fit = rd(&fit)?;
+            if let Some(key) = &boot_key {
+                let (key, key_name) = fitimage::read_key(key)?;
+                let epoch = match std::env::var("SOURCE_DATE_EPOCH") {
+                    Ok(v) => v
+                        .parse()
+                        .map_err(|_| Fail::usage("SOURCE_DATE_EPOCH is not a number"))?,
+                    Err(_) => 0,
+                };
+                let signed = fitimage::build_signed_fit(&fitimage::FitSpec {
+                    kernel: k.as_deref().unwrap_or_default(),
+                    dtb: d.as_deref().unwrap_or_default(),
+                    initrd: i.as_deref(),
+                    bootargs: &bootargs,
+                    key: &key,
+                    key_name: &key_name,
+                    epoch,
+                })?;
+                if let Some(p) = &fit_out {
+                    write_file(p, &signed)?;
+                }
+                boot_fit = Some(signed);
+            }
+            let raw = boot_key.is_none();
             let spec = disk::ImageSpec {
                 size: gpt::parse_size(&size)?,
                 bundle: b.as_deref(),
-                kernel: k.as_deref(),
-                dtb: d.as_deref(),
-                initrd: i.as_deref(),
+                kernel: k.as_deref().filter(|_| raw),
+                dtb: d.as_deref().filter(|_| raw),
+                initrd: i.as_deref().filter(|_| raw),
                 loader: l.as_deref(),
+                boot_fit: boot_fit.as_deref(),
             };
             let parts = disk::build_image(&output, &spec)?;
             if json {

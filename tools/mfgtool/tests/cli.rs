@@ -1191,3 +1191,172 @@ fn bench_hook_reports_every_measurement() {
     assert_eq!(j["ledger_batch"], 20);
     assert!(j.get("openssl_ecdsap256_verify_per_s").is_some());
 }
+
+/// Runs the independent verifier (`fit/check/fit_check_sign.py`, Debian's
+/// python3 with python3-libfdt) on `fit` with the key in `ctl`.
+fn independent_fit_check(fit: &std::path::Path, ctl: &std::path::Path) -> Result<(), String> {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+    let py = if std::path::Path::new("/usr/bin/python3").exists() {
+        "/usr/bin/python3"
+    } else {
+        "python3"
+    };
+    let o = std::process::Command::new(py)
+        .arg(format!("{root}/fit/check/fit_check_sign.py"))
+        .arg("-f")
+        .arg(fit)
+        .arg("-k")
+        .arg(ctl)
+        .output()
+        .expect("python3 runs");
+    let text = String::from_utf8_lossy(&o.stdout).into_owned();
+    match o.status.code() {
+        Some(0) => Ok(()),
+        Some(1) => Err(text),
+        _ => panic!(
+            "independent verifier crashed: {text}{}",
+            String::from_utf8_lossy(&o.stderr)
+        ),
+    }
+}
+
+#[test]
+fn image_with_boot_key_writes_a_signed_reproducible_fit() {
+    let d = tmp();
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+    let key = format!("{root}/keys/dev/dev-boot.pem");
+    let ctl = std::path::PathBuf::from(format!("{root}/keys/dev/dev-boot.dtb"));
+    let kernel = p(d.path(), "Image");
+    let mut k = vec![0x11; 70_000];
+    k[56..60].copy_from_slice(b"ARM\x64");
+    fs::write(&kernel, &k).unwrap();
+    let dtb = p(d.path(), "board.dtb");
+    // A minimal valid DTB: header + empty root.
+    let blob = dtb_empty();
+    fs::write(&dtb, &blob).unwrap();
+    let initrd = p(d.path(), "initrd");
+    fs::write(&initrd, vec![0x1d; 7000]).unwrap();
+    let build = |n: &str| {
+        let img = p(d.path(), &format!("{n}.img"));
+        let fit = p(d.path(), &format!("{n}.itb"));
+        let out = bin()
+            .env("SOURCE_DATE_EPOCH", "1700000000")
+            .args([
+                "image",
+                "-o",
+                s(&img),
+                "--size",
+                "64M",
+                "--kernel",
+                s(&kernel),
+            ])
+            .args(["--dtb", s(&dtb), "--initrd", s(&initrd), "--boot-key", &key])
+            .args([
+                "--bootargs",
+                "console=ttymxc1,115200 quiet",
+                "--fit-out",
+                s(&fit),
+            ])
+            .arg("--json")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (img, fit, image_parts(&String::from_utf8_lossy(&out.stdout)))
+    };
+    let (img, fit, parts) = build("a");
+    let (_, fit2, _) = build("b");
+    assert_eq!(
+        fs::read(&fit).unwrap(),
+        fs::read(&fit2).unwrap(),
+        "same inputs and SOURCE_DATE_EPOCH, same FIT (deterministic ECDSA)"
+    );
+    let names: Vec<_> = parts
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(names, ["mfg-data", "mfg-bundle", "kernel", "dtb", "boot"]);
+    // The FIT is in `boot`, and the raw partitions stay empty.
+    let raw = fs::read(&img).unwrap();
+    let fit_bytes = fs::read(&fit).unwrap();
+    let at = parts[4]["first_lba"].as_u64().unwrap() as usize * 512;
+    assert_eq!(&raw[at..at + fit_bytes.len()], &fit_bytes[..]);
+    let kat = parts[2]["first_lba"].as_u64().unwrap() as usize * 512;
+    assert!(raw[kat..kat + 4096].iter().all(|&b| b == 0));
+    // The loader's verifier and the independent one both accept it.
+    let ctl_bytes = fs::read(&ctl).unwrap();
+    let ring = fit::Keyring::from_control_dtb(&ctl_bytes).unwrap();
+    let any = [(0u64, u64::MAX)];
+    let mem = fit::Memory {
+        dram: &any,
+        reserved: &[],
+    };
+    let v = fit::verify(&fit_bytes, fit_bytes.len(), &ring, &mem).unwrap();
+    assert_eq!(v.kernel.data, &k[..]);
+    assert_eq!(v.ramdisk.unwrap().data.len(), 7000);
+    assert_eq!(v.bootargs, Some("console=ttymxc1,115200 quiet"));
+    independent_fit_check(&fit, &ctl).unwrap();
+    // One kernel byte changed: both refuse.
+    let mut bad = fit_bytes.clone();
+    let kpos = bad.windows(8).position(|w| w == &k[56..64]).unwrap();
+    bad[kpos + 100] ^= 1;
+    let badp = p(d.path(), "bad.itb");
+    fs::write(&badp, &bad).unwrap();
+    assert_eq!(
+        fit::verify(&bad, bad.len(), &ring, &mem).unwrap_err(),
+        fit::FitError::ImageChanged(fit::Kind::Kernel)
+    );
+    assert!(independent_fit_check(&badp, &ctl).is_err());
+    // A key that is not P-256 SEC1 PEM is refused.
+    let notkey = p(d.path(), "x.pem");
+    fs::write(
+        &notkey,
+        "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+    )
+    .unwrap();
+    let (c, _, err) = run(&[
+        "image",
+        "-o",
+        s(&p(d.path(), "c.img")),
+        "--kernel",
+        s(&kernel),
+        "--dtb",
+        s(&dtb),
+        "--boot-key",
+        s(&notkey),
+    ]);
+    assert_ne!(c, 0);
+    assert!(err.contains("not a P-256 SEC1 private key"), "{err}");
+}
+
+/// `/dts-v1/; / { };` as a blob.
+fn dtb_empty() -> Vec<u8> {
+    let mut s = Vec::new();
+    for v in [1u32, 0, 2, 9] {
+        s.extend_from_slice(&v.to_be_bytes());
+    }
+    let total = 40 + 16 + s.len();
+    let mut b = Vec::new();
+    for v in [
+        0xd00d_feed_u32,
+        total as u32,
+        56,
+        total as u32,
+        40,
+        17,
+        16,
+        0,
+        0,
+        s.len() as u32,
+    ] {
+        b.extend_from_slice(&v.to_be_bytes());
+    }
+    b.extend_from_slice(&[0; 16]);
+    b.extend_from_slice(&s);
+    b
+}
