@@ -147,44 +147,31 @@ fn mp_signatures_verify_independently_over_mpmr_and_message() {
     let msg = b"device 0042: serial=QT-7781\x00\xff\x10";
     put_bytes(&mut q, SCRATCH, msg);
 
-    // Unlocked MPMR (all zero after power-on).
-    let zero = mpmr(&mut q);
-    assert_eq!(zero, [0u8; 32]);
-    let s = sign(&mut q, SCRATCH, &msg.len().to_string());
-    let (digest, ok) = verify(&key, &zero, msg, &s);
-    assert!(ok, "signature over zero MPMR || msg does not verify");
-    assert_eq!(s.digest.to_lowercase(), digest);
-    // The same signature does not verify for another message.
-    assert!(!verify(&key, &zero, &msg[1..], &s).1);
-
-    // Fill the MPMR, lock it (SCFGR.MPMRL, bit 26), sign again: the
-    // hex size form is accepted too.
+    // The loader locked its measurement into the MPMR at boot, before the
+    // console existed: it is not zero, says locked, and ignores writes.
+    assert!(run(&mut q, "caam info").contains("MPMR locked     = yes"));
+    let locked = mpmr(&mut q);
+    assert_ne!(locked, [0u8; 32]);
     for k in 0..8u32 {
-        let w = 0x1011_1213u32.wrapping_mul(k + 1) ^ 0xa5a5_0000;
-        run(&mut q, &format!("mw.l {:x} {w:x}", 0x3090_0380 + 4 * k));
+        run(&mut q, &format!("mw.l {:x} 0", 0x3090_0380 + 4 * k));
     }
     let scfgr = md_values(&run(&mut q, "md.l 3090000c 1"));
     let scfgr = u32::from_str_radix(&scfgr[0], 16).expect("SCFGR");
-    run(&mut q, &format!("mw.l 3090000c {:x}", scfgr | 1 << 26));
-    assert!(run(&mut q, "caam info").contains("MPMR locked     = yes"));
-    let locked = mpmr(&mut q);
-    assert_ne!(locked, zero);
-    // Silicon byte order: word k written as v reads back byte-reversed, so
-    // byte 4k is v's low byte.
-    let w0 = 0x1011_1213u32 ^ 0xa5a5_0000;
-    assert_eq!(locked[..4], w0.to_le_bytes());
-    // Writes after the lock are ignored.
-    run(&mut q, "mw.l 30900380 0");
-    assert_eq!(mpmr(&mut q), locked);
+    run(&mut q, &format!("mw.l 3090000c {:x}", scfgr & !(1 << 26)));
+    assert_eq!(mpmr(&mut q), locked, "the MPMR changed after the boot lock");
 
+    let s = sign(&mut q, SCRATCH, &msg.len().to_string());
+    let (digest, ok) = verify(&key, &locked, msg, &s);
+    assert!(ok, "signature over the locked MPMR || msg does not verify");
+    assert_eq!(s.digest.to_lowercase(), digest);
+    // The same signature does not verify for another message, over the
+    // message alone or over a zero MPMR.
+    assert!(!verify(&key, &locked, &msg[1..], &s).1);
+    assert!(!verify(&key, &[0; 32], msg, &s).1);
+    assert!(!verify(&key, &[], msg, &s).1);
+    // The hex size form is accepted too.
     let s2 = sign(&mut q, SCRATCH, &format!("0x{:x}", msg.len()));
-    let (digest2, ok2) = verify(&key, &locked, msg, &s2);
-    assert!(ok2, "signature over locked MPMR || msg does not verify");
-    assert_eq!(s2.digest.to_lowercase(), digest2);
-    assert_ne!(s2.digest, s.digest);
-    // Not a signature over the message alone or over a zero MPMR.
-    assert!(!verify(&key, &zero, msg, &s2).1);
-    assert!(!verify(&key, &[], msg, &s2).1);
+    assert!(verify(&key, &locked, msg, &s2).1);
 
     // Size limits.
     let out = run(&mut q, &format!("mfgprot sign {SCRATCH:x} 0"));
@@ -317,8 +304,9 @@ fn the_production_image_has_no_mfgprot_pubk_but_signs() {
     // Signing works and verifies with the key of the same chip.
     let msg = b"production";
     put_bytes(&mut q, SCRATCH, msg);
+    let locked = mpmr(&mut q);
     let s = sign(&mut q, SCRATCH, "10");
-    let (_, ok) = verify(&key, &[0; 32], msg, &s);
+    let (_, ok) = verify(&key, &locked, msg, &s);
     assert!(ok, "production signature does not verify");
 }
 

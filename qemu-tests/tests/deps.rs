@@ -77,7 +77,7 @@ fn the_loader_target_build_has_no_std_or_alloc() {
 /// The EVK image has no emulator; its only ECDSA is the FIT verifier's
 /// P-256 (verified boot, docs/verified-boot.md).
 #[test]
-fn the_evk_build_has_no_emulator_and_ecdsa_only_for_the_fit() {
+fn the_evk_build_has_no_emulator_and_p256_only_for_fit_and_sealing() {
     for features in &VARIANTS[2..] {
         let tree = target_tree("loader", Some("aarch64-unknown-none"), features);
         let pkgs = packages(&tree);
@@ -89,7 +89,8 @@ fn the_evk_build_has_no_emulator_and_ecdsa_only_for_the_fit() {
             pkgs.contains("fit") && pkgs.contains("p256"),
             "the EVK build {features:?} must verify FITs: {tree}"
         );
-        // Who pulls p256 in: only the FIT verifier.
+        // Who pulls p256 in: the FIT verifier (ECDSA) and the formats
+        // (ECDH, to seal ID records to the OEM record key).
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
         let out = Command::new(cargo)
             .current_dir(qemu_tests::workspace_root())
@@ -104,7 +105,10 @@ fn the_evk_build_has_no_emulator_and_ecdsa_only_for_the_fit() {
         let inverted = String::from_utf8_lossy(&out.stdout);
         let users: Vec<&str> = inverted.lines().skip(1).collect();
         assert!(
-            !users.is_empty() && users.iter().all(|u| u.starts_with("fit v")),
+            !users.is_empty()
+                && users
+                    .iter()
+                    .all(|u| u.starts_with("fit v") || u.starts_with("mfg-formats v")),
             "p256 pulled in by {users:?}"
         );
     }

@@ -383,10 +383,23 @@ fn fault_deco_error_in_mp_public_key() {
 }
 
 #[test]
+fn fault_deco_error_drawing_the_record_seal_key() {
+    // Job 5 draws the ephemeral key that seals the ID record: nothing is
+    // written, not even an unsealed record.
+    fault_case(
+        "deco-seal",
+        Fault::DecoError(5),
+        "CAAM: CAAM DECO error 0x16 (DMA error) at descriptor word 0",
+        error_code::CAAM,
+        Durable::JournalOnly,
+    );
+}
+
+#[test]
 fn fault_deco_error_in_blob_encap() {
     fault_case(
         "deco-encap",
-        Fault::DecoError(5),
+        Fault::DecoError(6),
         "CAAM: CAAM DECO error 0x16 (DMA error) at descriptor word 0",
         error_code::CAAM,
         Durable::IdSigned,
@@ -409,7 +422,8 @@ fn fault_rng_not_instantiable() {
     fault_case(
         "rng",
         Fault::RngNotInstantiable,
-        "CAAM: CAAM RNG state handle 0 not instantiated",
+        // The flow names the init failure itself, not its symptom.
+        "CAAM: CAAM RNG state handle 0 could not be instantiated",
         error_code::CAAM,
         Durable::JournalOnly,
     );

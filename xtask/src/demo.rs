@@ -220,6 +220,19 @@ pub fn demo() -> Result<()> {
         "--srk-hash",
         OEM_SRK,
     ])?;
+    // The loader the chips run is the one the OEM released: the ledger
+    // accepts records only with its measurement in their MPMR.
+    let rel = d.mfgtool_ok(&[
+        "ledger",
+        "--db",
+        &p(&ledger),
+        "release",
+        "--loader",
+        &p(&d.elf),
+    ])?;
+    for l in rel.lines() {
+        d.step(&format!("   {l}"));
+    }
     let bundle = dir.join("bundle.bin");
     let s = d.mfgtool_ok(&[
         "seal",
@@ -275,7 +288,10 @@ pub fn demo() -> Result<()> {
         let (log, banner) = d.provision(name, chip, &disk)?;
         let lines = id_lines(&banner);
         if let Some(l) = lines.first() {
-            println!("demo:   | {}... (to the OEM server)", &l[..l.len().min(60)]);
+            println!(
+                "demo:   | {}... (sealed to the OEM record key: opaque to the CM)",
+                &l[..l.len().min(60)]
+            );
         }
         d.check(
             &format!("chip {name} provisioned and printed one ID record"),
@@ -301,6 +317,8 @@ pub fn demo() -> Result<()> {
             "--db",
             &p(&ledger),
             "register",
+            "--record-key",
+            &p(&qemu_tests::dev_keys()),
             "--product",
             product,
             &p(log),
