@@ -268,6 +268,8 @@ impl JournalRecord {
                 what: "journal blob table length",
             });
         }
+        #[cfg(test)]
+        crate::reach::hit(crate::reach::JOURNAL);
         let bundle_id = if flags & 1 != 0 {
             Some(bundle_id)
         } else if bundle_id != 0 {
@@ -600,6 +602,10 @@ impl<'a> BlobTable<'a> {
                 });
             }
             let end = off + u64::from(e.length);
+            #[cfg(test)]
+            if i + 1 == count {
+                crate::reach::hit(crate::reach::BLOB_TABLE);
+            }
             if end > MFG_DATA_BYTES {
                 return Err(FormatError::BadLength {
                     what: "blob offset",
@@ -690,6 +696,8 @@ impl BundlePartitionHeader {
         if r.u32()? != crc32(&body[..16]) {
             return Err(FormatError::BadCrc { what: W });
         }
+        #[cfg(test)]
+        crate::reach::hit(crate::reach::BUNDLE_PART);
         if bundle_len as usize > MAX_BUNDLE_LEN
             || u64::from(bundle_len) + BUNDLE_OFFSET > MFG_BUNDLE_BYTES
             || (bundle_len as usize) < crate::bundle::HEADER_LEN
