@@ -233,6 +233,8 @@ impl<'a> Fdt<'a> {
 
     /// Walks the structure block once, checking every token.
     fn validate_structure(&self) -> Result<(), FdtError> {
+        #[cfg(test)]
+        props::reach_hit(props::REACH_STRUCTURE);
         let mut depth = 0usize;
         let mut off = 0;
         loop {
@@ -253,6 +255,8 @@ impl<'a> Fdt<'a> {
                 }
                 Token::Nop => {}
                 Token::Finish => {
+                    #[cfg(test)]
+                    props::reach_hit(props::REACH_END);
                     return if depth == 0 && off > 0 {
                         Ok(())
                     } else {
