@@ -466,8 +466,9 @@ fn expected_header(b: &[u8]) -> Result<(), FdtError> {
 /// per the devicetree specification v0.4, 5.4: tokens BEGIN_NODE (with a
 /// NUL-terminated name), END_NODE, PROP (value inside the block, name
 /// offset to a NUL-terminated string in the strings block), NOP; nodes
-/// nest (at most 32 deep here) and properties sit inside a node; FDT_END
-/// after the root closes. Written apart from the parser, as its oracle.
+/// nest (at most 32 deep here) and properties sit inside a node; exactly
+/// one root node; FDT_END after it closes. Written apart from the parser,
+/// as its oracle.
 fn structure_ok(b: &[u8]) -> bool {
     let (st, ss, strs, sl) = (get32(b, 2), get32(b, 9), get32(b, 3), get32(b, 8));
     let s = &b[st..st + ss];
@@ -476,11 +477,14 @@ fn structure_ok(b: &[u8]) -> bool {
         s.get(o..o + 4)
             .map(|w| u32::from_be_bytes([w[0], w[1], w[2], w[3]]))
     };
-    let (mut o, mut depth) = (0usize, 0usize);
+    let (mut o, mut depth, mut roots) = (0usize, 0usize, 0usize);
     loop {
         let Some(t) = word(o) else { return false };
         match t {
             BEGIN_NODE => {
+                if depth == 0 {
+                    roots += 1;
+                }
                 let Some(n) = s[o + 4..].iter().position(|&c| c == 0) else {
                     return false;
                 };
@@ -512,7 +516,7 @@ fn structure_ok(b: &[u8]) -> bool {
                 o = end.unwrap_or(ss);
             }
             NOP => o += 4,
-            END => return depth == 0 && o > 0,
+            END => return depth == 0 && roots == 1,
             _ => return false,
         }
     }

@@ -280,3 +280,42 @@ fn refuses_bad_layouts() {
     }
     assert!(Header::read(&blob).is_ok());
 }
+
+/// Found by `structure_fields_are_checked` (`cargo xtask fuzz`, 100,000
+/// cases): a structure block of a NOP and FDT_END (no node at all) passed
+/// validation, because the walk only required FDT_END not to be the first
+/// token; every lookup then failed. Two root nodes passed too. Both are
+/// refused now.
+#[test]
+fn regression_tree_without_exactly_one_root_is_refused() {
+    let blob = dtc(BASE);
+    let h = Header::read(&blob).unwrap();
+    let mut buf = vec![0u8; blob.len() + 64];
+    let with_struct = |words: &[u32]| {
+        let mut b = blob.clone();
+        let st = h.off_struct;
+        for (i, w) in words.iter().enumerate() {
+            put32(&mut b, st + 4 * i, *w);
+        }
+        // Pad the rest of the old structure block with NOPs after END.
+        for i in words.len()..h.size_struct / 4 {
+            put32(&mut b, st + 4 * i, NOP);
+        }
+        b
+    };
+    for words in [
+        &[NOP, END][..],
+        &[NOP, NOP, END],
+        &[BEGIN_NODE, 0, END_NODE, BEGIN_NODE, 0, END_NODE, END],
+    ] {
+        assert_eq!(
+            Fdt::open_into(&with_struct(words), &mut buf).err(),
+            Some(FdtError::BadStructure),
+            "{words:x?}"
+        );
+    }
+    // One (empty) root after a NOP is fine.
+    let ok = with_struct(&[NOP, BEGIN_NODE, 0, END_NODE, END]);
+    let f = Fdt::open_into(&ok, &mut buf).unwrap();
+    assert!(f.find_node("/").is_ok());
+}
