@@ -370,8 +370,11 @@ fn apply_fdt_edit(b: &mut Vec<u8>, e: &FdtEdit) -> bool {
         }
         FdtEdit::PropField(at, len, pick) => {
             let props: Vec<usize> = toks.iter().filter(|t| t.1 == PROP).map(|t| t.0).collect();
-            if let Some(&o) = props.get(at.index(props.len().max(1))) {
-                let f = st + o + if *len { 4 } else { 8 };
+            // (A changed token may leave a PROP without room for its fields.)
+            if let Some(&o) = props.get(at.index(props.len().max(1)))
+                && let f = st + o + if *len { 4 } else { 8 }
+                && f + 4 <= st + ss
+            {
                 let cur = u32::from_be_bytes([b[f], b[f + 1], b[f + 2], b[f + 3]]) as usize;
                 let strs = get32(b, 8);
                 let vals = [
