@@ -14,9 +14,10 @@
 //! on), the targets in `fuzz/fuzz_targets/`, each seeded from the worked
 //! examples of `docs/formats.md` (formats targets), a `dtc`-compiled tree
 //! (FDT) and an `sgdisk`-made disk (GPT), run for a bounded time. It
-//! reports the executions, edges covered (seeds, end) and new inputs as
-//! libFuzzer counts them, and crashes (the input is kept under
-//! `target/fuzz-artifacts/<target>/`).
+//! reports the executions, edges covered (after loading the corpus: the
+//! seeds plus what earlier runs kept in `target/fuzz-corpus/`; and at the
+//! end) and new inputs as libFuzzer counts them, and crashes (the input is
+//! kept under `target/fuzz-artifacts/<target>/`).
 
 use crate::testcmd::Counts;
 use crate::{Result, cargo, root, run_cmd, show};
@@ -599,7 +600,7 @@ fn print_engine_table(secs: u64, rows: &[EngineRow]) {
         "\nfuzz: coverage-guided (libFuzzer via cargo fuzz, --sanitizer none), {secs} s per target"
     );
     println!(
-        "| target | covers | seeds | executions | exec/s | edges after seeds | edges at end | new inputs | crashes |"
+        "| target | covers | seeds | executions | exec/s | edges at start | edges at end | new inputs | crashes |"
     );
     println!("|---|---|---|---|---|---|---|---|---|");
     let mut total: BTreeMap<&str, u64> = BTreeMap::new();
