@@ -15,7 +15,8 @@
 //! Power-cut rule: the loader writes new data (ID record into the slot the
 //! current journal does not point at, blob table and blobs) first, reads it
 //! back, and only then writes the next journal record into the copy that does
-//! not hold the current one. The valid copy with the highest sequence wins.
+//! not hold the current one. The valid copy with the newer sequence wins
+//! (serial-number order, [`sequence_newer`]).
 
 use crate::bundle::{FLAG_KM_GIVEN, MAX_BUNDLE_LEN, MAX_NAME_LEN, MAX_SECRETS, SecretType};
 use crate::rd::{Rd, Wr};
@@ -63,6 +64,20 @@ pub const BUNDLE_OFFSET: u64 = 512;
 pub const VERSION: u16 = 1;
 /// `id_slot` value meaning "no ID record".
 pub const NO_SLOT: u8 = 0xff;
+/// Largest valid journal sequence number. `u64::MAX` is refused: with it in
+/// both copies the journal could never move on (no newer value exists under
+/// a "highest wins" rule).
+pub const MAX_SEQUENCE: u64 = u64::MAX - 1;
+
+/// Whether journal sequence `b` is newer than `a`: serial-number order
+/// (RFC 1982 style), `b - a` modulo 2^64 in 1..2^63. For sequences below
+/// 2^63 this is plain `b > a`; it lets [`JournalRecord::successor`] wrap
+/// from [`MAX_SEQUENCE`] to 1 and still be newer, so a journal planted at the
+/// top of the range cannot stop the device from recording progress.
+pub fn sequence_newer(b: u64, a: u64) -> bool {
+    let d = b.wrapping_sub(a);
+    d != 0 && d < 1 << 63
+}
 
 /// Blob size for a secret of `secret_len` bytes.
 pub const fn blob_len(secret_len: usize) -> usize {
@@ -152,12 +167,17 @@ impl JournalRecord {
         boot_counter: 0,
     };
 
-    /// The record that follows this one: same fields, sequence + 1, last
-    /// error cleared. The caller then sets what changes and writes it to
-    /// [`next_journal_copy`].
+    /// The record that follows this one: same fields, sequence + 1 (1 after
+    /// [`MAX_SEQUENCE`], which [`sequence_newer`] still orders after it),
+    /// last error cleared. The caller then sets what changes and writes it
+    /// to [`next_journal_copy`].
     pub fn successor(&self) -> Self {
         Self {
-            sequence: self.sequence.saturating_add(1),
+            sequence: if self.sequence >= MAX_SEQUENCE {
+                1
+            } else {
+                self.sequence + 1
+            },
             last_error: 0,
             ..*self
         }
@@ -213,7 +233,7 @@ impl JournalRecord {
                 what: "journal reserved bytes",
             });
         }
-        if sequence == 0 {
+        if sequence == 0 || sequence > MAX_SEQUENCE {
             return Err(FormatError::BadField {
                 what: "journal sequence",
             });
@@ -248,6 +268,8 @@ impl JournalRecord {
                 what: "journal blob table length",
             });
         }
+        #[cfg(test)]
+        crate::reach::hit(crate::reach::JOURNAL);
         let bundle_id = if flags & 1 != 0 {
             Some(bundle_id)
         } else if bundle_id != 0 {
@@ -279,12 +301,12 @@ pub const fn table_len(count: usize) -> usize {
     }
 }
 
-/// Picks the journal: the valid copy with the highest sequence (copy 0 on a
-/// tie). Returns the record and its copy index, or `None` when neither copy
-/// is valid (a blank area).
+/// Picks the journal: the valid copy with the newer sequence
+/// ([`sequence_newer`]; copy 0 on a tie). Returns the record and its copy
+/// index, or `None` when neither copy is valid (a blank area).
 pub fn select_journal(copy0: &[u8], copy1: &[u8]) -> Option<(JournalRecord, usize)> {
     match (JournalRecord::parse(copy0), JournalRecord::parse(copy1)) {
-        (Ok(a), Ok(b)) if b.sequence > a.sequence => Some((b, 1)),
+        (Ok(a), Ok(b)) if sequence_newer(b.sequence, a.sequence) => Some((b, 1)),
         (Ok(a), _) => Some((a, 0)),
         (Err(_), Ok(b)) => Some((b, 1)),
         (Err(_), Err(_)) => None,
@@ -580,6 +602,10 @@ impl<'a> BlobTable<'a> {
                 });
             }
             let end = off + u64::from(e.length);
+            #[cfg(test)]
+            if i + 1 == count {
+                crate::reach::hit(crate::reach::BLOB_TABLE);
+            }
             if end > MFG_DATA_BYTES {
                 return Err(FormatError::BadLength {
                     what: "blob offset",
@@ -670,6 +696,8 @@ impl BundlePartitionHeader {
         if r.u32()? != crc32(&body[..16]) {
             return Err(FormatError::BadCrc { what: W });
         }
+        #[cfg(test)]
+        crate::reach::hit(crate::reach::BUNDLE_PART);
         if bundle_len as usize > MAX_BUNDLE_LEN
             || u64::from(bundle_len) + BUNDLE_OFFSET > MFG_BUNDLE_BYTES
             || (bundle_len as usize) < crate::bundle::HEADER_LEN

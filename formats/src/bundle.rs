@@ -323,6 +323,8 @@ pub fn check_secret_list(pt: &[u8]) -> Result<usize, FormatError> {
         names[i] = s.name;
         rest = rest.get(used..).unwrap_or(&[]);
     }
+    #[cfg(test)]
+    crate::reach::hit(crate::reach::SECRET_LIST);
     if !rest.is_empty() {
         return Err(FormatError::BadLength {
             what: "bundle secret list (trailing bytes)",

@@ -244,6 +244,8 @@ impl IdentityMessage {
         } else {
             None
         };
+        #[cfg(test)]
+        crate::reach::hit(crate::reach::IDENTITY);
         let station_nonce = if flags & FLAG_STATION_NONCE != 0 {
             Some(nonce)
         } else if nonce != [0; NONCE_LEN] {

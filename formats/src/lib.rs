@@ -137,5 +137,43 @@ pub(crate) fn put_padded(field: &mut [u8], name: &[u8]) {
     field[..n].copy_from_slice(&name[..n]);
 }
 
+/// Test builds only: which parsers' deepest checks the current thread
+/// reached since the last [`reach::take`]. The property tests measure with
+/// it how many generated cases get past the integrity checks (magic,
+/// version, CRC, tag) to the last field check; release and target builds
+/// have neither the module nor its calls.
+#[cfg(test)]
+pub(crate) mod reach {
+    use core::cell::Cell;
+
+    /// Journal: the bundle-id flag check, after every other field.
+    pub(crate) const JOURNAL: u32 = 1 << 0;
+    /// Identity message (inside the ID record): the station-nonce check.
+    pub(crate) const IDENTITY: u32 = 1 << 1;
+    /// Blob table: the last entry's end-of-area check.
+    pub(crate) const BLOB_TABLE: u32 = 1 << 2;
+    /// Bundle partition header: the length check after its CRC.
+    pub(crate) const BUNDLE_PART: u32 = 1 << 3;
+    /// Decrypted secret list: the trailing-bytes check after every entry.
+    pub(crate) const SECRET_LIST: u32 = 1 << 4;
+
+    std::thread_local! {
+        static HITS: Cell<u32> = const { Cell::new(0) };
+    }
+
+    /// Records that the probe `bit` was reached.
+    pub(crate) fn hit(bit: u32) {
+        HITS.with(|h| h.set(h.get() | bit));
+    }
+
+    /// The probes reached since the last call, and clears them.
+    pub(crate) fn take() -> u32 {
+        HITS.with(|h| h.replace(0))
+    }
+}
+
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod structure_props;

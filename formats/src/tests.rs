@@ -366,6 +366,98 @@ fn journal_round_trip_and_selection() {
     assert!(JournalRecord::parse(&journal(ProvState::Done, 0).to_block()).is_err());
 }
 
+#[test]
+fn journal_tie_goes_to_copy_0() {
+    // Two valid copies with the same sequence but different content: the
+    // documented rule picks copy 0, whichever order they are in.
+    let a = journal(ProvState::IdSigned, 5);
+    let mut b = journal(ProvState::SecretsBlobbed, 5);
+    b.boot_counter = 99;
+    assert_eq!(select_journal(&a.to_block(), &b.to_block()), Some((a, 0)));
+    assert_eq!(select_journal(&b.to_block(), &a.to_block()), Some((b, 0)));
+    // Exactly half the sequence space apart: neither is newer, copy 0 wins.
+    let far = journal(ProvState::Done, 5 + (1 << 63));
+    assert_eq!(select_journal(&a.to_block(), &far.to_block()), Some((a, 0)));
+    assert_eq!(
+        select_journal(&far.to_block(), &a.to_block()),
+        Some((far, 0))
+    );
+}
+
+/// A record with `sequence` written by hand (to_block writes any value, as
+/// a CM with eMMC write access could).
+fn journal_block(state: ProvState, sequence: u64) -> [u8; BLOCK] {
+    let mut j = journal(state, 1);
+    j.sequence = sequence;
+    j.id_slot = j.id_slot.map(|_| 0);
+    j.to_block()
+}
+
+/// One step of the loader's journal protocol (`boot/src/flow`): read the
+/// current record, write its successor (state advanced) into the other
+/// copy. Returns what the next read selects.
+fn journal_step(copies: &mut [[u8; BLOCK]; 2]) -> (JournalRecord, JournalRecord, usize) {
+    let cur = select_journal(&copies[0], &copies[1]);
+    let rec = cur.map(|(r, _)| r).unwrap_or(JournalRecord::BLANK);
+    let mut next = rec.successor();
+    next.state = ProvState::IdSigned;
+    next.id_slot = Some(0);
+    next.blob_count = 0;
+    next.table_crc = 0;
+    let copy = next_journal_copy(cur.map(|(_, c)| c));
+    copies[copy] = next.to_block();
+    let (got, got_copy) = select_journal(&copies[0], &copies[1]).expect("a valid journal");
+    (next, got, got_copy)
+}
+
+#[test]
+fn journal_sequence_max_cannot_wedge_the_journal() {
+    // u64::MAX is not a valid sequence.
+    assert_eq!(
+        JournalRecord::parse(&journal_block(ProvState::Done, u64::MAX)),
+        Err(FormatError::BadField {
+            what: "journal sequence"
+        })
+    );
+    let max = journal_block(ProvState::Done, u64::MAX);
+    let valid = journal_block(ProvState::Blank, 7);
+    // Both copies at MAX (formerly: copy 0 won the tie for ever and every
+    // boot rewrote copy 1 with MAX again), one copy at MAX (either one),
+    // and MAX - 1 (whose successor used to saturate at MAX): in every case
+    // the record the loader writes next is the one the next boot reads,
+    // and so is the one after it.
+    for start in [
+        [max, max],
+        [max, valid],
+        [valid, max],
+        [journal_block(ProvState::Done, MAX_SEQUENCE), valid],
+        [valid, journal_block(ProvState::Done, MAX_SEQUENCE)],
+        [
+            journal_block(ProvState::Done, MAX_SEQUENCE),
+            journal_block(ProvState::Done, MAX_SEQUENCE - 1),
+        ],
+    ] {
+        let mut copies = start;
+        for step in 0..3 {
+            let (written, got, copy) = journal_step(&mut copies);
+            assert_eq!(got, written, "step {step}: the new record is current");
+            assert_ne!(written.sequence, u64::MAX);
+            assert_eq!(
+                JournalRecord::parse(&copies[copy]),
+                Ok(written),
+                "step {step}"
+            );
+        }
+    }
+    assert_eq!(
+        journal(ProvState::Done, MAX_SEQUENCE).successor().sequence,
+        1
+    );
+    assert!(sequence_newer(1, MAX_SEQUENCE));
+    assert!(!sequence_newer(MAX_SEQUENCE, 1));
+    assert!(sequence_newer(6, 5) && !sequence_newer(5, 6) && !sequence_newer(5, 5));
+}
+
 fn entries() -> Vec<BlobEntry> {
     let o1 = next_blob_offset(None);
     let e1 = BlobEntry::new(
@@ -529,8 +621,31 @@ fn errors_display_specific_messages() {
     );
 }
 
+/// `PROPTEST_CASES=N` sets the case count (`cargo xtask fuzz`), else
+/// `default`.
+pub(crate) fn config(default: u32) -> ProptestConfig {
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default);
+    ProptestConfig::with_cases(cases)
+}
+
+/// Sequence numbers biased to the edges of the range.
+fn any_sequence() -> impl Strategy<Value = u64> {
+    prop_oneof![
+        any::<u64>(),
+        Just(0),
+        Just(1),
+        Just(MAX_SEQUENCE),
+        Just(u64::MAX),
+        (0u64..4).prop_map(|d| (1 << 63) + d - 2),
+        1u64..16,
+    ]
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(512))]
+    #![proptest_config(config(512))]
 
     #[test]
     fn prop_arbitrary_bytes_never_panic(b in proptest::collection::vec(any::<u8>(), 0..1200)) {
@@ -573,9 +688,20 @@ proptest! {
     #[test]
     fn prop_mutated_valid_structures_never_panic(i in 0usize..512, x in 1u8..=255) {
         // Start from valid encodings so the parsers get past their magics.
+        // A changed journal byte is caught by the magic, the version or the
+        // CRC (CRC-32 detects every single-byte change).
         let mut jb = journal(ProvState::Done, 9).to_block();
-        jb[i % JOURNAL_LEN] ^= x;
-        let _ = JournalRecord::parse(&jb);
+        let k = i % JOURNAL_LEN;
+        jb[k] ^= x;
+        let want = match k {
+            0..=3 => FormatError::BadMagic { what: "journal" },
+            4 | 5 => FormatError::UnsupportedVersion {
+                what: "journal",
+                version: u16::from_le_bytes([jb[4], jb[5]]),
+            },
+            _ => FormatError::BadCrc { what: "journal" },
+        };
+        prop_assert_eq!(JournalRecord::parse(&jb), Err(want));
         let mut rb = record().to_bytes();
         rb[i % RECORD_LEN] ^= x;
         prop_assert!(IdRecord::parse(&rb).is_err());
@@ -652,8 +778,24 @@ proptest! {
         prop_assert_eq!(&d[..n], &b[..]);
     }
 
+    /// Whatever the two copies hold (valid records with any sequence, or
+    /// junk), the record the loader writes next is the one read back, twice
+    /// in a row: a planted journal cannot wedge the device.
     #[test]
-    fn prop_journal_round_trips(st in 0u8..=3, seq in 1u64.., err in any::<u16>(), bc in any::<u32>(), n in 1u16..=64) {
+    fn prop_journal_always_makes_progress(
+        s0 in any_sequence(), s1 in any_sequence(), junk0 in any::<bool>(), junk1 in any::<bool>(),
+    ) {
+        let mut copies = [journal_block(ProvState::Done, s0), journal_block(ProvState::IdSigned, s1)];
+        if junk0 { copies[0][60] ^= 1; }
+        if junk1 { copies[1][60] ^= 1; }
+        for _ in 0..2 {
+            let (written, got, _) = journal_step(&mut copies);
+            prop_assert_eq!(got, written);
+        }
+    }
+
+    #[test]
+    fn prop_journal_round_trips(st in 0u8..=3, seq in 1u64..=MAX_SEQUENCE, err in any::<u16>(), bc in any::<u32>(), n in 1u16..=64) {
         let state = ProvState::from_code(st).unwrap();
         let mut j = journal(state, seq);
         j.last_error = err;

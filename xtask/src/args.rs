@@ -19,9 +19,10 @@ commands:
         refused as with OP-TEE (reads 0, reads all-ones, or aborts); docs/caam.md
   test  prerequisites, host tests, QEMU tests, clippy (host + target), fmt --check
   bench instruction counts under -icount and image sizes; target/bench/bench.json
-  fuzz [--cases N]  every property-test target (parsers, decoder, CAAM model, FDT editor,
+  fuzz [--cases N] [--secs S]  every property test (parsers, decoder, CAAM model, FDT editor,
         GPT reader, console and command arguments) with N cases per property (default
-        100000); prints executions and time per target
+        100000), then libFuzzer (cargo fuzz, stable, --sanitizer none) on each parser target
+        for S seconds (default 60; 0 skips it); prints executions, reach, coverage, crashes
   demo  the provisioning story on QEMU: 4 chips, 2 OEMs, seal, provision, ledger, attacks
   clippy  clippy for host and target with -D warnings
   fmt [--check]  cargo fmt --all
@@ -147,10 +148,12 @@ pub enum Cmd {
     },
     /// `prereqs`.
     Prereqs,
-    /// `fuzz [--cases N]`.
+    /// `fuzz [--cases N] [--secs S]`.
     Fuzz {
         /// Cases per property.
         cases: u64,
+        /// Seconds per coverage-guided target (0: none).
+        secs: u64,
     },
     /// `elf2bin ELF BIN`.
     Elf2Bin {
@@ -316,6 +319,7 @@ pub fn parse(args: &[String]) -> Result<Cmd, String> {
         }
         "fuzz" => {
             let mut cases = 100_000;
+            let mut secs = 60;
             while let Some(a) = it.next() {
                 match a.as_str() {
                     "--cases" => {
@@ -326,10 +330,16 @@ pub fn parse(args: &[String]) -> Result<Cmd, String> {
                             .filter(|&n| n > 0)
                             .ok_or_else(|| format!("--cases: not a positive number: '{v}'"))?;
                     }
+                    "--secs" => {
+                        let v = value(&mut it, "--secs")?;
+                        secs = v
+                            .parse::<u64>()
+                            .map_err(|_| format!("--secs: not a number: '{v}'"))?;
+                    }
                     _ => return Err(format!("fuzz: unexpected argument '{a}'")),
                 }
             }
-            Ok(Cmd::Fuzz { cases })
+            Ok(Cmd::Fuzz { cases, secs })
         }
         "test" | "bench" | "demo" | "clippy" | "prereqs" | "help" | "--help" | "-h" => {
             if let Some(a) = it.next() {
@@ -359,8 +369,25 @@ mod tests {
 
     #[test]
     fn fuzz_cases() {
-        assert_eq!(p("fuzz"), Ok(Cmd::Fuzz { cases: 100_000 }));
-        assert_eq!(p("fuzz --cases 500"), Ok(Cmd::Fuzz { cases: 500 }));
+        assert_eq!(
+            p("fuzz"),
+            Ok(Cmd::Fuzz {
+                cases: 100_000,
+                secs: 60
+            })
+        );
+        assert_eq!(
+            p("fuzz --cases 500"),
+            Ok(Cmd::Fuzz {
+                cases: 500,
+                secs: 60
+            })
+        );
+        assert_eq!(
+            p("fuzz --secs 0 --cases 7"),
+            Ok(Cmd::Fuzz { cases: 7, secs: 0 })
+        );
+        assert!(p("fuzz --secs x").is_err());
         assert!(p("fuzz --cases 0").is_err());
         assert!(p("fuzz --cases x").is_err());
         assert!(p("fuzz --cases").is_err());

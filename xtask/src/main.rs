@@ -88,7 +88,7 @@ fn main() -> ExitCode {
         args::Cmd::FusesNew(f) => fuses::new(&f),
         args::Cmd::Test => testcmd::test(),
         args::Cmd::Bench => bench::bench(),
-        args::Cmd::Fuzz { cases } => fuzz::fuzz(cases),
+        args::Cmd::Fuzz { cases, secs } => fuzz::fuzz(cases, secs),
         args::Cmd::Demo => demo::demo(),
         args::Cmd::Clippy => testcmd::clippy_all(),
         args::Cmd::Fmt { check } => testcmd::fmt(check),

@@ -199,7 +199,9 @@ pub fn test() -> Result<()> {
         run_counting(
             cargo()
                 .args(["test", "--no-fail-fast"])
-                .args(exclude_args(&["qemu-tests"])),
+                .args(exclude_args(&["qemu-tests"]))
+                // sgdisk is a prerequisite here: its cross-check must run.
+                .env("REQUIRE_SGDISK", "1"),
             c,
         )
     });

@@ -234,14 +234,26 @@ impl<'a> Fdt<'a> {
         Ok(&s[..end])
     }
 
-    /// Walks the structure block once, checking every token.
+    /// Walks the structure block once, checking every token: nodes nest,
+    /// properties sit inside a node, and there is exactly one root node
+    /// (NOPs may precede it, so a leading NOP once let a tree without any
+    /// node through).
     fn validate_structure(&self) -> Result<(), FdtError> {
+        #[cfg(test)]
+        props::reach_hit(props::REACH_STRUCTURE);
         let mut depth = 0usize;
+        let mut roots = 0usize;
         let mut off = 0;
         loop {
             let tok = self.token(off)?;
             match tok.kind {
                 Token::Begin => {
+                    if depth == 0 {
+                        roots += 1;
+                        if roots > 1 {
+                            return Err(FdtError::BadStructure);
+                        }
+                    }
                     depth += 1;
                     if depth > MAX_DEPTH {
                         return Err(FdtError::BadStructure);
@@ -256,7 +268,9 @@ impl<'a> Fdt<'a> {
                 }
                 Token::Nop => {}
                 Token::Finish => {
-                    return if depth == 0 && off > 0 {
+                    #[cfg(test)]
+                    props::reach_hit(props::REACH_END);
+                    return if depth == 0 && roots == 1 {
                         Ok(())
                     } else {
                         Err(FdtError::BadStructure)

@@ -235,3 +235,137 @@ fn read_only_view_refuses_trailing_tokens_and_two_roots() {
     assert_eq!(FdtRef::new(&long).unwrap_err(), FdtError::BadStructure);
     assert!(FdtRef::new(&blob).is_ok());
 }
+
+/// Sets header word `i` (big-endian u32 at byte 4 * i) of a copy of `blob`.
+fn with_header_word(blob: &[u8], i: usize, v: u32) -> Vec<u8> {
+    let mut b = blob.to_vec();
+    put32(&mut b, 4 * i, v);
+    b
+}
+
+#[test]
+fn refuses_unsupported_versions() {
+    let blob = dtc(BASE);
+    let mut buf = vec![0u8; blob.len() + 64];
+    // Header word 5 is the version, word 6 the last compatible version.
+    for v in [0, 1, 15] {
+        let b = with_header_word(&blob, 5, v);
+        assert_eq!(
+            Header::read(&b),
+            Err(FdtError::BadVersion(v)),
+            "version {v}"
+        );
+        assert_eq!(
+            Fdt::open_into(&b, &mut buf).err(),
+            Some(FdtError::BadVersion(v))
+        );
+    }
+    // A tree that says it is readable only by version 18+ readers.
+    for last_comp in [18, 0xffff_ffff] {
+        let b = with_header_word(&blob, 6, last_comp);
+        assert_eq!(Header::read(&b), Err(FdtError::BadVersion(17)));
+    }
+    // 16 and 17 (with last compatible 16 or 17) are accepted.
+    for (v, lc) in [(16, 16), (17, 16), (17, 17), (16, 2)] {
+        let b = with_header_word(&with_header_word(&blob, 5, v), 6, lc);
+        assert!(Header::read(&b).is_ok(), "version {v}/{lc}");
+    }
+    assert_eq!(
+        std::format!("{}", FdtError::BadVersion(15)),
+        "device tree version 15 not supported"
+    );
+}
+
+#[test]
+fn refuses_bad_layouts() {
+    let blob = dtc(BASE);
+    let h = Header::read(&blob).unwrap();
+    let total = u32::try_from(h.totalsize).unwrap();
+    let mut buf = vec![0u8; blob.len() + 64];
+    // (header word, value): every block must lie after the 40-byte header
+    // and inside totalsize, and be aligned.
+    let cases: [(usize, u32, &str); 12] = [
+        (2, 0, "structure block over the header"),
+        (2, 36, "structure block inside the header"),
+        (3, 0, "strings block over the header"),
+        (3, 39, "strings block inside the header"),
+        (4, 0, "reservation map over the header"),
+        (4, 32, "reservation map inside the header"),
+        (2, total, "structure block past the end"),
+        (3, total, "strings block past the end"),
+        (4, total - 8, "reservation map past the end"),
+        (
+            2,
+            u32::try_from(h.off_struct).unwrap() + 2,
+            "misaligned structure block",
+        ),
+        (
+            4,
+            u32::try_from(h.off_rsvmap).unwrap() + 4,
+            "misaligned reservation map",
+        ),
+        (
+            9,
+            u32::try_from(h.size_struct).unwrap() - 2,
+            "structure size not a multiple of 4",
+        ),
+    ];
+    for (word, v, what) in cases {
+        let b = with_header_word(&blob, word, v);
+        assert_eq!(Header::read(&b), Err(FdtError::BadLayout), "{what}");
+        assert_eq!(
+            Fdt::open_into(&b, &mut buf).err(),
+            Some(FdtError::BadLayout),
+            "{what}"
+        );
+    }
+    // Sizes that overflow or run past totalsize.
+    for (word, v) in [(8, u32::MAX), (9, u32::MAX - 3), (8, total), (9, total)] {
+        let b = with_header_word(&blob, word, v);
+        assert_eq!(
+            Header::read(&b),
+            Err(FdtError::BadLayout),
+            "word {word} = {v:#x}"
+        );
+    }
+    assert!(Header::read(&blob).is_ok());
+}
+
+/// Found by `structure_fields_are_checked` (`cargo xtask fuzz`, 100,000
+/// cases): a structure block of a NOP and FDT_END (no node at all) passed
+/// validation, because the walk only required FDT_END not to be the first
+/// token; every lookup then failed. Two root nodes passed too. Both are
+/// refused now.
+#[test]
+fn regression_tree_without_exactly_one_root_is_refused() {
+    let blob = dtc(BASE);
+    let h = Header::read(&blob).unwrap();
+    let mut buf = vec![0u8; blob.len() + 64];
+    let with_struct = |words: &[u32]| {
+        let mut b = blob.clone();
+        let st = h.off_struct;
+        for (i, w) in words.iter().enumerate() {
+            put32(&mut b, st + 4 * i, *w);
+        }
+        // Pad the rest of the old structure block with NOPs after END.
+        for i in words.len()..h.size_struct / 4 {
+            put32(&mut b, st + 4 * i, NOP);
+        }
+        b
+    };
+    for words in [
+        &[NOP, END][..],
+        &[NOP, NOP, END],
+        &[BEGIN_NODE, 0, END_NODE, BEGIN_NODE, 0, END_NODE, END],
+    ] {
+        assert_eq!(
+            Fdt::open_into(&with_struct(words), &mut buf).err(),
+            Some(FdtError::BadStructure),
+            "{words:x?}"
+        );
+    }
+    // One (empty) root after a NOP is fine.
+    let ok = with_struct(&[NOP, BEGIN_NODE, 0, END_NODE, END]);
+    let f = Fdt::open_into(&ok, &mut buf).unwrap();
+    assert!(f.find_node("/").is_ok());
+}

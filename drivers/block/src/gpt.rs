@@ -390,6 +390,12 @@ impl Gpt {
             }
             b += n;
         }
+        #[cfg(test)]
+        tests::reach_hit(if lba == 1 {
+            tests::REACH_PRIMARY_CRC
+        } else {
+            tests::REACH_BACKUP_CRC
+        });
         let computed = digest.finalize();
         if computed != h.entries_crc {
             return Err(GptFault::EntriesCrc {

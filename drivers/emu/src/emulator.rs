@@ -578,6 +578,61 @@ mod tests {
         assert_eq!(run(&mut e, &dec), 0, "decap 3");
     }
 
+    /// The model's own blob MAC check: a blob with any changed byte (the
+    /// wrapped blob key, the ciphertext or the MAC), a truncated blob or
+    /// another key modifier is refused with the CCB ICV error, and no
+    /// plaintext reaches the output buffer.
+    #[test]
+    fn tampered_blob_is_refused_by_the_model() {
+        let (src, blob, back) = (0x4000_1000u32, 0x4000_2000u32, 0x4000_3000u32);
+        let (enc, dec) = blob_jobs(src, blob, back);
+        let secret: Vec<u8> = (0..40u8).map(|i| i ^ 0xA5).collect();
+        let mut e = emu(false);
+        e.mem().write(u64::from(src), &secret).unwrap();
+        assert_eq!(run(&mut e, &enc), 0, "encapsulate");
+        let mut good = [0u8; 88];
+        e.mem().read(u64::from(blob), &mut good).unwrap();
+        assert!(!good.windows(8).any(|w| secret.windows(8).any(|s| s == w)));
+        let decap = |e: &mut Emulator<Ram>, b: &[u8], desc: &[u32]| {
+            e.mem().write(u64::from(blob), b).unwrap();
+            e.mem().write(u64::from(back), &[0; 40]).unwrap();
+            let st = run(e, desc);
+            let mut out = [0u8; 40];
+            e.mem().read(u64::from(back), &mut out).unwrap();
+            (st, out)
+        };
+        assert_eq!(
+            decap(&mut e, &good, &dec),
+            (0, secret.clone().try_into().unwrap())
+        );
+        const ICV: u32 = 0x2000_0A1A;
+        // Every byte of the blob: key (0..32), ciphertext (32..72), MAC (72..88).
+        for i in 0..good.len() {
+            for x in [0x01u8, 0x80] {
+                let mut b = good;
+                b[i] ^= x;
+                assert_eq!(decap(&mut e, &b, &dec), (ICV, [0; 40]), "byte {i} ^ {x:#x}");
+            }
+        }
+        // Another key modifier (word 2 of the descriptor) derives another
+        // blob key-encryption key.
+        let mut other_km = dec;
+        other_km[2] ^= 1;
+        assert_eq!(decap(&mut e, &good, &other_km), (ICV, [0; 40]));
+        // A blob one byte shorter (input length 0x57, output 0x27).
+        let mut short = dec;
+        short[6] = 0xF000_0057;
+        short[8] = 0xF800_0027;
+        assert_eq!(decap(&mut e, &good, &short).0, ICV);
+        // Another device (other OTPMK) cannot open it either.
+        let mut f = fuses(false);
+        f.otpmk[0] ^= 1;
+        let mut other = Emulator::new(f, Ram(vec![0; 0x3_0000]));
+        assert_eq!(decap(&mut other, &good, &dec), (ICV, [0; 40]));
+        // The untouched blob still opens.
+        assert_eq!(decap(&mut e, &good, &dec).0, 0);
+    }
+
     #[test]
     fn fault_job_timeout_leaves_the_job_in_the_ring() {
         use crate::fusefile::Fault;
