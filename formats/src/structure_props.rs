@@ -496,7 +496,9 @@ fn prop_id_record_fields() {
                     let pr = m.product_str();
                     prop_assert!(
                         !pr.is_empty()
-                            && pr.bytes().all(|c| c.is_ascii_alphanumeric() || b"-_.".contains(&c))
+                            && pr
+                                .bytes()
+                                .all(|c| c.is_ascii_alphanumeric() || b"-_.".contains(&c))
                     );
                     if m.bundle_id.is_none() {
                         prop_assert_eq!(m.bundle_digest, [0; 32]);

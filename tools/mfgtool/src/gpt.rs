@@ -1,13 +1,13 @@
-//! A GPT disk image writer (protective MBR, primary and backup GPT with
-//! CRCs) and reader (falls back to the backup header) for `image`,
-//! `inspect` and `verify-id DISK.img`.
+//! Disk images for `image`, `inspect` and `verify-id DISK.img`: the layout
+//! of the partitions, written and read with `block::gpt` (the loader's own
+//! GPT code: protective MBR, both tables with their CRCs, the backup when
+//! the primary is damaged).
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
-use mfg_formats::crc32;
 use mfg_formats::partitions::{Guid, PartitionDef};
 
 use crate::error::{Fail, Result};
@@ -55,33 +55,6 @@ fn random_guid() -> Result<[u8; 16]> {
     Ok(g)
 }
 
-fn header(
-    my: u64,
-    alt: u64,
-    first: u64,
-    last: u64,
-    disk_guid: &[u8; 16],
-    entries_lba: u64,
-    entries_crc: u32,
-) -> [u8; 512] {
-    let mut h = [0u8; 512];
-    h[0..8].copy_from_slice(b"EFI PART");
-    h[8..12].copy_from_slice(&0x0001_0000u32.to_le_bytes());
-    h[12..16].copy_from_slice(&92u32.to_le_bytes());
-    h[24..32].copy_from_slice(&my.to_le_bytes());
-    h[32..40].copy_from_slice(&alt.to_le_bytes());
-    h[40..48].copy_from_slice(&first.to_le_bytes());
-    h[48..56].copy_from_slice(&last.to_le_bytes());
-    h[56..72].copy_from_slice(disk_guid);
-    h[72..80].copy_from_slice(&entries_lba.to_le_bytes());
-    h[80..84].copy_from_slice(&(ENTRIES as u32).to_le_bytes());
-    h[84..88].copy_from_slice(&(ENTRY_SIZE as u32).to_le_bytes());
-    h[88..92].copy_from_slice(&entries_crc.to_le_bytes());
-    let c = crc32(&h[..92]);
-    h[16..20].copy_from_slice(&c.to_le_bytes());
-    h
-}
-
 /// Creates `path` as a GPT disk of `size` bytes (a power of two) with the
 /// partitions in order, each aligned to 1 MiB. Returns the partitions.
 pub fn write_image(path: &Path, size: u64, parts: &[NewPart<'_>]) -> Result<Vec<Part>> {
@@ -96,9 +69,9 @@ pub fn write_image(path: &Path, size: u64, parts: &[NewPart<'_>]) -> Result<Vec<
             "--size {size}: too small (at least 2 MiB)"
         )));
     }
-    let first_usable = 2 + ENTRY_SECTORS;
-    let last_usable = total - 1 - ENTRY_SECTORS - 1;
-    let mut entries = vec![0u8; (ENTRIES * ENTRY_SIZE) as usize];
+    let (_, last_usable) = block::gpt::usable_range(total)
+        .ok_or_else(|| Fail::usage(format!("--size {size}: too small (at least 2 MiB)")))?;
+    let mut entries = Vec::new();
     let mut out = Vec::new();
     let mut lba = ALIGN;
     for (i, p) in parts.iter().enumerate() {
@@ -110,14 +83,13 @@ pub fn write_image(path: &Path, size: u64, parts: &[NewPart<'_>]) -> Result<Vec<
                 "--size {size}: too small for the partitions (need at least {need} bytes)"
             )));
         }
-        let e = &mut entries[i * ENTRY_SIZE as usize..(i + 1) * ENTRY_SIZE as usize];
-        e[0..16].copy_from_slice(&p.def.type_guid.to_gpt_bytes());
-        e[16..32].copy_from_slice(&random_guid()?);
-        e[32..40].copy_from_slice(&lba.to_le_bytes());
-        e[40..48].copy_from_slice(&last.to_le_bytes());
-        for (k, u) in p.def.name.encode_utf16().take(36).enumerate() {
-            e[56 + 2 * k..58 + 2 * k].copy_from_slice(&u.to_le_bytes());
-        }
+        entries.push(block::gpt::NewPartition {
+            type_guid: p.def.type_guid.to_gpt_bytes(),
+            unique_guid: random_guid()?,
+            first_lba: lba,
+            last_lba: last,
+            name: p.def.name,
+        });
         out.push(Part {
             index: i + 1,
             name: p.def.name.to_string(),
@@ -127,38 +99,13 @@ pub fn write_image(path: &Path, size: u64, parts: &[NewPart<'_>]) -> Result<Vec<
         });
         lba = (last + 1).div_ceil(ALIGN) * ALIGN;
     }
-    let ecrc = crc32(&entries);
     let disk_guid = random_guid()?;
-    let mut mbr = [0u8; 512];
-    mbr[446 + 1..446 + 4].copy_from_slice(&[0x00, 0x02, 0x00]);
-    mbr[446 + 4] = 0xee;
-    mbr[446 + 5..446 + 8].copy_from_slice(&[0xff, 0xff, 0xff]);
-    mbr[446 + 8..446 + 12].copy_from_slice(&1u32.to_le_bytes());
-    let mbr_size = u32::try_from(total - 1).unwrap_or(u32::MAX);
-    mbr[446 + 12..446 + 16].copy_from_slice(&mbr_size.to_le_bytes());
-    mbr[510] = 0x55;
-    mbr[511] = 0xaa;
-    let primary = header(1, total - 1, first_usable, last_usable, &disk_guid, 2, ecrc);
-    let backup_entries = total - 1 - ENTRY_SECTORS;
-    let backup = header(
-        total - 1,
-        1,
-        first_usable,
-        last_usable,
-        &disk_guid,
-        backup_entries,
-        ecrc,
-    );
 
     let f = File::create(path).map_err(|e| Fail::io(&path.display().to_string(), e))?;
     let io = |e| Fail::io(&path.display().to_string(), e);
     f.set_len(size).map_err(io)?;
-    f.write_all_at(&mbr, 0).map_err(io)?;
-    f.write_all_at(&primary, SECTOR).map_err(io)?;
-    f.write_all_at(&entries, 2 * SECTOR).map_err(io)?;
-    f.write_all_at(&entries, backup_entries * SECTOR)
-        .map_err(io)?;
-    f.write_all_at(&backup, (total - 1) * SECTOR).map_err(io)?;
+    block::gpt::write_table(&mut FileDisk::new(&f, size), &disk_guid, &entries)
+        .map_err(|e| Fail::format(format!("{}: cannot write the GPT: {e:?}", path.display())))?;
     for (p, part) in parts.iter().zip(&out) {
         for (off, data) in &p.content {
             if off + data.len() as u64 > part.size() {
@@ -188,32 +135,40 @@ pub fn looks_like_disk(path: &Path) -> bool {
 pub struct Disk {
     file: File,
     path: String,
-    size: u64,
     pub parts: Vec<Part>,
     /// True when the primary GPT was bad and the backup was used.
     pub used_backup: bool,
 }
 
-fn parse_header(h: &[u8], my: u64) -> Option<(u64, u32, u32, u32)> {
-    if &h[0..8] != b"EFI PART" {
-        return None;
+/// The image file as a block device for `block::gpt` (512-byte blocks).
+struct FileDisk<'a> {
+    file: &'a File,
+    blocks: u64,
+}
+
+impl<'a> FileDisk<'a> {
+    fn new(file: &'a File, size: u64) -> Self {
+        Self {
+            file,
+            blocks: size / SECTOR,
+        }
     }
-    let hs = u32::from_le_bytes(h[12..16].try_into().ok()?) as usize;
-    if !(92..=512).contains(&hs) {
-        return None;
+}
+
+impl block::BlockDevice for FileDisk<'_> {
+    type Error = std::io::Error;
+    fn block_size(&self) -> usize {
+        SECTOR as usize
     }
-    let mut c = h[..hs].to_vec();
-    let want = u32::from_le_bytes(c[16..20].try_into().ok()?);
-    c[16..20].fill(0);
-    if crc32(&c) != want || u64::from_le_bytes(h[24..32].try_into().ok()?) != my {
-        return None;
+    fn num_blocks(&self) -> u64 {
+        self.blocks
     }
-    Some((
-        u64::from_le_bytes(h[72..80].try_into().ok()?),
-        u32::from_le_bytes(h[80..84].try_into().ok()?),
-        u32::from_le_bytes(h[84..88].try_into().ok()?),
-        u32::from_le_bytes(h[88..92].try_into().ok()?),
-    ))
+    fn read_blocks(&mut self, lba: u64, buf: &mut [u8]) -> std::io::Result<()> {
+        self.file.read_exact_at(buf, lba * SECTOR)
+    }
+    fn write_blocks(&mut self, lba: u64, buf: &[u8]) -> std::io::Result<()> {
+        self.file.write_all_at(buf, lba * SECTOR)
+    }
 }
 
 impl Disk {
@@ -229,75 +184,28 @@ impl Disk {
                 "{name}: too small for a GPT disk image"
             )));
         }
-        let total = size / SECTOR;
-        let mut d = Self {
+        let g = block::gpt::Gpt::read(&mut FileDisk::new(&file, size)).map_err(|e| {
+            Fail::format(format!(
+                "{name}: no valid GPT (primary and backup both bad): {e}"
+            ))
+        })?;
+        let parts = g
+            .partitions()
+            .iter()
+            .map(|p| Part {
+                index: p.index as usize,
+                name: p.name_chars().collect(),
+                type_guid: Guid::from_gpt_bytes(&p.type_guid.0).to_string(),
+                first_lba: p.first_lba,
+                last_lba: p.last_lba,
+            })
+            .collect();
+        Ok(Self {
             file,
-            path: name.clone(),
-            size,
-            parts: Vec::new(),
-            used_backup: false,
-        };
-        for (my, backup) in [(1u64, false), (total - 1, true)] {
-            let h = d.read_at(my * SECTOR, 512)?;
-            let Some((elba, n, esz, ecrc)) = parse_header(&h, my) else {
-                continue;
-            };
-            if esz < 128 || n == 0 || n > 1024 || !esz.is_multiple_of(8) {
-                continue;
-            }
-            let arr = match d.read_at(elba * SECTOR, n as usize * esz as usize) {
-                Ok(a) => a,
-                Err(_) => continue,
-            };
-            if crc32(&arr) != ecrc {
-                continue;
-            }
-            for (i, e) in arr.chunks(esz as usize).enumerate() {
-                let tg: [u8; 16] = e[0..16].try_into().unwrap_or([0; 16]);
-                if tg == [0; 16] {
-                    continue;
-                }
-                let first = u64::from_le_bytes(e[32..40].try_into().unwrap_or([0; 8]));
-                let last = u64::from_le_bytes(e[40..48].try_into().unwrap_or([0; 8]));
-                let units: Vec<u16> = e[56..128]
-                    .chunks(2)
-                    .map(|c| u16::from_le_bytes([c[0], c[1]]))
-                    .take_while(|&u| u != 0)
-                    .collect();
-                if last < first || last >= total {
-                    return Err(Fail::format(format!(
-                        "{name}: partition {} out of the disk",
-                        i + 1
-                    )));
-                }
-                d.parts.push(Part {
-                    index: i + 1,
-                    name: String::from_utf16_lossy(&units),
-                    type_guid: Guid::from_gpt_bytes(&tg).to_string(),
-                    first_lba: first,
-                    last_lba: last,
-                });
-            }
-            d.used_backup = backup;
-            return Ok(d);
-        }
-        Err(Fail::format(format!(
-            "{name}: no valid GPT (primary and backup both bad)"
-        )))
-    }
-
-    fn read_at(&mut self, off: u64, len: usize) -> Result<Vec<u8>> {
-        if off + len as u64 > self.size {
-            return Err(Fail::format(format!(
-                "{}: read past the end of the image",
-                self.path
-            )));
-        }
-        let mut b = vec![0u8; len];
-        self.file
-            .read_exact_at(&mut b, off)
-            .map_err(|e| Fail::io(&self.path, e))?;
-        Ok(b)
+            path: name,
+            parts,
+            used_backup: matches!(g.source, block::gpt::Source::Backup { .. }),
+        })
     }
 
     /// Finds a partition by name.
@@ -359,15 +267,5 @@ mod tests {
         assert!(parse_size("").is_err());
         assert!(parse_size("M").is_err());
         assert!(parse_size("99999999999999999999G").is_err());
-    }
-
-    #[test]
-    fn header_crc_and_fields() {
-        let h = header(1, 99, 34, 65, &[7; 16], 2, 0x1234);
-        assert!(parse_header(&h, 1).is_some());
-        assert!(parse_header(&h, 2).is_none(), "wrong my_lba accepted");
-        let mut bad = h;
-        bad[40] ^= 1;
-        assert!(parse_header(&bad, 1).is_none(), "CRC not checked");
     }
 }
