@@ -588,6 +588,8 @@ mod tests {
         let (enc, dec) = blob_jobs(src, blob, back);
         let secret: Vec<u8> = (0..40u8).map(|i| i ^ 0xA5).collect();
         let mut e = emu(false);
+        // Encapsulation needs an instantiated RNG, as on silicon.
+        e.preinstantiate_rng(1);
         e.mem().write(u64::from(src), &secret).unwrap();
         assert_eq!(run(&mut e, &enc), 0, "encapsulate");
         let mut good = [0u8; 88];
