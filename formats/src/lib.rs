@@ -15,6 +15,7 @@ pub mod base64;
 pub mod bundle;
 pub mod identity;
 pub mod partitions;
+pub mod unlock;
 
 mod rd;
 
