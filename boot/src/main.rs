@@ -13,6 +13,7 @@
 #![cfg_attr(not(target_os = "none"), allow(dead_code))]
 
 mod console;
+mod keys;
 mod linux;
 mod requests;
 

@@ -159,6 +159,13 @@ pub fn target_dir() -> PathBuf {
     }
 }
 
+/// The development key set `cargo xtask build` makes and uses when not
+/// given `--keys` (`target/keys/dev`, written by `mfgtool keys new --dev`):
+/// the tests sign console unlock tokens with its authority key.
+pub fn dev_keys_dir() -> PathBuf {
+    target_dir().join("keys").join("dev")
+}
+
 /// The QEMU-board loader Image the tests boot.
 ///
 /// `LOADER_BIN` names it explicitly (`cargo xtask test` sets it after
@@ -173,7 +180,8 @@ pub fn loader_image() -> PathBuf {
 }
 
 /// The QEMU-board production loader Image (`cargo xtask build --board qemu
-/// --production`, once per process; `LOADER_BIN_PRODUCTION` overrides).
+/// --production --allow-dev-keys`, once per process, with the development
+/// key set of [`dev_keys_dir`]; `LOADER_BIN_PRODUCTION` overrides).
 pub fn production_loader_image() -> PathBuf {
     static IMAGE: OnceLock<PathBuf> = OnceLock::new();
     IMAGE
@@ -190,7 +198,7 @@ fn xtask_built_image(env: &str, production: bool) -> PathBuf {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut build = vec!["build", "--board", "qemu"];
     if production {
-        build.push("--production");
+        build.extend(["--production", "--allow-dev-keys"]);
     }
     let status = Command::new(cargo)
         .current_dir(workspace_root())

@@ -18,12 +18,12 @@ pub struct Outputs {
 }
 
 /// `target/out/<board>[-production]`.
-pub fn out_dir(opts: BuildOpts) -> PathBuf {
+pub fn out_dir(opts: &BuildOpts) -> PathBuf {
     qemu_tests::target_dir().join("out").join(opts.out_name())
 }
 
 /// The cargo features for a build.
-pub fn features(opts: BuildOpts) -> String {
+pub fn features(opts: &BuildOpts) -> String {
     let mut f = opts.board.feature().to_string();
     if opts.production {
         f.push_str(",production");
@@ -32,9 +32,13 @@ pub fn features(opts: BuildOpts) -> String {
 }
 
 /// Builds the loader and writes `loader.bin` and `loader.elf` into
-/// [`out_dir`], printing their paths and sizes.
-pub fn build(opts: BuildOpts) -> Result<Outputs> {
-    run_cmd(cargo().args([
+/// [`out_dir`], printing their paths and sizes. The loader gets the key
+/// set's public keys as `MFG_*_PUBKEY` ([`crate::keys`]).
+pub fn build(opts: &BuildOpts) -> Result<Outputs> {
+    let keys = crate::keys::for_build(opts.keys.as_deref(), opts.production, opts.allow_dev_keys)?;
+    let mut cmd = cargo();
+    keys.apply(&mut cmd);
+    run_cmd(cmd.args([
         "build",
         "--release",
         "-p",
@@ -45,6 +49,12 @@ pub fn build(opts: BuildOpts) -> Result<Outputs> {
         "--features",
         &features(opts),
     ]))?;
+    if keys.development && opts.production {
+        println!(
+            "warning: production build with the DEVELOPMENT key set {} (--allow-dev-keys)",
+            keys.dir.display()
+        );
+    }
     let built = qemu_tests::target_dir()
         .join(TARGET)
         .join("release")

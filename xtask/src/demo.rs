@@ -150,7 +150,7 @@ impl Demo {
 /// Runs the demo; fails unless every expectation held.
 pub fn demo() -> Result<()> {
     prereq::ensure(Need::All)?;
-    let out = build::build(BuildOpts::default())?;
+    let out = build::build(&BuildOpts::default())?;
     // Builds mfgtool once (a no-op when up to date).
     let tool = mfg::mfgtool_path();
     if !tool.is_file() {

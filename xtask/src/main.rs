@@ -10,6 +10,7 @@ mod factory;
 mod fuses;
 mod fuzz;
 mod image;
+mod keys;
 mod prereq;
 mod run;
 mod testcmd;
@@ -72,7 +73,7 @@ fn main() -> ExitCode {
             print!("{}", args::USAGE);
             Ok(())
         }
-        args::Cmd::Build(opts) => build::build(opts).map(|_| ()),
+        args::Cmd::Build(opts) => build::build(&opts).map(|_| ()),
         args::Cmd::Qemu {
             build,
             fuses,
