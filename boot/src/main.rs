@@ -75,6 +75,7 @@ extern "C" fn loader_main(dtb: u64) -> ! {
         bootargs: heapless::String::new(),
         security: Err("not started"),
         mmc: start_mmc(p.usdhc),
+        lock: console::lock::Lock::new(),
     };
     let _ = m.bootargs.push_str(Current::DEFAULT_BOOTARGS);
     let (start, end) = m.dram();
