@@ -94,7 +94,18 @@ fn locked_commands_are_refused_and_change_nothing() {
     // The free commands answer.
     assert!(run(&mut q, "version").contains("production"));
     assert!(run(&mut q, "echo hello").contains("hello"));
-    assert!(run(&mut q, "help").contains("unlock"));
+    let help = run(&mut q, "help");
+    assert!(help.contains("unlock"), "{help}");
+    let line = |name: &str| {
+        help.lines()
+            .find(|l| l.starts_with(&format!("{name:<10}- ")))
+            .unwrap_or_else(|| panic!("no {name} in {help}"))
+            .to_string()
+    };
+    assert!(line("md").ends_with(" [locked]"), "{help}");
+    assert!(line("mmc").ends_with(" [locked]"), "{help}");
+    assert!(!line("version").contains("[locked]"), "{help}");
+    assert!(!line("unlock").contains("[locked]"), "{help}");
     let st = run(&mut q, "provision status");
     assert!(!st.contains("locked"), "{st}");
     let bd = run(&mut q, "bdinfo");
@@ -102,6 +113,15 @@ fn locked_commands_are_refused_and_change_nothing() {
 
     // A token naming md enables md only.
     unlock(&mut q, "md");
+    let help = run(&mut q, "help");
+    assert!(
+        !help.contains("md        - memory display [locked]"),
+        "{help}"
+    );
+    assert!(
+        help.contains("mw        - memory write (fill) [locked]"),
+        "{help}"
+    );
     assert_locked(&mut q, &format!("mw.l {s:x} 1"));
     assert_locked(&mut q, &format!("mmc read {s:x} {LBA:x} 1"));
     assert_locked(&mut q, &format!("mfgprot sign {s:x} 4"));

@@ -274,3 +274,16 @@ fn unlock_token_refusals() {
     assert_eq!(c, 5, "{err}");
     assert!(err.contains("does not match authority.pub"), "{err}");
 }
+
+#[test]
+fn help_of_the_new_subcommands_lists_exit_codes() {
+    for args in [
+        vec!["keys", "new", "--help"],
+        vec!["unlock-token", "--help"],
+    ] {
+        let out = ok(&args);
+        assert!(out.contains("Exit codes:"), "{args:?}");
+    }
+    let (c, _, err) = run(&["unlock-token", "--keys", "k"]);
+    assert_eq!(c, 2, "{err}");
+}
