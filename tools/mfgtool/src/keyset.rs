@@ -120,7 +120,8 @@ fn new_key() -> Result<SigningKey> {
 }
 
 /// Writes `data` as `dir/name` atomically (a temporary file with `mode`,
-/// synced, then renamed); refuses an existing file.
+/// synced, then linked to its name, which fails if the name exists: never
+/// an overwrite, even against another process); refuses an existing file.
 fn write_new(dir: &Path, name: &str, data: &[u8], mode: u32) -> Result<()> {
     let path = dir.join(name);
     let tmp = dir.join(format!(".{name}.tmp.{}", std::process::id()));
@@ -136,18 +137,15 @@ fn write_new(dir: &Path, name: &str, data: &[u8], mode: u32) -> Result<()> {
         .and_then(|()| f.sync_all())
         .map_err(|e| Fail::io(&what, e))
         .and_then(|()| {
-            if path.exists() {
-                Err(Fail::new(
-                    exit::FAILURE,
-                    format!("{what} exists: not overwritten"),
-                ))
-            } else {
-                std::fs::rename(&tmp, &path).map_err(|e| Fail::io(&what, e))
-            }
+            std::fs::hard_link(&tmp, &path).map_err(|e| {
+                if e.kind() == std::io::ErrorKind::AlreadyExists {
+                    Fail::new(exit::FAILURE, format!("{what} exists: not overwritten"))
+                } else {
+                    Fail::io(&what, e)
+                }
+            })
         });
-    if r.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
+    let _ = std::fs::remove_file(&tmp);
     r
 }
 
