@@ -36,6 +36,16 @@ pub fn features(opts: &BuildOpts) -> String {
 /// set's public keys as `MFG_*_PUBKEY` ([`crate::keys`]).
 pub fn build(opts: &BuildOpts) -> Result<Outputs> {
     let keys = crate::keys::for_build(opts.keys.as_deref(), opts.production, opts.allow_dev_keys)?;
+    // Every variant is built to the same `target/<triple>/release/loader`:
+    // two builds running at once (a test process's development and
+    // production images) could each copy the other's ELF. One build at a
+    // time, across processes, from `cargo build` to the copy.
+    let lock_path = qemu_tests::target_dir().join("out").join(".build.lock");
+    fs::create_dir_all(qemu_tests::target_dir().join("out"))?;
+    let lock = fs::File::create(&lock_path)
+        .map_err(|e| format!("cannot create {}: {e}", lock_path.display()))?;
+    lock.lock()
+        .map_err(|e| format!("cannot lock {}: {e}", lock_path.display()))?;
     let mut cmd = cargo();
     keys.apply(&mut cmd);
     run_cmd(cmd.args([
