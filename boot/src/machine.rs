@@ -32,6 +32,8 @@ pub struct Machine {
     pub security: Result<Security, &'static str>,
     /// The eMMC (an SD card stands in on QEMU).
     pub mmc: LoaderMmc,
+    /// The production console's unlock state for this boot.
+    pub lock: crate::console::lock::Lock,
 }
 
 /// The security hardware.

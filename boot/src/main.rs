@@ -13,6 +13,7 @@
 #![cfg_attr(not(target_os = "none"), allow(dead_code))]
 
 mod console;
+mod keys;
 mod linux;
 mod requests;
 
@@ -79,6 +80,7 @@ extern "C" fn loader_main(dtb: u64) -> ! {
         bootargs: heapless::String::new(),
         security: Err("not started"),
         mmc: start_mmc(p.usdhc),
+        lock: console::lock::Lock::new(),
     };
     let _ = m.bootargs.push_str(Current::DEFAULT_BOOTARGS);
     let (start, end) = m.dram();

@@ -16,6 +16,7 @@ pub mod bundle;
 pub mod identity;
 pub mod partitions;
 pub mod sealed;
+pub mod unlock;
 
 mod rd;
 

@@ -159,9 +159,11 @@ pub fn target_dir() -> PathBuf {
     }
 }
 
-/// The development OEM key set `cargo xtask build` makes and builds the
-/// loader with (its `record.pem` opens the ID records the loader seals).
-pub fn dev_keys() -> PathBuf {
+/// The development OEM key set `cargo xtask build` makes and uses when not
+/// given `--keys` (`target/keys/dev`, written by `mfgtool keys new --dev`):
+/// its `record.pem` opens the ID records the loader seals, its authority
+/// key signs the tests' console unlock tokens.
+pub fn dev_keys_dir() -> PathBuf {
     target_dir().join("keys").join("dev")
 }
 
@@ -179,7 +181,8 @@ pub fn loader_image() -> PathBuf {
 }
 
 /// The QEMU-board production loader Image (`cargo xtask build --board qemu
-/// --production`, once per process; `LOADER_BIN_PRODUCTION` overrides).
+/// --production --allow-dev-keys`, once per process, with the development
+/// key set of [`dev_keys_dir`]; `LOADER_BIN_PRODUCTION` overrides).
 pub fn production_loader_image() -> PathBuf {
     static IMAGE: OnceLock<PathBuf> = OnceLock::new();
     IMAGE
@@ -196,7 +199,7 @@ fn xtask_built_image(env: &str, production: bool) -> PathBuf {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut build = vec!["build", "--board", "qemu"];
     if production {
-        build.push("--production");
+        build.extend(["--production", "--allow-dev-keys"]);
     }
     let status = Command::new(cargo)
         .current_dir(workspace_root())

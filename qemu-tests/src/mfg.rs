@@ -193,6 +193,49 @@ pub fn copy(from: &Path, to: &Path) -> io::Result<PathBuf> {
     Ok(to.to_path_buf())
 }
 
+/// Signs a console unlock token for a production loader's challenge line
+/// with the development key set the test images are built with
+/// (`mfgtool unlock-token --keys target/keys/dev`); `commands` is
+/// comma-separated (`md,mw`).
+pub fn unlock_token(challenge: &str, commands: &str) -> String {
+    let keys = crate::dev_keys_dir();
+    mfgtool_run(&[
+        "unlock-token",
+        "--keys",
+        &keys.to_string_lossy(),
+        "--challenge",
+        challenge,
+        "--commands",
+        commands,
+    ])
+    .trim()
+    .to_string()
+}
+
+/// The `unlock-challenge: ...` line out of `unlock`'s output.
+pub fn challenge_line(out: &str) -> String {
+    out.lines()
+        .find(|l| l.starts_with("unlock-challenge: "))
+        .unwrap_or_else(|| panic!("no challenge in `unlock` output: {out:?}"))
+        .to_string()
+}
+
+/// Unlocks `commands` on a production loader's console the way an OEM
+/// engineer does: `unlock`, a token signed with the development authority
+/// key for that challenge, `unlock TOKEN`. Panics unless the loader says
+/// it unlocked.
+pub fn unlock(q: &mut crate::Qemu, commands: &str) {
+    let out = q.run("unlock").expect("`unlock` returns to the prompt");
+    let token = unlock_token(&challenge_line(&out), commands);
+    let out = q
+        .run(&format!("unlock {token}"))
+        .expect("`unlock TOKEN` returns to the prompt");
+    assert!(
+        out.contains("unlocked for this boot:"),
+        "unlock {commands} refused: {out:?}"
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -298,6 +298,10 @@ fn the_production_image_has_no_mfgprot_pubk_but_signs() {
     assert!(help.contains("sign ADDR SIZE"), "{help}");
     assert!(!help.contains("pubk"), "production help lists pubk: {help}");
     assert!(!run(&mut q, "help").contains("pubk"));
+    // The production console is locked: unlock what this test uses with a
+    // token of the development key set the test image is built with.
+    assert!(run(&mut q, "mfgprot pubk").contains("locked: `unlock` first"));
+    qemu_tests::mfg::unlock(&mut q, "md,mw,mfgprot");
     let out = run(&mut q, "mfgprot pubk");
     assert_eq!(out, "mfgprot: unknown subcommand 'pubk'\r\n");
     assert!(!out.contains("Public key"));

@@ -74,10 +74,12 @@ fn the_loader_target_build_has_no_std_or_alloc() {
     }
 }
 
-/// The EVK image has no emulator; its only ECDSA is the FIT verifier's
-/// P-256 (verified boot, docs/verified-boot.md).
+/// The EVK image has no emulator; P-256 comes in only through the FIT
+/// verifier (verified boot, docs/verified-boot.md) and the formats (ECDH to
+/// seal ID records to the OEM record key, ECDSA to verify console unlock
+/// tokens): no private key, no signing.
 #[test]
-fn the_evk_build_has_no_emulator_and_p256_only_for_fit_and_sealing() {
+fn the_evk_build_has_no_emulator_and_p256_only_for_fit_and_formats() {
     for features in &VARIANTS[2..] {
         let tree = target_tree("loader", Some("aarch64-unknown-none"), features);
         let pkgs = packages(&tree);

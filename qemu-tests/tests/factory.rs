@@ -80,7 +80,9 @@ fn factory() -> &'static Factory {
             .args(["run", "--quiet", "-p", "xtask", "--", "factory", "-o"])
             .arg(&dir)
             .arg("--bundle")
-            .arg(scratch.join("bundle.bin")));
+            .arg(scratch.join("bundle.bin"))
+            // The loader is built with the development key set.
+            .arg("--allow-dev-keys"));
         // Stand-ins for the two flash.bin files the CM gets elsewhere.
         fs::write(
             scratch.join("stock-flash.bin"),
@@ -365,6 +367,7 @@ fn factory_fits_are_reproducible_and_the_boot_fit_is_signed() {
         run(cargo()
             .args(["run", "--quiet", "-p", "xtask", "--", "factory", "-o"])
             .arg(&dir)
+            .arg("--allow-dev-keys")
             .arg("--bundle")
             .arg(f.scratch.join("bundle.bin"))
             .arg("--kernel")
@@ -402,4 +405,24 @@ fn factory_fits_are_reproducible_and_the_boot_fit_is_signed() {
         "{listing}"
     );
     assert!(!p.contains(" initrd"), "{p}");
+}
+
+/// The CM's loader is never built with the development key set by
+/// accident: without `--allow-dev-keys` (and without `--keys DIR`) the
+/// factory refuses before building anything.
+#[test]
+fn factory_refuses_the_development_key_set_unless_allowed() {
+    let dir = target_dir().join("factory-test-devkeys");
+    let o = cargo()
+        .args(["run", "--quiet", "-p", "xtask", "--", "factory", "-o"])
+        .arg(&dir)
+        .output()
+        .expect("cargo runs");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "factory built with development keys");
+    assert!(
+        err.contains("refusing a production build with the development key set"),
+        "{err}"
+    );
+    assert!(!dir.join("loader.itb").exists());
 }

@@ -7,9 +7,13 @@ pub const USAGE: &str = "\
 usage: cargo xtask <command> [options]
 
 commands:
-  build [--board qemu|imx8mp-evk] [--production]
-        build the loader; writes target/out/<board>[-production]/loader.{bin,elf}
-  qemu [--board B] [--production] [--fuses FILE] [--disk IMG] [-- QEMU ARGS]
+  build [--board qemu|imx8mp-evk] [--production] [--keys DIR] [--allow-dev-keys]
+        build the loader; writes target/out/<board>[-production]/loader.{bin,elf}.
+        --keys DIR: the OEM key set (mfgtool keys new) whose public keys the loader
+        is built with; default: a development set made once in target/keys/dev.
+        A production build refuses a development set unless --allow-dev-keys.
+  qemu [--board B] [--production] [--keys DIR] [--allow-dev-keys] [--fuses FILE]
+       [--disk IMG] [-- QEMU ARGS]
         build and boot on QEMU imx8mp-evk; console on this terminal (Ctrl-A X quits),
         defmt log decoded into target/qemu-defmt.log
   fuses new --uid HEX32 --srk-hash HEX64 [--otpmk HEX64] [--open] [--no-mp-key]
@@ -29,6 +33,7 @@ commands:
   prereqs  check (and where possible install) what test/demo/bench need
   elf2bin ELF BIN  convert any loader ELF into a raw arm64 Image (what build does)
   factory -o DIR [--bundle FILE] [--kernel Image] [--dtb DTB] [--bl31 FILE] [--board imx8mp-evk]
+          [--keys DIR] [--allow-dev-keys]
         the CM's deliverables: production loader FIT (mkimage), eMMC disk image with the
         sealed bundle, uuu scripts flash-emmc.uuu and flash-bundle.uuu (docs/factory.md)
 ";
@@ -70,12 +75,16 @@ impl Board {
 }
 
 /// What to build.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[derive(Clone, PartialEq, Eq, Debug)]
 pub struct BuildOpts {
     /// The board.
     pub board: Board,
     /// Production build (no debug-only commands such as `mfgprot pubk`).
     pub production: bool,
+    /// The OEM key set (`--keys DIR`); `None`: the development set.
+    pub keys: Option<PathBuf>,
+    /// A production build may use a development key set.
+    pub allow_dev_keys: bool,
 }
 
 impl Default for BuildOpts {
@@ -83,6 +92,20 @@ impl Default for BuildOpts {
         Self {
             board: Board::Qemu,
             production: false,
+            keys: None,
+            allow_dev_keys: false,
+        }
+    }
+}
+
+impl BuildOpts {
+    /// A build of `board`, development keys allowed (tests, bench, clippy).
+    pub fn for_tests(board: Board, production: bool) -> Self {
+        Self {
+            board,
+            production,
+            keys: None,
+            allow_dev_keys: true,
         }
     }
 }
@@ -216,6 +239,8 @@ pub fn parse(args: &[String]) -> Result<Cmd, String> {
                 match a.as_str() {
                     "--board" => build.board = Board::parse(&value(&mut it, a)?)?,
                     "--production" => build.production = true,
+                    "--keys" => build.keys = Some(PathBuf::from(value(&mut it, a)?)),
+                    "--allow-dev-keys" => build.allow_dev_keys = true,
                     "--fuses" if is_qemu => fuses = Some(PathBuf::from(value(&mut it, a)?)),
                     "--disk" if is_qemu => disk = Some(PathBuf::from(value(&mut it, a)?)),
                     "--" if is_qemu => {
@@ -291,6 +316,8 @@ pub fn parse(args: &[String]) -> Result<Cmd, String> {
                 kernel: None,
                 dtb: None,
                 bl31: None,
+                keys: None,
+                allow_dev_keys: false,
             };
             let mut out = None;
             while let Some(a) = it.next() {
@@ -301,6 +328,8 @@ pub fn parse(args: &[String]) -> Result<Cmd, String> {
                     "--dtb" => o.dtb = Some(PathBuf::from(value(&mut it, a)?)),
                     "--bl31" => o.bl31 = Some(PathBuf::from(value(&mut it, a)?)),
                     "--board" => o.board = Board::parse(&value(&mut it, a)?)?,
+                    "--keys" => o.keys = Some(PathBuf::from(value(&mut it, a)?)),
+                    "--allow-dev-keys" => o.allow_dev_keys = true,
                     _ => return Err(format!("factory: unexpected argument '{a}'")),
                 }
             }
@@ -401,13 +430,29 @@ mod tests {
             p("build --board imx8mp-evk --production"),
             Ok(Cmd::Build(BuildOpts {
                 board: Board::Imx8mpEvk,
-                production: true
+                production: true,
+                ..BuildOpts::default()
             }))
+        );
+        assert_eq!(
+            p("build --production --keys k/acme --allow-dev-keys"),
+            Ok(Cmd::Build(BuildOpts {
+                board: Board::Qemu,
+                production: true,
+                keys: Some("k/acme".into()),
+                allow_dev_keys: true,
+            }))
+        );
+        assert!(
+            p("build --keys")
+                .unwrap_err()
+                .contains("--keys needs a value")
         );
         assert_eq!(
             BuildOpts {
                 board: Board::Imx8mpEvk,
-                production: true
+                production: true,
+                ..BuildOpts::default()
             }
             .out_name(),
             "imx8mp-evk-production"

@@ -616,7 +616,7 @@ fn fit_rows(out: &build::Outputs, rows: &mut Vec<Row>) -> Result<()> {
 }
 
 /// Section and image size rows for one build.
-fn size_rows(opts: BuildOpts, out: &build::Outputs, rows: &mut Vec<Row>) -> Result<()> {
+fn size_rows(opts: &BuildOpts, out: &build::Outputs, rows: &mut Vec<Row>) -> Result<()> {
     let elf = fs::read(&out.elf)?;
     let s = image::section_sizes(&elf)?;
     let group = format!("image/{}", opts.out_name());
@@ -831,22 +831,14 @@ fn flow_rows(out: &build::Outputs, rows: &mut Vec<Row>) -> Result<()> {
 pub fn bench() -> Result<()> {
     prereq::ensure(Need::Qemu)?;
     let builds = [
-        BuildOpts {
-            board: Board::Imx8mpEvk,
-            production: false,
-        },
-        BuildOpts {
-            board: Board::Imx8mpEvk,
-            production: true,
-        },
-        BuildOpts {
-            board: Board::Qemu,
-            production: false,
-        },
+        BuildOpts::for_tests(Board::Imx8mpEvk, false),
+        BuildOpts::for_tests(Board::Imx8mpEvk, true),
+        BuildOpts::for_tests(Board::Qemu, false),
     ];
     let mut outs = Vec::new();
     for b in builds {
-        outs.push((b, build::build(b)?));
+        let out = build::build(&b)?;
+        outs.push((b, out));
     }
     let mut rows = Vec::new();
     let qemu = &outs[2].1;
@@ -857,7 +849,7 @@ pub fn bench() -> Result<()> {
     fit_rows(qemu, &mut rows)?;
     flow_rows(qemu, &mut rows)?;
     for (b, out) in &outs {
-        size_rows(*b, out, &mut rows)?;
+        size_rows(b, out, &mut rows)?;
     }
     let dir = qemu_tests::target_dir().join("bench");
     fs::create_dir_all(&dir)?;

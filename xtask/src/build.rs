@@ -18,12 +18,12 @@ pub struct Outputs {
 }
 
 /// `target/out/<board>[-production]`.
-pub fn out_dir(opts: BuildOpts) -> PathBuf {
+pub fn out_dir(opts: &BuildOpts) -> PathBuf {
     qemu_tests::target_dir().join("out").join(opts.out_name())
 }
 
 /// The cargo features for a build.
-pub fn features(opts: BuildOpts) -> String {
+pub fn features(opts: &BuildOpts) -> String {
     let mut f = opts.board.feature().to_string();
     if opts.production {
         f.push_str(",production");
@@ -32,10 +32,23 @@ pub fn features(opts: BuildOpts) -> String {
 }
 
 /// Builds the loader and writes `loader.bin` and `loader.elf` into
-/// [`out_dir`], printing their paths and sizes.
-pub fn build(opts: BuildOpts) -> Result<Outputs> {
-    let keys = crate::keys::dev_keyset()?;
-    run_cmd(cargo().envs(crate::keys::build_env(&keys)?).args([
+/// [`out_dir`], printing their paths and sizes. The loader gets the key
+/// set's public keys as `MFG_*_PUBKEY` ([`crate::keys`]).
+pub fn build(opts: &BuildOpts) -> Result<Outputs> {
+    let keys = crate::keys::for_build(opts.keys.as_deref(), opts.production, opts.allow_dev_keys)?;
+    // Every variant is built to the same `target/<triple>/release/loader`:
+    // two builds running at once (a test process's development and
+    // production images) could each copy the other's ELF. One build at a
+    // time, across processes, from `cargo build` to the copy.
+    let lock_path = qemu_tests::target_dir().join("out").join(".build.lock");
+    fs::create_dir_all(qemu_tests::target_dir().join("out"))?;
+    let lock = fs::File::create(&lock_path)
+        .map_err(|e| format!("cannot create {}: {e}", lock_path.display()))?;
+    lock.lock()
+        .map_err(|e| format!("cannot lock {}: {e}", lock_path.display()))?;
+    let mut cmd = cargo();
+    keys.apply(&mut cmd);
+    run_cmd(cmd.args([
         "build",
         "--release",
         "-p",
@@ -46,6 +59,12 @@ pub fn build(opts: BuildOpts) -> Result<Outputs> {
         "--features",
         &features(opts),
     ]))?;
+    if keys.development && opts.production {
+        println!(
+            "warning: production build with the DEVELOPMENT key set {} (--allow-dev-keys)",
+            keys.dir.display()
+        );
+    }
     let built = qemu_tests::target_dir()
         .join(TARGET)
         .join("release")

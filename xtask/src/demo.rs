@@ -9,7 +9,10 @@
 //! own copy of the image and the loader provisions it; the ID record
 //! printed on the console goes into the OEM's ledger (`mfgtool ledger
 //! register`, quota 2 for the lot). Then the demo shows what the scheme
-//! protects against, checks every expectation, and prints a report.
+//! protects against (including the production console: locked, a token
+//! signed with the CM's own key refused, the OEM's token unlocking `md`
+//! only; the production image is built with the development key set,
+//! `--allow-dev-keys`), checks every expectation, and prints a report.
 
 use crate::args::BuildOpts;
 use crate::prereq::{self, Need};
@@ -150,7 +153,14 @@ impl Demo {
 /// Runs the demo; fails unless every expectation held.
 pub fn demo() -> Result<()> {
     prereq::ensure(Need::All)?;
-    let out = build::build(BuildOpts::default())?;
+    let out = build::build(&BuildOpts::default())?;
+    // The production image of step 9, with the development key set (whose
+    // authority key stands in for the OEM's).
+    let prod = build::build(&BuildOpts {
+        production: true,
+        allow_dev_keys: true,
+        ..BuildOpts::default()
+    })?;
     // Builds mfgtool once (a no-op when up to date).
     let tool = mfg::mfgtool_path();
     if !tool.is_file() {
@@ -318,7 +328,7 @@ pub fn demo() -> Result<()> {
             &p(&ledger),
             "register",
             "--record-key",
-            &p(&qemu_tests::dev_keys()),
+            &p(&qemu_tests::dev_keys_dir()),
             "--product",
             product,
             &p(log),
@@ -391,8 +401,11 @@ pub fn demo() -> Result<()> {
     Demo::poweroff(&mut q)?;
     drop(q);
 
+    d.step("9. the production console is locked; an OEM token unlocks one command for one boot");
+    console_lock_step(&mut d, &prod, &chip_a, &logs[0].2)?;
+
     d.step(
-        "9. the production loader refuses an unsigned kernel, then boots Debian's arm64 kernel \
+        "10. the production loader refuses an unsigned kernel, then boots Debian's arm64 kernel \
          from a signed FIT on a freshly provisioned chip, and Linux finds its blobs",
     );
     linux_step(&mut d)?;
@@ -424,6 +437,77 @@ pub fn demo() -> Result<()> {
     }
 }
 
+/// Step 9: chip A on the production loader. The CM finds `md` locked and
+/// tries a token signed with a key set of its own (refused); the OEM signs
+/// the chip's challenge with its authority key (the development set here),
+/// which unlocks `md` only, and `md` still cannot read the CAAM.
+fn console_lock_step(d: &mut Demo, prod: &build::Outputs, chip: &Path, disk: &Path) -> Result<()> {
+    let o = QemuOpts::new(&prod.bin)
+        .elf(&prod.elf)
+        .fuses(chip)
+        .disk(disk)
+        .no_reboot(true);
+    let mut q = Qemu::boot(o)?;
+    q.wait_prompt_timeout(BOOT)?;
+    let show = |q: &mut Qemu, cmd: &str| -> Result<String> {
+        let out = q.run_timeout(cmd, BOOT)?;
+        println!(
+            "demo:   | => {}",
+            if cmd.len() > 60 { &cmd[..60] } else { cmd }
+        );
+        for l in out.lines() {
+            println!("demo:   | {}", l.trim_end());
+        }
+        Ok(out)
+    };
+    let md = show(&mut q, "md.b 50000000 10")?;
+    d.check(
+        "production console: md refused before an unlock",
+        md.contains("md.b: locked: `unlock` first (production build)"),
+        md.clone(),
+    );
+    let challenge = mfg::challenge_line(&show(&mut q, "unlock")?);
+    let cm_keys = d.dir.join("cm-keys");
+    d.mfgtool_ok(&["keys", "new", "--dev", "--oem", "cm", "-o", &p(&cm_keys)])?;
+    let forged = d
+        .mfgtool_ok(&[
+            "unlock-token",
+            "--keys",
+            &p(&cm_keys),
+            "--challenge",
+            &challenge,
+            "--commands",
+            "md,mw,blob,mmc",
+        ])?
+        .trim()
+        .to_string();
+    let out = show(&mut q, &format!("unlock {forged}"))?;
+    d.check(
+        "a token signed with the CM's own key is refused",
+        out.contains("unlock: refused: bad signature"),
+        out.clone(),
+    );
+    let token = mfg::unlock_token(&challenge, "md");
+    let out = show(&mut q, &format!("unlock {token}"))?;
+    d.check(
+        "the OEM's token for this chip's challenge unlocks md",
+        out.contains("unlocked for this boot: md"),
+        out.clone(),
+    );
+    let md = show(&mut q, "md.b 50000000 10")?;
+    let caam = show(&mut q, "md.l 30901000 4")?;
+    let mw = show(&mut q, "mw.l 50000000 1")?;
+    d.check(
+        "unlocked: md reads RAM, never the CAAM; mw stays locked",
+        md.starts_with("50000000:")
+            && caam.contains("CAAM register window")
+            && mw.contains("locked"),
+        format!("{md}{caam}{mw}"),
+    );
+    Demo::poweroff(&mut q)?;
+    Ok(())
+}
+
 /// The last act: a chip provisions from a disk that also holds Debian's
 /// kernel, DTB and a small initramfs, autoboots Linux, and Linux reads the
 /// `/chosen` properties and the blob table the loader left it.
@@ -440,9 +524,11 @@ fn linux_step(d: &mut Demo) -> Result<()> {
             );
         }
     };
-    let production = build::build(BuildOpts {
+    let production = build::build(&BuildOpts {
         board: crate::args::Board::Qemu,
         production: true,
+        allow_dev_keys: true,
+        ..BuildOpts::default()
     })?;
     // The CM's attack: Debian's kernel, unsigned, in the `kernel` partition.
     let k = linux::kernel_files();

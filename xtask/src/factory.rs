@@ -65,6 +65,10 @@ pub struct FactoryOpts {
     pub dtb: Option<PathBuf>,
     /// A real TF-A `bl31.bin` instead of the placeholder.
     pub bl31: Option<PathBuf>,
+    /// The OEM key set the loader is built with (`--keys DIR`).
+    pub keys: Option<PathBuf>,
+    /// Allow the development key set (demos only).
+    pub allow_dev_keys: bool,
 }
 
 /// `cargo xtask factory`: builds the production loader, then [`package`]s it.
@@ -85,9 +89,11 @@ pub fn factory(opts: &FactoryOpts) -> Result<()> {
             return Err(format!("factory: {}: no such file", p.display()).into());
         }
     }
-    let built = build::build(BuildOpts {
+    let built = build::build(&BuildOpts {
         board: opts.board,
         production: true,
+        keys: opts.keys.clone(),
+        allow_dev_keys: opts.allow_dev_keys,
     })?;
     let mfgtool = build_mfgtool()?;
     package(&built.bin, &mfgtool, opts)

@@ -78,7 +78,7 @@ fn main() -> ExitCode {
             print!("{}", args::USAGE);
             Ok(())
         }
-        args::Cmd::Build(opts) => build::build(opts).map(|_| ()),
+        args::Cmd::Build(opts) => build::build(&opts).map(|_| ()),
         args::Cmd::Qemu {
             build,
             fuses,

@@ -28,7 +28,7 @@ pub fn interactive(
             opts.board.name()
         );
     }
-    let out = build::build(opts)?;
+    let out = build::build(&opts)?;
     let target = qemu_tests::target_dir();
     let log_path = target.join("qemu-defmt.log");
     let sock = std::env::temp_dir().join(format!("xtask-defmt-{}.sock", std::process::id()));

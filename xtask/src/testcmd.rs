@@ -108,22 +108,21 @@ pub fn clippy_target() -> Result<()> {
         failed.push("no_std crates".to_string());
     }
     let loader_builds = [
-        BuildOpts {
-            board: Board::Qemu,
-            production: false,
-        },
-        BuildOpts {
-            board: Board::Imx8mpEvk,
-            production: false,
-        },
-        BuildOpts {
-            board: Board::Imx8mpEvk,
-            production: true,
-        },
+        BuildOpts::for_tests(Board::Qemu, false),
+        BuildOpts::for_tests(Board::Imx8mpEvk, false),
+        BuildOpts::for_tests(Board::Imx8mpEvk, true),
     ];
-    let keys = crate::keys::build_env(&crate::keys::dev_keyset()?)?;
+    let keys = match crate::keys::for_build(None, false, true) {
+        Ok(k) => k,
+        Err(e) => {
+            eprintln!("xtask: {e}");
+            return Err("loader clippy: no key set".into());
+        }
+    };
     for b in loader_builds {
-        let r = run_cmd(cargo().envs(keys.iter().cloned()).args([
+        let mut cmd = cargo();
+        keys.apply(&mut cmd);
+        let r = run_cmd(cmd.args([
             "clippy",
             "--release",
             "-p",
@@ -132,7 +131,7 @@ pub fn clippy_target() -> Result<()> {
             TARGET,
             "--no-default-features",
             "--features",
-            &build::features(b),
+            &build::features(&b),
             "--",
             "-D",
             "warnings",
@@ -207,7 +206,7 @@ pub fn test() -> Result<()> {
     });
     let mut image = None;
     step("build qemu loader", &mut |_| {
-        image = Some(build::build(BuildOpts::default())?);
+        image = Some(build::build(&BuildOpts::default())?);
         Ok(())
     });
     step("qemu tests", &mut |c| {

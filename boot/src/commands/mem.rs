@@ -2,8 +2,11 @@
 //!
 //! Every access goes through a probe (see `arch/entry.S`): an address that is
 //! not mapped is refused up front, and a bus fault or refused emulated access
-//! is reported instead of crashing. On QEMU the emulated CAAM/OCOTP windows
-//! are reachable exactly as on silicon.
+//! is reported instead of crashing. Development builds: on QEMU the
+//! emulated CAAM/OCOTP windows are reachable exactly as on silicon, and so
+//! is the loader's own memory (bring-up). Production builds (once a token
+//! unlocked `md`/`mw`): only DRAM outside the loader image, see
+//! [`production_range`].
 
 use super::{CmdError, Command};
 use crate::arch::{exception, mmu};
@@ -53,6 +56,46 @@ fn check_mapped(addr: u64, end: u64) -> Result<(), CmdError> {
         page += 0x1000;
     }
     Ok(())
+}
+
+/// The production build's limit for `md`/`mw`, checked before any access:
+/// never the CAAM, OCOTP or SNVS register windows (a CAAM job reads the MP
+/// keys, aims DMA anywhere; the OCOTP window programs fuses), never an
+/// address the QEMU board emulates, and otherwise only DRAM outside the
+/// loader's image (its code, data, stacks and, on QEMU, the emulator's
+/// state) as [`Machine::ram`] checks it: no other device either (a uSDHC
+/// ADMA descriptor would reach the loader through DMA).
+fn production_range(m: &Machine, addr: u64, end: u64) -> Result<(), CmdError> {
+    use board::soc;
+    const WINDOWS: [(usize, usize, &str); 3] = [
+        (soc::CAAM, soc::CAAM_LEN, "the CAAM"),
+        (soc::OCOTP, soc::OCOTP_LEN, "the OCOTP (fuse)"),
+        (soc::SNVS, 0x1_0000, "the SNVS"),
+    ];
+    for (base, len, what) in WINDOWS {
+        let (b, e) = (base as u64, (base + len) as u64);
+        if addr < e && b < end {
+            return Err(CmdError::msg(format_args!(
+                "0x{addr:x}..0x{end:x} reaches {what} register window (0x{b:x}..0x{e:x}): refused in the production build"
+            )));
+        }
+    }
+    let mut page = addr & !0xfff;
+    while page < end {
+        if Current::is_emulated(page.max(addr)) {
+            return Err(CmdError::msg(format_args!(
+                "0x{:x} is an emulated device: refused in the production build",
+                page.max(addr)
+            )));
+        }
+        page += 0x1000;
+    }
+    m.ram(addr, end - addr).map(|_| ()).map_err(|e| match e {
+        CmdError::Msg(s) => CmdError::msg(format_args!(
+            "{s} (production build: md/mw reach only DRAM outside the loader)"
+        )),
+        other => other,
+    })
 }
 
 fn fault_error(op: &str, addr: u64) -> CmdError {
@@ -118,6 +161,9 @@ fn md(m: &mut Machine, args: &[&str]) -> Result<(), CmdError> {
     let r = parse_md(args)?;
     let (addr, width) = (r.addr, r.width);
     let end = addr + r.len();
+    if cfg!(feature = "production") {
+        production_range(m, addr, end)?;
+    }
     check_mapped(addr, end)?;
     let mut line = [0u8; LINE_BYTES];
     let mut a = addr;
@@ -139,10 +185,12 @@ fn md(m: &mut Machine, args: &[&str]) -> Result<(), CmdError> {
 
 fn mw(m: &mut Machine, args: &[&str]) -> Result<(), CmdError> {
     let r = parse_mw(args)?;
+    if cfg!(feature = "production") {
+        production_range(m, r.addr, r.addr + r.len())?;
+    }
     check_mapped(r.addr, r.addr + r.len())?;
     for i in 0..r.count {
         write(r.addr + i * r.width as u64, r.width, r.value)?;
     }
-    let _ = m;
     Ok(())
 }

@@ -11,6 +11,7 @@ pub mod mmc;
 pub mod provision;
 mod security;
 mod sys;
+mod unlock;
 
 pub use sys::production_tag;
 
@@ -19,7 +20,7 @@ pub use crate::requests::CmdError;
 #[cfg(not(feature = "production"))]
 use crate::requests::arity;
 
-use crate::console::args;
+use crate::console::{args, lock};
 use crate::machine::{Machine, outln};
 
 /// A console command.
@@ -57,6 +58,7 @@ pub static COMMANDS: &[Command] = &[
     sys::POWEROFF,
     provision::PROVISION,
     sys::RESET,
+    unlock::UNLOCK,
     sys::VERSION,
 ];
 
@@ -96,6 +98,12 @@ pub fn execute(m: &mut Machine, line: &str) {
         outln!(m, "Unknown command '{}' - try 'help'", name);
         return;
     };
+    // The production console runs a locked command only once an OEM token
+    // unlocked it this boot (`console::lock`); development builds do not lock.
+    if cfg!(feature = "production") && !m.lock.allows(lock::access(cmd.name, &words)) {
+        outln!(m, "{}: {}", name, lock::LOCKED);
+        return;
+    }
     if let Err(e) = (cmd.run)(m, &words) {
         outln!(m, "{}: {}", name, e);
         if matches!(e, CmdError::MissingArgument | CmdError::TooManyArguments) {

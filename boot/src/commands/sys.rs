@@ -2,6 +2,7 @@
 
 use super::{COMMANDS, CmdError, Command, find, print_usage};
 use crate::arch::{layout, psci};
+use crate::console::lock;
 use crate::machine::{Machine, outln};
 use crate::requests::sys::{HelpRequest, parse_bare, parse_echo, parse_help};
 use board::{Current, Platform};
@@ -18,7 +19,11 @@ fn help(m: &mut Machine, args: &[&str]) -> Result<(), CmdError> {
     let names = match parse_help(args)? {
         HelpRequest::All => {
             for c in COMMANDS {
-                outln!(m, "{:<10}- {}", c.name, c.summary);
+                // A locked production console says which commands need a token.
+                let locked =
+                    cfg!(feature = "production") && !m.lock.allows(lock::access(c.name, &[c.name]));
+                let tag = if locked { " [locked]" } else { "" };
+                outln!(m, "{:<10}- {}{}", c.name, c.summary, tag);
             }
             return Ok(());
         }

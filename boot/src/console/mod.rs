@@ -4,6 +4,7 @@
 pub mod args;
 pub mod hexdump;
 pub mod line;
+pub mod lock;
 
 #[cfg(target_os = "none")]
 pub mod shell;

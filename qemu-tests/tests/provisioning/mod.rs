@@ -39,7 +39,7 @@ pub fn disk_id_record(d: &[u8]) -> Vec<u8> {
 /// path of its PEM file (for `mfgtool --record-key`).
 pub fn record_key() -> ([u8; 32], std::path::PathBuf) {
     use p256::pkcs8::DecodePrivateKey;
-    let path = qemu_tests::dev_keys().join("record.pem");
+    let path = qemu_tests::dev_keys_dir().join("record.pem");
     let pem = std::fs::read_to_string(&path).expect("dev record key (cargo xtask build makes it)");
     let k = p256::SecretKey::from_pkcs8_pem(&pem).expect("PKCS#8 P-256 key");
     (k.to_bytes().into(), path)

@@ -9,6 +9,7 @@ mod example;
 mod fitimage;
 mod gpt;
 mod keys;
+mod keyset;
 mod ledger;
 mod loaderimage;
 mod recordkey;
@@ -191,6 +192,27 @@ enum Cmd {
         #[arg(long)]
         pem: bool,
     },
+    /// The OEM key set (record, authority and boot keys).
+    #[command(subcommand, after_help = EXIT_CODES)]
+    Keys(KeysCmd),
+    /// Sign a console unlock token for a production loader's challenge.
+    #[command(after_help = EXIT_CODES)]
+    UnlockToken {
+        /// Key set directory (its authority key signs).
+        #[arg(long)]
+        keys: PathBuf,
+        /// The device's `unlock-challenge: <UID> <nonce>` line (or just
+        /// the two hex fields).
+        #[arg(long)]
+        challenge: String,
+        /// Commands to unlock, comma-separated (md, mw, mmc, blob, mfgprot,
+        /// fuse, caam, provision, boot, booti, bootargs).
+        #[arg(long)]
+        commands: String,
+        /// Where to write the token line (`-`: stdout).
+        #[arg(short, long, default_value = "-")]
+        output: String,
+    },
     /// Throughput measurements for `cargo xtask bench`.
     #[command(hide = true)]
     Bench {
@@ -239,6 +261,28 @@ enum FusesCmd {
         /// Fuse file.
         file: PathBuf,
         /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCmd {
+    /// Write a new key set: keyset.toml, and NAME.pem (private, PKCS#8,
+    /// mode 0600) and NAME.pub (hex X||Y) for record, authority and boot.
+    #[command(after_help = EXIT_CODES)]
+    New {
+        /// Output directory (must not hold a key set).
+        #[arg(short, long)]
+        output: PathBuf,
+        /// A development key set (tests, demo): a production loader build
+        /// refuses it unless given --allow-dev-keys.
+        #[arg(long)]
+        dev: bool,
+        /// The OEM's name (1..=32 of [A-Za-z0-9._-]); required without --dev.
+        #[arg(long)]
+        oem: Option<String>,
+        /// Print the public keys as JSON.
         #[arg(long)]
         json: bool,
     },
@@ -885,6 +929,68 @@ fn run(cli: Cli) -> Result<u8> {
             // the key given is still a refusal.
             if v["id_record"]["error"].as_str() == Some(recordkey::DOES_NOT_OPEN) {
                 return Err(Fail::new(exit::AUTH, recordkey::DOES_NOT_OPEN));
+            }
+        }
+        Cmd::Keys(KeysCmd::New {
+            output,
+            dev,
+            oem,
+            json,
+        }) => {
+            let (kind, oem) = match (dev, oem) {
+                (true, oem) => (
+                    keyset::Kind::Development,
+                    oem.unwrap_or_else(|| "development".into()),
+                ),
+                (false, Some(oem)) => (keyset::Kind::Production, oem),
+                (false, None) => {
+                    return Err(Fail::usage(
+                        "keys new: --oem NAME is required for a production key set (or --dev)",
+                    ));
+                }
+            };
+            let set = keyset::create(&output, kind, &oem)?;
+            let mut v = serde_json::json!({
+                "dir": output.display().to_string(),
+                "kind": set.kind.name(),
+                "oem": set.oem,
+            });
+            for (name, k) in keyset::KEY_NAMES.iter().zip(set.public) {
+                v[*name] = hex::encode(k).into();
+            }
+            if json {
+                print_json(&v)?;
+            } else {
+                println!(
+                    "wrote {} key set for {} in {}",
+                    kind.name(),
+                    set.oem,
+                    output.display()
+                );
+                for name in keyset::KEY_NAMES {
+                    println!("{name:<10}{}", v[name].as_str().unwrap_or(""));
+                }
+            }
+        }
+        Cmd::UnlockToken {
+            keys,
+            challenge,
+            commands,
+            output,
+        } => {
+            let (t, line) = keyset::unlock_token(&keys, &challenge, &commands)?;
+            match keyset::output_path(&output) {
+                None => println!("{line}"),
+                Some(path) => {
+                    write_file(&path, format!("{line}\n").as_bytes())?;
+                    let names: Vec<_> = mfg_formats::unlock::command_names(t.commands).collect();
+                    println!(
+                        "wrote {}: unlock token for uid {} ({})",
+                        path.display(),
+                        hex::encode(t.challenge.uid),
+                        names.join(",")
+                    );
+                }
             }
         }
         Cmd::Pubkey { mp_pubkey, pem } => {
