@@ -22,8 +22,6 @@ mod arch;
 #[cfg(target_os = "none")]
 mod commands;
 #[cfg(target_os = "none")]
-mod keys;
-#[cfg(target_os = "none")]
 mod log;
 #[cfg(target_os = "none")]
 mod machine;
