@@ -152,6 +152,11 @@ fn mp_signatures_verify_independently_over_mpmr_and_message() {
     assert!(run(&mut q, "caam info").contains("MPMR locked     = yes"));
     let locked = mpmr(&mut q);
     assert_ne!(locked, [0u8; 32]);
+    assert_eq!(
+        locked,
+        qemu_tests::loader_measurement(&loader_image()),
+        "the MPMR is not the loader's measurement"
+    );
     for k in 0..8u32 {
         run(&mut q, &format!("mw.l {:x} 0", 0x3090_0380 + 4 * k));
     }
@@ -308,10 +313,15 @@ fn the_production_image_has_no_mfgprot_pubk_but_signs() {
     // Signing works and verifies with the key of the same chip.
     let msg = b"production";
     put_bytes(&mut q, SCRATCH, msg);
-    let locked = mpmr(&mut q);
+    // The MPMR holds the production loader's own measurement (md cannot
+    // read the CAAM page on a production console, even unlocked).
+    let locked = qemu_tests::loader_measurement(&qemu_tests::production_loader_image());
     let s = sign(&mut q, SCRATCH, "10");
     let (_, ok) = verify(&key, &locked, msg, &s);
-    assert!(ok, "production signature does not verify");
+    assert!(
+        ok,
+        "production signature does not verify over its measurement"
+    );
 }
 
 fn assert_refused(q: &mut Qemu, reason: &str) {

@@ -22,7 +22,7 @@ use provisioning::{
 use qemu_tests::mfg::{
     self, find_leak, fuse_bytes, fuse_bytes_with_fault, id_lines, mfgtool, parse_pubkey, partition,
 };
-use qemu_tests::{Qemu, QemuOpts, chip, loader_image};
+use qemu_tests::{Qemu, QemuOpts, chip, elf_symbol, loader_image};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -713,41 +713,6 @@ fn find_all(hay: &[u8], needle: &[u8]) -> Vec<usize> {
         }
     }
     hits
-}
-
-/// Address and size of the first symbol whose (mangled) name contains
-/// `part`, from an ELF64 little-endian file's `.symtab`.
-fn elf_symbol(elf: &[u8], part: &str) -> Option<(u64, u64)> {
-    let u16_at = |o: usize| Some(u16::from_le_bytes(elf.get(o..o + 2)?.try_into().ok()?));
-    let u32_at = |o: usize| Some(u32::from_le_bytes(elf.get(o..o + 4)?.try_into().ok()?));
-    let u64_at = |o: usize| Some(u64::from_le_bytes(elf.get(o..o + 8)?.try_into().ok()?));
-    let shoff = usize::try_from(u64_at(0x28)?).ok()?;
-    let shentsize = usize::from(u16_at(0x3a)?);
-    let shnum = usize::from(u16_at(0x3c)?);
-    let section = |i: usize| shoff + i * shentsize;
-    let off_size = |sh: usize| {
-        Some((
-            usize::try_from(u64_at(sh + 24)?).ok()?,
-            usize::try_from(u64_at(sh + 32)?).ok()?,
-        ))
-    };
-    const SHT_SYMTAB: u32 = 2;
-    let symtab = (0..shnum)
-        .map(section)
-        .find(|&sh| u32_at(sh + 4) == Some(SHT_SYMTAB))?;
-    let (sym_off, sym_size) = off_size(symtab)?;
-    let strtab = section(usize::try_from(u32_at(symtab + 40)?).ok()?);
-    let (str_off, str_size) = off_size(strtab)?;
-    let strings = elf.get(str_off..str_off + str_size)?;
-    (sym_off..sym_off + sym_size).step_by(24).find_map(|sym| {
-        let name_at = usize::try_from(u32_at(sym)?).ok()?;
-        let name = strings.get(name_at..)?;
-        let name = &name[..name.iter().position(|&b| b == 0)?];
-        std::str::from_utf8(name)
-            .ok()?
-            .contains(part)
-            .then(|| Some((u64_at(sym + 8)?, u64_at(sym + 16)?)))?
-    })
 }
 
 const RAM_BASE: u64 = 0x4000_0000;

@@ -202,6 +202,22 @@ fn production_refuses_an_unsigned_kernel_and_console_overrides() {
     // booti does not exist in production; bootargs cannot be set.
     let out = q.run("booti 0x40480000 - 0x47000000").expect("alive");
     assert!(out.contains("Unknown command 'booti'"), "{out}");
+    // Locked on the production console; and even with a token naming it
+    // (on a chip with fuses, so that it can be unlocked), the command line
+    // comes only from the signed configuration.
+    let out = q.run("bootargs init=/bin/sh").expect("alive");
+    assert!(out.contains("bootargs: locked: `unlock` first"), "{out}");
+    drop(q);
+    let fuses = w.dir.join("chip.fuses");
+    fs::write(&fuses, qemu_tests::chip([0x5b; 16], [0xaa; 32]).to_bytes()).expect("fuses");
+    let mut q = Qemu::boot(
+        QemuOpts::new(production_loader_image())
+            .disk(&disk)
+            .fuses(&fuses),
+    )
+    .expect("QEMU starts");
+    q.wait_prompt_timeout(PROMPT).expect("prompt");
+    qemu_tests::mfg::unlock(&mut q, "bootargs,boot");
     let out = q.run("bootargs init=/bin/sh").expect("alive");
     assert!(
         out.contains("refused: a production loader takes the kernel command line only from the signed FIT configuration"),
