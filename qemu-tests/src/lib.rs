@@ -869,6 +869,53 @@ pub fn bench_marks(log: &str) -> Vec<(String, u64)> {
     out
 }
 
+/// Address and size of the first symbol whose (mangled) name contains
+/// `part`, from an ELF64 little-endian file's `.symtab`.
+pub fn elf_symbol(elf: &[u8], part: &str) -> Option<(u64, u64)> {
+    let u16_at = |o: usize| Some(u16::from_le_bytes(elf.get(o..o + 2)?.try_into().ok()?));
+    let u32_at = |o: usize| Some(u32::from_le_bytes(elf.get(o..o + 4)?.try_into().ok()?));
+    let u64_at = |o: usize| Some(u64::from_le_bytes(elf.get(o..o + 8)?.try_into().ok()?));
+    let shoff = usize::try_from(u64_at(0x28)?).ok()?;
+    let shentsize = usize::from(u16_at(0x3a)?);
+    let shnum = usize::from(u16_at(0x3c)?);
+    let section = |i: usize| shoff + i * shentsize;
+    let off_size = |sh: usize| {
+        Some((
+            usize::try_from(u64_at(sh + 24)?).ok()?,
+            usize::try_from(u64_at(sh + 32)?).ok()?,
+        ))
+    };
+    const SHT_SYMTAB: u32 = 2;
+    let symtab = (0..shnum)
+        .map(section)
+        .find(|&sh| u32_at(sh + 4) == Some(SHT_SYMTAB))?;
+    let (sym_off, sym_size) = off_size(symtab)?;
+    let strtab = section(usize::try_from(u32_at(symtab + 40)?).ok()?);
+    let (str_off, str_size) = off_size(strtab)?;
+    let strings = elf.get(str_off..str_off + str_size)?;
+    (sym_off..sym_off + sym_size).step_by(24).find_map(|sym| {
+        let name_at = usize::try_from(u32_at(sym)?).ok()?;
+        let name = strings.get(name_at..)?;
+        let name = &name[..name.iter().position(|&b| b == 0)?];
+        std::str::from_utf8(name)
+            .ok()?
+            .contains(part)
+            .then(|| Some((u64_at(sym + 8)?, u64_at(sym + 16)?)))?
+    })
+}
+
+/// The loader's measurement as it locks it into the MPMR at boot: SHA-256
+/// of its image from the start to the end of `.rodata` (`__rodata_end`
+/// in the `loader.elf` next to `bin`).
+pub fn loader_measurement(bin: &Path) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    let elf = std::fs::read(bin.with_file_name("loader.elf")).expect("loader.elf");
+    let (end, _) = elf_symbol(&elf, "__rodata_end").expect("__rodata_end");
+    let image = std::fs::read(bin).expect("loader.bin");
+    let len = usize::try_from(end - LOAD_ADDR).expect("in the image");
+    Sha256::digest(&image[..len]).into()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -984,51 +1031,4 @@ mod tests {
         let e = Qemu::boot(QemuOpts::new("/nonexistent/loader.bin")).unwrap_err();
         assert!(e.to_string().contains("/nonexistent/loader.bin"), "{e}");
     }
-}
-
-/// Address and size of the first symbol whose (mangled) name contains
-/// `part`, from an ELF64 little-endian file's `.symtab`.
-pub fn elf_symbol(elf: &[u8], part: &str) -> Option<(u64, u64)> {
-    let u16_at = |o: usize| Some(u16::from_le_bytes(elf.get(o..o + 2)?.try_into().ok()?));
-    let u32_at = |o: usize| Some(u32::from_le_bytes(elf.get(o..o + 4)?.try_into().ok()?));
-    let u64_at = |o: usize| Some(u64::from_le_bytes(elf.get(o..o + 8)?.try_into().ok()?));
-    let shoff = usize::try_from(u64_at(0x28)?).ok()?;
-    let shentsize = usize::from(u16_at(0x3a)?);
-    let shnum = usize::from(u16_at(0x3c)?);
-    let section = |i: usize| shoff + i * shentsize;
-    let off_size = |sh: usize| {
-        Some((
-            usize::try_from(u64_at(sh + 24)?).ok()?,
-            usize::try_from(u64_at(sh + 32)?).ok()?,
-        ))
-    };
-    const SHT_SYMTAB: u32 = 2;
-    let symtab = (0..shnum)
-        .map(section)
-        .find(|&sh| u32_at(sh + 4) == Some(SHT_SYMTAB))?;
-    let (sym_off, sym_size) = off_size(symtab)?;
-    let strtab = section(usize::try_from(u32_at(symtab + 40)?).ok()?);
-    let (str_off, str_size) = off_size(strtab)?;
-    let strings = elf.get(str_off..str_off + str_size)?;
-    (sym_off..sym_off + sym_size).step_by(24).find_map(|sym| {
-        let name_at = usize::try_from(u32_at(sym)?).ok()?;
-        let name = strings.get(name_at..)?;
-        let name = &name[..name.iter().position(|&b| b == 0)?];
-        std::str::from_utf8(name)
-            .ok()?
-            .contains(part)
-            .then(|| Some((u64_at(sym + 8)?, u64_at(sym + 16)?)))?
-    })
-}
-
-/// The loader's measurement as it locks it into the MPMR at boot: SHA-256
-/// of its image from the start to the end of `.rodata` (`__rodata_end`
-/// in the `loader.elf` next to `bin`).
-pub fn loader_measurement(bin: &Path) -> [u8; 32] {
-    use sha2::{Digest, Sha256};
-    let elf = std::fs::read(bin.with_file_name("loader.elf")).expect("loader.elf");
-    let (end, _) = elf_symbol(&elf, "__rodata_end").expect("__rodata_end");
-    let image = std::fs::read(bin).expect("loader.bin");
-    let len = usize::try_from(end - LOAD_ADDR).expect("in the image");
-    Sha256::digest(&image[..len]).into()
 }
