@@ -322,6 +322,20 @@ fn the_production_image_has_no_mfgprot_pubk_but_signs() {
         ok,
         "production signature does not verify over its measurement"
     );
+    // Issue 13, attacks 3 and 7: even unlocked, the console never signs
+    // what could pass for an identity message (it would carry the same
+    // locked MPMR as the flow's records).
+    let forged = b"MFID\x02\x00\x50\x8aforged identity for another UID";
+    put_bytes(&mut q, SCRATCH, forged);
+    let out = run(
+        &mut q,
+        &format!("mfgprot sign {SCRATCH:x} {:x}", forged.len()),
+    );
+    assert!(
+        out.contains("refused: the message starts like an identity message (MFID)"),
+        "{out}"
+    );
+    assert!(!out.contains("Signature"), "{out}");
 }
 
 fn assert_refused(q: &mut Qemu, reason: &str) {

@@ -642,3 +642,122 @@ fn largest_secret_provisions_and_verifies() {
     let out = q.run_timeout("provision verify", BOOT).expect("verify");
     assert_verify(&out, &[("big".to_string(), data)]);
 }
+
+/// Issue 13, attack 7: a counterfeit, an open chip, given secrets the CM
+/// sealed itself for that chip's own MP key, provisions on a development
+/// loader; its record, presented as the OEM's, is refused by the ledger.
+/// (v1: such a record passed `inspect`, `provision verify` and the ledger.)
+/// A production loader does not even provision the open chip
+/// (`refused_open_part_in_a_production_build`), and a genuine closed chip
+/// cannot be made to sign a forged message: the production console's
+/// `mfgprot` is locked (`qemu-tests/tests/unlock.rs`) and the MPMR is
+/// locked at boot (`qemu-tests/tests/caam.rs`).
+#[test]
+fn a_counterfeit_open_chip_is_refused_by_the_oem_ledger() {
+    let f = fixture();
+    let dir = f.dir.join("counterfeit");
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).expect("dir");
+    let mut open = f.chip_a.clone();
+    open.open = true;
+    let open_fuses = dir.join("open.fuses");
+    fs::write(&open_fuses, fuse_bytes(&open, None)).expect("fuses");
+    // The CM reads the open chip's MP key and seals its own copy of the
+    // secrets for it, under the OEM's product and bundle id.
+    let blank = dir.join("blank.img");
+    mfg::mfgtool_run(&["image", "-o", p(&blank), "--size", "32M"]);
+    let (open_key, open_pubk) = read_pubkey(&dir, &open_fuses, &blank, "open");
+    assert_ne!(
+        open_key, f.pubkey_a,
+        "an open part has the closed parts' MP key"
+    );
+    fs::copy(f.dir.join("secrets.toml"), dir.join("secrets.toml")).expect("manifest");
+    for i in 0..f.secrets.len() {
+        let s = format!("secret{i}.bin");
+        fs::copy(f.dir.join(&s), dir.join(&s)).expect("secret");
+    }
+    let cm_bundle = seal(&dir, &open_pubk, PRODUCT, "cm-bundle.bin");
+    let img = dir.join("counterfeit.img");
+    fs::copy(&f.fresh, &img).expect("image");
+    put_bundle(&img, &cm_bundle);
+    let (mut q, banner) = boot(&loader_image(), Some(&open_fuses), &img);
+    assert!(banner.contains("provision: device provisioned"), "{banner}");
+    q.send_line("poweroff").expect("poweroff");
+    q.wait_exit(BOOT).expect("QEMU exits");
+    drop(q);
+    let log = dir.join("counterfeit.log");
+    fs::write(&log, &banner).expect("log");
+    assert_eq!(id_lines(&banner).len(), 1);
+
+    // The OEM's ledger: its closed MP key and SRK hash, its own bundle, the
+    // loaders it released (the development image too, to show that even
+    // that mistake does not let the counterfeit in).
+    let db = dir.join("oem.db");
+    let rk = record_key().1;
+    let srk = mfg::hex(&f.chip_a.srk_hash);
+    let run_ok = |args: &[&str]| {
+        let o = mfgtool(args.iter().copied()).expect("mfgtool runs");
+        assert!(
+            o.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    };
+    run_ok(&[
+        "ledger",
+        "--db",
+        p(&db),
+        "init",
+        "--mp-pubkey",
+        p(&f.pubk_a),
+        "--srk-hash",
+        &srk,
+    ]);
+    let bundle_a = dir.join("bundle-a.bin");
+    fs::write(&bundle_a, &f.bundle_a).expect("bundle");
+    run_ok(&[
+        "ledger",
+        "--db",
+        p(&db),
+        "add-bundle",
+        "--lot",
+        "L1",
+        p(&bundle_a),
+    ]);
+    let elf = loader_image().with_file_name("loader.elf");
+    run_ok(&["ledger", "--db", p(&db), "release", "--loader", p(&elf)]);
+    let o = mfgtool([
+        "ledger",
+        "--db",
+        p(&db),
+        "register",
+        "--record-key",
+        p(&rk),
+        p(&log),
+    ])
+    .expect("mfgtool runs");
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(!o.status.success(), "the counterfeit was registered: {out}");
+    assert!(
+        out.contains("signature"),
+        "not refused on its signature: {out}"
+    );
+    let list = mfg::mfgtool_run(&["ledger", "--db", p(&db), "--json", "list"]);
+    assert!(
+        !list.contains(&mfg::hex(&open.uid)),
+        "the counterfeit's UID is in the ledger: {list}"
+    );
+    // With the OEM's record key the record opens: it says "open" and carries
+    // the open chip's signature, which the OEM's MP key does not verify.
+    let v = mfgtool([
+        "verify-id",
+        "--mp-pubkey",
+        p(&f.pubk_a),
+        "--record-key",
+        p(&rk),
+        p(&log),
+    ])
+    .expect("runs");
+    assert!(!v.status.success(), "verify-id accepted the counterfeit");
+    let _ = fs::remove_dir_all(&dir);
+}

@@ -67,6 +67,15 @@ fn mfgprot(m: &mut Machine, args: &[&str]) -> Result<(), CmdError> {
             let r = m.ram(addr, size)?;
             // SAFETY: a checked RAM range outside the loader; only read here.
             let msg: &[u8] = unsafe { r.slice_mut() };
+            // Domain separation: only the provisioning flow signs identity
+            // messages. A console signature over `MFID...` bytes would be
+            // a forged identity the OEM's ledger cannot tell from a real
+            // one (the MPMR is the same locked measurement).
+            if msg.starts_with(&mfg_formats::identity::MESSAGE_MAGIC) {
+                return Err(CmdError::msg(format_args!(
+                    "refused: the message starts like an identity message (MFID); only the provisioning flow signs those"
+                )));
+            }
             outln!(m);
             outln!(
                 m,
