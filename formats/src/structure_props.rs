@@ -20,7 +20,7 @@ use std::vec::Vec;
 
 use proptest::prelude::*;
 use proptest::sample::Index;
-use proptest::test_runner::{TestCaseError, TestError, TestRunner};
+use proptest::test_runner::TestCaseError;
 
 use crate::area::*;
 use crate::bundle::*;
@@ -28,10 +28,8 @@ use crate::identity::*;
 use crate::tests::config;
 use crate::*;
 
-/// Runs `test` on `cases` values of `strategy` (`PROPTEST_CASES` or
-/// `default_cases`), counting the cases that reach `probe`; fails on a
-/// failing case (proptest's minimal input in the message) or when fewer
-/// than `min_share` of the cases reached it.
+/// [`test_support::fuzz_property`] with this crate's case count and reach
+/// probes.
 pub(crate) fn fuzz_property<S>(
     name: &str,
     default_cases: u32,
@@ -43,34 +41,15 @@ pub(crate) fn fuzz_property<S>(
     S: Strategy,
     S::Value: core::fmt::Debug,
 {
-    use core::cell::Cell;
-    let mut cfg = config(default_cases);
-    cfg.source_file = Some(file!());
-    let cases = Cell::new(0u64);
-    let reached = Cell::new(0u64);
-    let mut runner = TestRunner::new(cfg);
-    let result = runner.run(&strategy, |v| {
-        reach::take();
-        let r = test(v);
-        cases.set(cases.get() + 1);
-        if reach::take() & probe != 0 {
-            reached.set(reached.get() + 1);
-        }
-        r
-    });
-    match result {
-        Ok(()) => {}
-        Err(TestError::Fail(why, v)) => panic!("{name}: {why}; minimal failing input: {v:?}"),
-        Err(e) => panic!("{name}: {e}"),
-    }
-    let (n, r) = (cases.get(), reached.get());
-    if std::env::var("FUZZ_REACH").is_ok_and(|v| v == "1") {
-        use std::io::Write;
-        let _ = writeln!(std::io::stdout(), "fuzz-reach: {name} {r} {n}");
-    }
-    assert!(
-        n > 0 && r as f64 >= min_share * n as f64,
-        "{name}: only {r} of {n} cases reached the deepest check (want at least {min_share})"
+    test_support::fuzz_property(
+        name,
+        config(default_cases),
+        file!(),
+        probe,
+        min_share,
+        strategy,
+        reach::take,
+        test,
     );
 }
 

@@ -530,12 +530,9 @@ mod props {
     use super::*;
     use proptest::prelude::*;
     use proptest::sample::Index;
-    use proptest::test_runner::{TestError, TestRunner};
 
-    /// Runs a property like `proptest!` does, counting the cases that reach
-    /// `probe`; fails on a failing case or below `min_share` of cases
-    /// reaching it; prints `fuzz-reach: <name> <reached> <cases>` with
-    /// `FUZZ_REACH=1` (`cargo xtask fuzz`).
+    /// [`test_support::fuzz_property`] with this crate's case count and reach
+    /// probes.
     fn fuzz_property<S>(
         name: &str,
         default_cases: u32,
@@ -547,35 +544,15 @@ mod props {
         S: Strategy,
         S::Value: core::fmt::Debug,
     {
-        use core::cell::Cell;
-        let mut cfg = config(default_cases);
-        cfg.source_file = Some(file!());
-        let cases = Cell::new(0u64);
-        let reached = Cell::new(0u64);
-        let result = TestRunner::new(cfg).run(&strategy, |v| {
-            reach_take();
-            let r = test(v);
-            cases.set(cases.get() + 1);
-            if reach_take() & probe != 0 {
-                reached.set(reached.get() + 1);
-            }
-            r
-        });
-        match result {
-            Ok(()) => {}
-            Err(TestError::Fail(why, v)) => {
-                panic!("{name}: {why}; minimal failing input: {v:?}")
-            }
-            Err(e) => panic!("{name}: {e}"),
-        }
-        let (n, r) = (cases.get(), reached.get());
-        if std::env::var("FUZZ_REACH").is_ok_and(|v| v == "1") {
-            use std::io::Write;
-            let _ = writeln!(std::io::stdout(), "fuzz-reach: {name} {r} {n}");
-        }
-        assert!(
-            n > 0 && r as f64 >= min_share * n as f64,
-            "{name}: only {r} of {n} cases reached the deepest check (want at least {min_share})"
+        test_support::fuzz_property(
+            name,
+            config(default_cases),
+            file!(),
+            probe,
+            min_share,
+            strategy,
+            reach_take,
+            test,
         );
     }
 
