@@ -27,8 +27,29 @@ const MEASUREMENT: [u8; 32] = [0x5a; 32];
 /// The OEM record key pair (the device holds the public half).
 const RECORD_SECRET: [u8; 32] = [0x3c; 32];
 
-fn record_key() -> [u8; 64] {
-    mfg_formats::sealed::public_key(&RECORD_SECRET).unwrap()
+fn record_key() -> &'static [u8; 64] {
+    static KEY: std::sync::LazyLock<[u8; 64]> =
+        std::sync::LazyLock::new(|| mfg_formats::sealed::public_key(&RECORD_SECRET).unwrap());
+    &KEY
+}
+
+/// What the loader tells the flow.
+fn config(production: bool) -> Config<'static> {
+    Config {
+        product: PRODUCT,
+        loader_version: "9.9.9",
+        production,
+        record_key: record_key(),
+    }
+}
+
+/// The eMMC over `img`, losing power after `cut_after` writes.
+fn emmc(img: &mut [u8], cut_after: Option<u32>) -> Emmc<'_> {
+    Emmc {
+        disk: MemDisk::new(img, BLOCK),
+        writes: 0,
+        cut_after,
+    }
 }
 /// Disk: 16 MiB; `mfg-data` 8 MiB at 1 MiB, `mfg-bundle` 1 MiB after it.
 const DISK_BLOCKS: u64 = 32 * 1024;
@@ -266,20 +287,11 @@ impl Device {
             r.caam.mpmr_write_and_lock(&MEASUREMENT).unwrap();
         }
         let fuses = TestFuses(self.fuses.clone());
-        let mut emmc = Emmc {
-            disk: MemDisk::new(&mut self.img, BLOCK),
-            writes: 0,
-            cut_after,
-        };
+        let mut emmc = emmc(&mut self.img, cut_after);
         let mut scratch = vec![0u8; SCRATCH_LEN];
         let mut out = Out::default();
         let mut log = Log::default();
-        let cfg = Config {
-            product: PRODUCT,
-            loader_version: "9.9.9",
-            production,
-            record_key: &record_key(),
-        };
+        let cfg = config(production);
         let hw = Hardware::Available {
             caam: &mut r.caam,
             fuses: &fuses,
@@ -297,17 +309,8 @@ impl Device {
     /// Runs the flow on a CAAM the test prepared.
     fn run_on(&mut self, r: &mut Rig, production: bool) -> Result<Outcome, FlowError> {
         let fuses = TestFuses(self.fuses.clone());
-        let mut emmc = Emmc {
-            disk: MemDisk::new(&mut self.img, BLOCK),
-            writes: 0,
-            cut_after: None,
-        };
-        let cfg = Config {
-            product: PRODUCT,
-            loader_version: "9.9.9",
-            production,
-            record_key: &record_key(),
-        };
+        let mut emmc = emmc(&mut self.img, None);
+        let cfg = config(production);
         run(
             &mut emmc,
             Hardware::Available {
@@ -329,11 +332,7 @@ impl Device {
         let mut r = rig(self.fuses.clone());
         r.caam.init().unwrap();
         let fuses = TestFuses(self.fuses.clone());
-        let mut emmc = Emmc {
-            disk: MemDisk::new(&mut self.img, BLOCK),
-            writes: 0,
-            cut_after: Some(0),
-        };
+        let mut emmc = emmc(&mut self.img, Some(0));
         let mut scratch = vec![0u8; SCRATCH_LEN];
         let mut out = Out::default();
         let hw = Hardware::Available {
@@ -592,20 +591,11 @@ fn refuses_without_an_instantiated_rng() {
 #[test]
 fn refuses_without_security_hardware() {
     let mut d = Device::with_bundle(chip(11, false));
-    let mut emmc = Emmc {
-        disk: MemDisk::new(&mut d.img, BLOCK),
-        writes: 0,
-        cut_after: None,
-    };
+    let mut emmc = emmc(&mut d.img, None);
     let mut out = Out::default();
     let mut log = Log::default();
     let mut scratch = vec![0u8; SCRATCH_LEN];
-    let cfg = Config {
-        product: PRODUCT,
-        loader_version: "9.9.9",
-        production: false,
-        record_key: &record_key(),
-    };
+    let cfg = config(false);
     let r = run(
         &mut emmc,
         Hardware::Unavailable("no fuse file loaded"),
@@ -628,20 +618,11 @@ fn refuses_without_security_hardware() {
 #[test]
 fn refuses_a_disk_without_the_partitions() {
     let mut img = vec![0u8; DISK_BLOCKS as usize * BLOCK];
-    let mut emmc = Emmc {
-        disk: MemDisk::new(&mut img, BLOCK),
-        writes: 0,
-        cut_after: None,
-    };
+    let mut emmc = emmc(&mut img, None);
     let mut r = rig(chip(12, false));
     r.caam.init().unwrap();
     let fuses = TestFuses(chip(12, false));
-    let cfg = Config {
-        product: PRODUCT,
-        loader_version: "9.9.9",
-        production: false,
-        record_key: &record_key(),
-    };
+    let cfg = config(false);
     let e = run(
         &mut emmc,
         Hardware::Available {
@@ -775,11 +756,7 @@ fn status_and_verify_report_without_secrets() {
     let mut d = Device::with_bundle(chip(30, false));
     d.boot().r.unwrap();
     let mut out = Out::default();
-    let mut emmc = Emmc {
-        disk: MemDisk::new(&mut d.img, BLOCK),
-        writes: 0,
-        cut_after: Some(0),
-    };
+    let mut emmc = emmc(&mut d.img, Some(0));
     status(&mut emmc, &mut out).unwrap();
     let s = out.0;
     assert!(s.starts_with("state        : done\r\n"), "{s}");
@@ -835,11 +812,7 @@ fn verify_finds_a_corrupted_blob() {
 fn summary_tells_linux_where_the_blobs_are() {
     let mut d = Device::with_bundle(chip(32, false));
     d.boot().r.unwrap();
-    let mut emmc = Emmc {
-        disk: MemDisk::new(&mut d.img, BLOCK),
-        writes: 0,
-        cut_after: Some(0),
-    };
+    let mut emmc = emmc(&mut d.img, Some(0));
     let s = summary(&mut emmc, [0x32; 16]).unwrap();
     assert_eq!(
         s,
