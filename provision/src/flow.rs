@@ -149,7 +149,6 @@ fn run_inner<S: Storage>(
     scrub(&mut scratch[..f.bundle_bytes]);
     scrub(&mut scratch[BLOB_AT..BLOB_AT + f.blob_bytes]);
     scrub(&mut scratch[BACK_AT..BACK_AT + f.blob_bytes]);
-    f.d.obs.scratch_used(f.bundle_bytes, f.blob_bytes);
     if let Err(e) = &r {
         f.d.obs.refused(e.code());
         if e.journal_worthy() {

@@ -114,9 +114,6 @@ pub trait Observer {
     fn journal(&mut self, _sequence: u64, _state: u8, _copy: usize) {}
     /// The run was refused with this journal error code.
     fn refused(&mut self, _code: u16) {}
-    /// Bytes of scratch RAM the run used for the bundle and for the largest
-    /// blob (what it scrubbed).
-    fn scratch_used(&mut self, _bundle: usize, _blob: usize) {}
 }
 
 impl Observer for () {}
