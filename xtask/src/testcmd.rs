@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// Workspace packages that only build for the host (std).
-pub const HOST_ONLY: &[&str] = &["xtask", "qemu-tests", "mfgtool"];
+pub const HOST_ONLY: &[&str] = &["xtask", "qemu-tests", "mfgtool", "test-support"];
 /// The loader binary (target only, built per board feature).
 pub const LOADER: &str = "loader";
 /// Parallel QEMU tests: the machine has two cores.
