@@ -1,6 +1,6 @@
 //! Board support: the only place where addresses become register windows.
 //!
-//! The generic loader (`boot/`) is written against [`Platform`]; each board
+//! The generic loader (`loader/`) is written against [`Platform`]; each board
 //! fills it in:
 //! - [`qemu`]: QEMU's `imx8mp-evk` machine. CAAM and OCOTP do not exist there,
 //!   so their pages stay unmapped and the board emulates them behind the MMU

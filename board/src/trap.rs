@@ -1,8 +1,8 @@
-//! The saved state of an exception, shared by the vectors (`boot/`) and the
+//! The saved state of an exception, shared by the vectors (`loader/`) and the
 //! board's data-abort handler.
 
 /// The register frame the exception vectors save on the exception stack.
-/// The layout is fixed by `boot/src/arch/entry.S`.
+/// The layout is fixed by `loader/src/arch/entry.S`.
 #[repr(C)]
 #[derive(Clone, Debug)]
 pub struct TrapFrame {

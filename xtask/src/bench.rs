@@ -472,7 +472,7 @@ fn caam_rows(out: &build::Outputs, rows: &mut Vec<Row>) -> Result<()> {
 pub const LINUX_LOADER_GOAL: f64 = 1_000_000.0;
 
 /// Instructions `linux_enter` executes after the `bench linux_entry` mark
-/// up to the kernel's first instruction: 82 fixed ones (boot/src/arch) plus
+/// up to the kernel's first instruction: 82 fixed ones (loader/src/arch) plus
 /// 4 per 16 scrubbed bytes.
 pub fn linux_enter_instructions(scrub_bytes: u64) -> u64 {
     82 + scrub_bytes / 16 * 4

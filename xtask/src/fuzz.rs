@@ -39,22 +39,22 @@ const TARGETS: &[Target] = &[
     Target {
         what: "console line editor, argument parser",
         package: "loader",
-        sources: &[("boot/src/console/props.rs", "console::props::")],
+        sources: &[("loader/src/console/props.rs", "console::props::")],
     },
     Target {
         what: "command arguments",
         package: "loader",
-        sources: &[("boot/src/requests/props.rs", "requests::props::")],
+        sources: &[("loader/src/requests/props.rs", "requests::props::")],
     },
     Target {
         what: "A64 data-abort decoder, emulated CAAM descriptor interpreter",
         package: "imx-emu",
-        sources: &[("drivers/emu/src/props.rs", "props::")],
+        sources: &[("imx-emu/src/props.rs", "props::")],
     },
     Target {
         what: "FDT editor",
         package: "fdt-edit",
-        sources: &[("boot/fdt/src/props.rs", "props::")],
+        sources: &[("fdt-edit/src/props.rs", "props::")],
     },
     Target {
         what: "FIT verifier (malformed and damaged signed FITs)",
@@ -70,8 +70,8 @@ const TARGETS: &[Target] = &[
         what: "bundle, ID record, journal, blob table, partition header parsers",
         package: "mfg-formats",
         sources: &[
-            ("formats/src/tests.rs", "tests::"),
-            ("formats/src/structure_props.rs", "structure_props::"),
+            ("mfg-formats/src/tests.rs", "tests::"),
+            ("mfg-formats/src/structure_props.rs", "structure_props::"),
         ],
     },
 ];
@@ -668,13 +668,13 @@ fn d() {
         // The counts the docs state (docs/hardening.md); a property added or
         // removed changes them here first.
         let want = [
-            ("boot/src/console/props.rs", 8),
-            ("boot/src/requests/props.rs", 14),
-            ("drivers/emu/src/props.rs", 6),
-            ("boot/fdt/src/props.rs", 4),
+            ("loader/src/console/props.rs", 8),
+            ("loader/src/requests/props.rs", 14),
+            ("imx-emu/src/props.rs", 6),
+            ("fdt-edit/src/props.rs", 4),
             ("drivers/block/src/gpt/tests.rs", 3),
-            ("formats/src/tests.rs", 8),
-            ("formats/src/structure_props.rs", 5),
+            ("mfg-formats/src/tests.rs", 8),
+            ("mfg-formats/src/structure_props.rs", 5),
             ("fit/src/props.rs", 3),
         ];
         for (file, n) in want {

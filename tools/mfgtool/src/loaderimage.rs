@@ -1,7 +1,7 @@
 //! The measurement a loader locks into the MPMR, computed from its ELF.
 //!
 //! At boot the loader hashes its own memory from `__image_start` to
-//! `__rodata_end` (`boot/src/provisioning.rs` `measurement()`, symbols from
+//! `__rodata_end` (`loader/src/provisioning.rs` `measurement()`, symbols from
 //! `linker/loader.ld`): `.text`, the page padding after it, and `.rodata`
 //! (with `.got`) up to the next page boundary, exactly as loaded from the
 //! raw Image. The raw Image (`loader.bin`) is the `PT_LOAD` segments' file

@@ -46,7 +46,7 @@ pub const BOOT: Command = Command {
 };
 
 /// The FIT boot public key(s): a U-Boot control DTB (`/signature/<name>`),
-/// embedded by `boot/build.rs` from `MFG_BOOT_KEY` or the development key.
+/// embedded by `loader/build.rs` from `MFG_BOOT_KEY` or the development key.
 static BOOT_KEY_DTB: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/boot-key.dtb"));
 /// "OEM" or "development".
 pub const BOOT_KEY_KIND: &str = env!("MFG_BOOT_KEY_KIND");

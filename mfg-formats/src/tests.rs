@@ -393,7 +393,7 @@ fn journal_block(state: ProvState, sequence: u64) -> [u8; BLOCK] {
     j.to_block()
 }
 
-/// One step of the loader's journal protocol (`boot/src/flow`): read the
+/// One step of the loader's journal protocol (`loader/src/flow`): read the
 /// current record, write its successor (state advanced) into the other
 /// copy. Returns what the next read selects.
 fn journal_step(copies: &mut [[u8; BLOCK]; 2]) -> (JournalRecord, JournalRecord, usize) {
