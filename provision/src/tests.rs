@@ -213,14 +213,14 @@ impl Device {
         let mut img = vec![0u8; DISK_BLOCKS as usize * BLOCK];
         let parts = [
             NewPartition {
-                type_guid: MFG_DATA.type_guid.to_gpt_bytes(),
+                type_guid: MFG_DATA.type_guid.0,
                 unique_guid: [1; 16],
                 first_lba: DATA_FIRST,
                 last_lba: BUNDLE_FIRST - 1,
                 name: MFG_DATA.name,
             },
             NewPartition {
-                type_guid: MFG_BUNDLE.type_guid.to_gpt_bytes(),
+                type_guid: MFG_BUNDLE.type_guid.0,
                 unique_guid: [2; 16],
                 first_lba: BUNDLE_FIRST,
                 last_lba: BUNDLE_FIRST + BUNDLE_BLOCKS - 1,

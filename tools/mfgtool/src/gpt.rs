@@ -8,7 +8,7 @@ use std::io::{Read, Seek, SeekFrom};
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
-use mfg_formats::partitions::{Guid, PartitionDef};
+use mfg_formats::partitions::PartitionDef;
 
 use crate::error::{Fail, Result};
 
@@ -84,7 +84,7 @@ pub fn write_image(path: &Path, size: u64, parts: &[NewPart<'_>]) -> Result<Vec<
             )));
         }
         entries.push(block::gpt::NewPartition {
-            type_guid: p.def.type_guid.to_gpt_bytes(),
+            type_guid: p.def.type_guid.0,
             unique_guid: random_guid()?,
             first_lba: lba,
             last_lba: last,
@@ -195,7 +195,7 @@ impl Disk {
             .map(|p| Part {
                 index: p.index as usize,
                 name: p.name_chars().collect(),
-                type_guid: Guid::from_gpt_bytes(&p.type_guid.0).to_string(),
+                type_guid: p.type_guid.to_string(),
                 first_lba: p.first_lba,
                 last_lba: p.last_lba,
             })

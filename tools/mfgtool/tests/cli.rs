@@ -960,7 +960,7 @@ fn image_is_valid_gpt_and_inspect_decodes_it() {
         pout.contains("mfg-data") && pout.contains("mfg-bundle") && pout.contains("initrd"),
         "{pout}"
     );
-    // sgdisk reads our type GUIDs back in their textual form.
+    // sgdisk reads our type GUIDs back in their textual form (upper case).
     for (i, def) in mfg_formats::partitions::ALL[..2].iter().enumerate() {
         let info = std::process::Command::new("sgdisk")
             .arg(format!("-i{}", i + 1))
@@ -968,7 +968,10 @@ fn image_is_valid_gpt_and_inspect_decodes_it() {
             .output()
             .unwrap();
         let text = String::from_utf8_lossy(&info.stdout);
-        assert!(text.contains(&def.type_guid.to_string()), "{text}");
+        assert!(
+            text.contains(&def.type_guid.to_string().to_uppercase()),
+            "{text}"
+        );
         assert!(
             text.contains(&format!("Partition name: '{}'", def.name)),
             "{text}"
