@@ -2,7 +2,7 @@
 
 use crate::memory::{Kind, Region};
 use crate::trap::{TrapFrame, TrapOutcome, TrapRefusal};
-use crate::{Peripherals, Platform, cell::TakeOnce, soc};
+use crate::{Peripherals, Platform, cell::TakeOnce, dram, soc};
 
 /// The i.MX8M Plus EVK.
 pub struct Evk;
@@ -14,11 +14,7 @@ static TAKEN: TakeOnce = TakeOnce::new();
 static MAP: [Region; 3] = [
     Region::new(0x3000_0000, 0x3100_0000, Kind::Device),
     Region::new(0x3880_0000, 0x3900_0000, Kind::Device),
-    Region::new(
-        soc::DRAM_BASE,
-        soc::DRAM_BASE + Evk::DRAM_SIZE,
-        Kind::Normal,
-    ),
+    Region::new(dram::BASE, dram::BASE + Evk::DRAM_SIZE, Kind::Normal),
 ];
 
 impl Platform for Evk {

@@ -14,6 +14,7 @@
 #[cfg(test)]
 extern crate std;
 
+pub mod dram;
 pub mod memory;
 pub mod trap;
 
@@ -66,16 +67,6 @@ pub mod soc {
     pub const OCOTP_LEN: usize = 0x1_0000;
     /// SNVS (HP status, LP power control).
     pub const SNVS: usize = 0x3037_0000;
-    /// The first byte of DRAM.
-    pub const DRAM_BASE: u64 = 0x4000_0000;
-    /// Where TF-A (and QEMU) load BL33: the loader's link address.
-    pub const LOAD_ADDR: u64 = 0x4020_0000;
-    /// DRAM the provisioning flow uses for the bundle and blob buffers
-    /// (outside the loader image, below where QEMU puts a DTB), zeroed at
-    /// boot and after every run.
-    pub const PROVISION_SCRATCH: u64 = DRAM_BASE + 0x0100_0000;
-    /// Its length.
-    pub const PROVISION_SCRATCH_LEN: u64 = 0x0080_0000;
 }
 
 /// The register windows a board hands out, once.
@@ -102,7 +93,7 @@ pub trait Platform {
     const NAME: &'static str;
     /// Short name used in file names and `version`.
     const ID: &'static str;
-    /// DRAM size mapped by the loader, from [`soc::DRAM_BASE`].
+    /// DRAM size mapped by the loader, from [`dram::BASE`].
     const DRAM_SIZE: u64;
     /// The CAAM job ring the loader uses (JR0 is HAB's, OP-TEE takes JR2).
     const CAAM_JOB_RING: u8 = 1;

@@ -15,7 +15,7 @@
 use crate::cell::{InitOnce, SingleCore, TakeOnce};
 use crate::memory::{Kind, Region};
 use crate::trap::{TrapFrame, TrapOutcome, TrapRefusal};
-use crate::{Peripherals, Platform, soc};
+use crate::{Peripherals, Platform, dram, soc};
 use imx_emu::fusefile::{
     FAULT_PLAN_LEN, FUSE_FILE_LEN, Fault, FuseFile, FuseFileError, MmcFault, TEST_PLAN_LEN,
     TestPlan,
@@ -26,9 +26,7 @@ use imx_emu::{BusError, BusMemory, Emulator, RegFile};
 /// The QEMU `imx8mp-evk` machine (run with `-m 1G`).
 pub struct Qemu;
 
-/// Where QEMU's `-device loader` puts the fuse file: the page below the
-/// loader's 2 MiB, which QEMU leaves alone.
-pub const FUSE_PAGE: u64 = 0x4010_0000;
+pub use crate::dram::FUSE_PAGE;
 
 static TAKEN: TakeOnce = TakeOnce::new();
 /// Whether the fuse file parsed. The fuses themselves (OTPMK and MP family
@@ -50,8 +48,8 @@ impl GuestRam {
     fn check(addr: u64, len: usize) -> Result<*mut u8, BusError> {
         let err = BusError { addr, len };
         let end = addr.checked_add(len as u64).ok_or(err)?;
-        let dram = soc::DRAM_BASE..=soc::DRAM_BASE + Qemu::DRAM_SIZE;
-        let fuse = FUSE_PAGE..FUSE_PAGE + 0x1000;
+        let dram = dram::BASE..=dram::BASE + Qemu::DRAM_SIZE;
+        let fuse = FUSE_PAGE..FUSE_PAGE + dram::FUSE_PAGE_LEN;
         if !dram.contains(&addr) || !dram.contains(&end) || (addr < fuse.end && fuse.start < end) {
             return Err(err);
         }
@@ -117,10 +115,10 @@ static MAP: [Region; 6] = [
         Kind::Device,
     ),
     Region::new(0x3880_0000, 0x3900_0000, Kind::Device),
-    Region::new(soc::DRAM_BASE, FUSE_PAGE, Kind::Normal),
+    Region::new(dram::BASE, FUSE_PAGE, Kind::Normal),
     Region::new(
-        FUSE_PAGE + 0x1000,
-        soc::DRAM_BASE + Qemu::DRAM_SIZE,
+        FUSE_PAGE + dram::FUSE_PAGE_LEN,
+        dram::BASE + Qemu::DRAM_SIZE,
         Kind::Normal,
     ),
 ];
@@ -140,7 +138,7 @@ impl Platform for Qemu {
     /// QEMU's UART1 is `-serial` #0, the test harness's log file.
     const LOG_UART: bool = true;
     const DRAM_SIZE: u64 = 1 << 30;
-    const DRAM_BANKS: &'static [(u64, u64)] = &[(soc::DRAM_BASE, Self::DRAM_SIZE)];
+    const DRAM_BANKS: &'static [(u64, u64)] = &[(dram::BASE, Self::DRAM_SIZE)];
 
     fn memory_map() -> &'static [Region] {
         &MAP

@@ -144,10 +144,7 @@ impl Machine {
 
     /// DRAM as mapped: `[start, end)`.
     pub fn dram(&self) -> (u64, u64) {
-        (
-            board::soc::DRAM_BASE,
-            board::soc::DRAM_BASE + Current::DRAM_SIZE,
-        )
+        (board::dram::BASE, board::dram::BASE + Current::DRAM_SIZE)
     }
 }
 

@@ -135,7 +135,7 @@ fn start_mmc(regs: board::MmcRegs) -> machine::LoaderMmc {
 #[cfg(target_os = "none")]
 fn dma() -> arch::cache::IdentityDma {
     use board::{Current, Platform};
-    let dram = board::soc::DRAM_BASE;
+    let dram = board::dram::BASE;
     arch::cache::IdentityDma {
         start: dram,
         end: (dram + Current::DRAM_SIZE).min(1 << 32),

@@ -21,7 +21,7 @@ pub const PRODUCT: &str = match option_env!("MFG_PRODUCT") {
     None => "imx8mp-demo",
 };
 
-const _: () = assert!(board::soc::PROVISION_SCRATCH_LEN as usize >= provision::SCRATCH_LEN);
+const _: () = assert!(board::dram::PROVISION_SCRATCH_LEN as usize >= provision::SCRATCH_LEN);
 
 /// The console as the flow's report.
 struct Out<'a>(&'a mut Uart<MmioRegion>);
@@ -52,8 +52,8 @@ fn hardware<'a>(s: &'a mut Result<Security, &'static str>) -> Hardware<'a> {
 fn scratch(m: &Machine) -> Result<&'static mut [u8], FlowError> {
     let r = m
         .ram(
-            board::soc::PROVISION_SCRATCH,
-            board::soc::PROVISION_SCRATCH_LEN,
+            board::dram::PROVISION_SCRATCH,
+            board::dram::PROVISION_SCRATCH_LEN,
         )
         .map_err(|_| FlowError::Partition("no scratch RAM"))?;
     // SAFETY: a checked RAM range outside the loader, used only by the flow
@@ -64,7 +64,7 @@ fn scratch(m: &Machine) -> Result<&'static mut [u8], FlowError> {
 /// The last 8 bytes of the scratch area hold this while a run may have
 /// plaintext there (outside every buffer the flow uses).
 const IN_PROGRESS: [u8; 8] = *b"MFGRUN\x00\x01";
-const _: () = assert!(board::soc::PROVISION_SCRATCH_LEN as usize - 8 >= provision::SCRATCH_LEN);
+const _: () = assert!(board::dram::PROVISION_SCRATCH_LEN as usize - 8 >= provision::SCRATCH_LEN);
 
 fn mark(s: &mut [u8], v: [u8; 8]) {
     let at = s.len() - 8;

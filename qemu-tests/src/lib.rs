@@ -36,10 +36,10 @@ pub const PROMPT: &str = "=> ";
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// The link/load address of the loader (where QEMU places the Image).
-pub const LOAD_ADDR: u64 = board::soc::LOAD_ADDR;
+pub const LOAD_ADDR: u64 = board::dram::LOAD_ADDR;
 
 /// The page QEMU loads a fuse file into (`-device loader,...`).
-pub const FUSES_ADDR: u64 = 0x4010_0000;
+pub const FUSES_ADDR: u64 = board::dram::FUSE_PAGE;
 
 /// Everything that can go wrong while driving QEMU. `Debug` prints the
 /// same readable text as `Display`, so a test's `unwrap()` shows the

@@ -7,6 +7,7 @@ use crate::machine::{Machine, RamRange, outln};
 #[cfg(not(feature = "production"))]
 use crate::requests::boot::parse_booti;
 use crate::requests::boot::{BootargsRequest, parse_boot, parse_bootargs};
+use board::dram::{FDT_LOAD, FDT_SLACK, FIT_LOAD, FIT_MAX, INITRD_LOAD};
 use board::{Current, Platform};
 use fdt_edit::Fdt;
 
@@ -50,19 +51,6 @@ pub const BOOT: Command = Command {
 static BOOT_KEY_DTB: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/boot-key.dtb"));
 /// "OEM" or "development".
 pub const BOOT_KEY_KIND: &str = env!("MFG_BOOT_KEY_KIND");
-
-/// Where the FIT is read to be verified, and its largest size: 256 MiB
-/// above the DTB and initramfs staging areas.
-const FIT_LOAD: u64 = board::soc::DRAM_BASE + 0x1000_0000;
-const FIT_MAX: u64 = 0x1000_0000;
-
-/// Where `boot` loads the DTB and initramfs (the kernel goes straight to
-/// its final place).
-const FDT_LOAD: u64 = board::soc::DRAM_BASE + 0x0700_0000;
-const INITRD_LOAD: u64 = board::soc::DRAM_BASE + 0x0800_0000;
-
-/// Room the DTB gets to grow for the loader's fix-ups.
-const FDT_SLACK: u64 = 0x1_0000;
 
 fn bootargs(m: &mut Machine, args: &[&str]) -> Result<(), CmdError> {
     match parse_bootargs(args)? {
