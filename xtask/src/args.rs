@@ -1,49 +1,26 @@
-//! Command-line parsing for `cargo xtask`.
+//! Command-line parsing for `cargo xtask` (clap derive; `--help` on every
+//! command shows its options).
 
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use imx_emu::fusefile::{ChipOptions, Page0};
 use std::path::PathBuf;
 
-/// Usage text printed by `cargo xtask help` and on a usage error.
-pub const USAGE: &str = "\
-usage: cargo xtask <command> [options]
-
-commands:
-  build [--board qemu|imx8mp-evk] [--production] [--keys DIR] [--allow-dev-keys]
-        build the loader; writes target/out/<board>[-production]/loader.{bin,elf}.
-        --keys DIR: the OEM key set (mfgtool keys new) whose public keys the loader
-        is built with; default: a development set made once in target/keys/dev.
-        A production build refuses a development set unless --allow-dev-keys.
-  qemu [--board B] [--production] [--keys DIR] [--allow-dev-keys] [--fuses FILE]
-       [--disk IMG] [-- QEMU ARGS]
-        build and boot on QEMU imx8mp-evk; console on this terminal (Ctrl-A X quits),
-        defmt log decoded into target/qemu-defmt.log
-  fuses new --uid HEX32 --srk-hash HEX64 [--otpmk HEX64] [--open] [--no-mp-key]
-        [--caam-page0 zero|ones|abort] -o FILE
-        write a virtual chip's fuse file (random OTPMK unless given); --no-mp-key:
-        SCFGR.MPCURVE reads 0 at power-on; --caam-page0: the CAAM controller page
-        refused as with OP-TEE (reads 0, reads all-ones, or aborts); docs/caam.md
-  test  prerequisites, host tests, QEMU tests, clippy (host + target), fmt --check
-  bench instruction counts under -icount and image sizes; target/bench/bench.json
-  fuzz [--cases N] [--secs S]  every property test (parsers, decoder, CAAM model, FDT editor,
-        GPT reader, console and command arguments) with N cases per property (default
-        100000), then libFuzzer (cargo fuzz, stable, --sanitizer none) on each parser target
-        for S seconds (default 60; 0 skips it); prints executions, reach, coverage, crashes
-  demo  the provisioning story on QEMU: 4 chips, 2 OEMs, seal, provision, ledger, attacks
-  clippy  clippy for host and target with -D warnings
-  fmt [--check]  cargo fmt --all
-  prereqs  check (and where possible install) what test/demo/bench need
-  elf2bin ELF BIN  convert any loader ELF into a raw arm64 Image (what build does)
-  factory -o DIR [--bundle FILE] [--kernel Image] [--dtb DTB] [--bl31 FILE] [--board imx8mp-evk]
-          [--keys DIR] [--allow-dev-keys]
-        the CM's deliverables: production loader FIT (mkimage), eMMC disk image with the
-        sealed bundle, uuu scripts flash-emmc.uuu and flash-bundle.uuu (docs/factory.md)
-";
+/// The one build, run, test and bench entry point (`cargo xtask`).
+#[derive(Parser, Clone, PartialEq, Eq, Debug)]
+#[command(name = "xtask", bin_name = "cargo xtask")]
+pub struct Cli {
+    /// The command; none prints the help.
+    #[command(subcommand)]
+    pub cmd: Option<Cmd>,
+}
 
 /// The board a loader image is built for.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[derive(ValueEnum, Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Board {
     /// QEMU `imx8mp-evk` with the emulated CAAM and OCOTP.
     Qemu,
     /// The real i.MX8M Plus EVK.
+    #[value(name = "imx8mp-evk", alias = "evk")]
     Imx8mpEvk,
 }
 
@@ -63,27 +40,23 @@ impl Board {
             Board::Imx8mpEvk => "board-imx8mp-evk",
         }
     }
-
-    /// Parses a `--board` value.
-    pub fn parse(s: &str) -> Result<Self, String> {
-        match s {
-            "qemu" => Ok(Board::Qemu),
-            "imx8mp-evk" | "evk" => Ok(Board::Imx8mpEvk),
-            _ => Err(format!("unknown board '{s}' (expected qemu or imx8mp-evk)")),
-        }
-    }
 }
 
 /// What to build.
-#[derive(Clone, PartialEq, Eq, Debug)]
+#[derive(Args, Clone, PartialEq, Eq, Debug)]
 pub struct BuildOpts {
     /// The board.
+    #[arg(long, value_enum, default_value_t = Board::Qemu)]
     pub board: Board,
     /// Production build (no debug-only commands such as `mfgprot pubk`).
+    #[arg(long)]
     pub production: bool,
-    /// The OEM key set (`--keys DIR`); `None`: the development set.
+    /// The OEM key set (`mfgtool keys new`) whose public keys the loader is
+    /// built with; default: a development set made once in target/keys/dev.
+    #[arg(long, value_name = "DIR")]
     pub keys: Option<PathBuf>,
-    /// A production build may use a development key set.
+    /// Let a production build use a development key set (refused otherwise).
+    #[arg(long)]
     pub allow_dev_keys: bool,
 }
 
@@ -108,9 +81,7 @@ impl BuildOpts {
             allow_dev_keys: true,
         }
     }
-}
 
-impl BuildOpts {
     /// The output directory name: `<board>[-production]`.
     pub fn out_name(&self) -> String {
         if self.production {
@@ -121,279 +92,239 @@ impl BuildOpts {
     }
 }
 
+/// How `--caam-page0` names a refused CAAM controller page.
+#[derive(ValueEnum, Clone, Copy, PartialEq, Eq, Debug)]
+pub enum CaamPage0 {
+    /// Reads return 0.
+    Zero,
+    /// Reads return all-ones.
+    Ones,
+    /// Every access aborts.
+    Abort,
+}
+
+impl From<CaamPage0> for Page0 {
+    fn from(p: CaamPage0) -> Self {
+        match p {
+            CaamPage0::Zero => Page0::ReadsZero,
+            CaamPage0::Ones => Page0::ReadsOnes,
+            CaamPage0::Abort => Page0::Aborts,
+        }
+    }
+}
+
 /// Arguments of `fuses new`.
-#[derive(Clone, PartialEq, Eq, Debug)]
+#[derive(Args, Clone, PartialEq, Eq, Debug)]
 pub struct FusesNew {
     /// 128-bit UID, big-endian.
+    #[arg(long, value_name = "HEX32", value_parser = parse_hex::<16>)]
     pub uid: [u8; 16],
     /// SRK hash.
+    #[arg(long, value_name = "HEX64", value_parser = parse_hex::<32>)]
     pub srk_hash: [u8; 32],
-    /// OTPMK; random when `None`.
+    /// OTPMK; random when not given.
+    #[arg(long, value_name = "HEX64", value_parser = parse_hex::<32>)]
     pub otpmk: Option<[u8; 32]>,
     /// Open (not closed) part.
+    #[arg(long)]
     pub open: bool,
-    /// Power-on options of the emulated CAAM.
-    pub options: imx_emu::fusefile::ChipOptions,
+    /// SCFGR.MPCURVE reads 0 at power-on (no MP key).
+    #[arg(long)]
+    pub no_mp_key: bool,
+    /// The CAAM controller page refused as with OP-TEE (docs/caam.md).
+    #[arg(long, value_enum)]
+    pub caam_page0: Option<CaamPage0>,
     /// Output file.
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
     pub out: PathBuf,
 }
 
+impl FusesNew {
+    /// Power-on options of the emulated CAAM.
+    pub fn options(&self) -> ChipOptions {
+        ChipOptions {
+            mp_curve_zero: self.no_mp_key,
+            page0: self.caam_page0.map_or(Page0::Open, Page0::from),
+        }
+    }
+}
+
+/// `cargo xtask fuses` subcommands.
+#[derive(Subcommand, Clone, PartialEq, Eq, Debug)]
+pub enum FusesCmd {
+    /// Write a virtual chip's fuse file (random OTPMK unless given).
+    New(FusesNew),
+}
+
 /// A parsed `cargo xtask` command.
-#[derive(Clone, PartialEq, Eq, Debug)]
+#[derive(Subcommand, Clone, PartialEq, Eq, Debug)]
 pub enum Cmd {
-    /// `build`.
+    /// Build the loader into target/out/<board>[-production]/loader.{bin,elf}.
     Build(BuildOpts),
-    /// `qemu`.
+    /// Build and boot on QEMU imx8mp-evk, console on this terminal.
+    ///
+    /// Ctrl-A X quits; the defmt log is decoded into target/qemu-defmt.log.
     Qemu {
         /// What to build and boot.
+        #[command(flatten)]
         build: BuildOpts,
-        /// Fuse file to load.
+        /// Fuse file of the virtual chip (`fuses new`).
+        #[arg(long, value_name = "FILE")]
         fuses: Option<PathBuf>,
         /// Disk image for USDHC3.
+        #[arg(long, value_name = "IMG")]
         disk: Option<PathBuf>,
-        /// Extra QEMU arguments after `--`.
+        /// Extra QEMU arguments.
+        #[arg(last = true, value_name = "QEMU ARGS")]
         qemu_args: Vec<String>,
     },
-    /// `fuses new`.
-    FusesNew(FusesNew),
-    /// `test`.
+    /// Virtual chips for QEMU: fuse files.
+    #[command(subcommand)]
+    Fuses(FusesCmd),
+    /// Prerequisites, host tests, QEMU tests, clippy (host + target), fmt --check.
     Test,
-    /// `bench`.
+    /// Instruction counts under -icount and image sizes; target/bench/bench.json.
     Bench,
-    /// `demo`.
+    /// The provisioning story on QEMU: 4 chips, 2 OEMs, seal, provision, ledger, attacks.
     Demo,
-    /// `clippy`.
+    /// Clippy for host and target with -D warnings.
     Clippy,
-    /// `fmt [--check]`.
+    /// cargo fmt --all.
     Fmt {
         /// Only check.
+        #[arg(long)]
         check: bool,
     },
-    /// `prereqs`.
+    /// Check (and where possible install) what test/demo/bench need.
     Prereqs,
-    /// `fuzz [--cases N] [--secs S]`.
+    /// Every property test, then libFuzzer on each parser target.
+    ///
+    /// The property tests cover the parsers, decoder, CAAM model, FDT
+    /// editor, GPT reader, console and command arguments; libFuzzer runs
+    /// as `cargo fuzz` on stable with `--sanitizer none`. Prints executions,
+    /// reach, coverage and crashes.
     Fuzz {
         /// Cases per property.
+        #[arg(long, value_name = "N", default_value_t = 100_000,
+              value_parser = clap::value_parser!(u64).range(1..))]
         cases: u64,
-        /// Seconds per coverage-guided target (0: none).
+        /// Seconds of libFuzzer per parser target (0 skips it).
+        #[arg(long, value_name = "S", default_value_t = 60)]
         secs: u64,
     },
-    /// `elf2bin ELF BIN`.
+    /// Convert any loader ELF into a raw arm64 Image (what build does).
+    #[command(name = "elf2bin")]
     Elf2Bin {
         /// Input ELF.
+        #[arg(value_name = "ELF")]
         elf: PathBuf,
         /// Output Image.
+        #[arg(value_name = "BIN")]
         bin: PathBuf,
     },
-    /// `factory`.
+    /// The CM's deliverables: loader FIT, eMMC disk image, uuu scripts (docs/factory.md).
+    ///
+    /// Builds the production loader and its FIT (mkimage), the eMMC disk
+    /// image with the sealed bundle, and the uuu scripts flash-emmc.uuu and
+    /// flash-bundle.uuu.
     Factory(crate::factory::FactoryOpts),
-    /// `help`.
-    Help,
 }
 
 /// Parses hex (optionally `0x`-prefixed) into exactly `N` bytes.
-pub fn parse_hex<const N: usize>(what: &str, s: &str) -> Result<[u8; N], String> {
+pub fn parse_hex<const N: usize>(s: &str) -> Result<[u8; N], String> {
     let h = s
         .strip_prefix("0x")
         .or_else(|| s.strip_prefix("0X"))
         .unwrap_or(s);
     if h.len() != 2 * N {
-        return Err(format!(
-            "{what}: expected {} hex digits, got {}",
-            2 * N,
-            h.len()
-        ));
+        return Err(format!("expected {} hex digits, got {}", 2 * N, h.len()));
     }
     // Checked first: from_str_radix alone would accept a leading '+'.
     if !h.bytes().all(|c| c.is_ascii_hexdigit()) {
-        return Err(format!("{what}: not hex: '{s}'"));
+        return Err(format!("not hex: '{s}'"));
     }
     let mut out = [0u8; N];
     for (o, pair) in out.iter_mut().zip(h.as_bytes().chunks_exact(2)) {
         let hi = char::from(pair[0]).to_digit(16).unwrap_or(0);
         let lo = char::from(pair[1]).to_digit(16).unwrap_or(0);
-        *o = u8::try_from(hi * 16 + lo).map_err(|_| format!("{what}: not hex: '{s}'"))?;
+        *o = u8::try_from(hi * 16 + lo).map_err(|_| format!("not hex: '{s}'"))?;
     }
     Ok(out)
-}
-
-/// Parses the arguments after `cargo xtask`.
-pub fn parse(args: &[String]) -> Result<Cmd, String> {
-    let Some((cmd, rest)) = args.split_first() else {
-        return Ok(Cmd::Help);
-    };
-    let mut it = rest.iter();
-    let value = |it: &mut std::slice::Iter<'_, String>, opt: &str| -> Result<String, String> {
-        it.next()
-            .cloned()
-            .ok_or_else(|| format!("{opt} needs a value"))
-    };
-    match cmd.as_str() {
-        "build" | "qemu" => {
-            let mut build = BuildOpts::default();
-            let mut fuses = None;
-            let mut disk = None;
-            let mut qemu_args = Vec::new();
-            let is_qemu = cmd == "qemu";
-            while let Some(a) = it.next() {
-                match a.as_str() {
-                    "--board" => build.board = Board::parse(&value(&mut it, a)?)?,
-                    "--production" => build.production = true,
-                    "--keys" => build.keys = Some(PathBuf::from(value(&mut it, a)?)),
-                    "--allow-dev-keys" => build.allow_dev_keys = true,
-                    "--fuses" if is_qemu => fuses = Some(PathBuf::from(value(&mut it, a)?)),
-                    "--disk" if is_qemu => disk = Some(PathBuf::from(value(&mut it, a)?)),
-                    "--" if is_qemu => {
-                        qemu_args.extend(it.by_ref().cloned());
-                    }
-                    _ => return Err(format!("{cmd}: unexpected argument '{a}'")),
-                }
-            }
-            if is_qemu {
-                Ok(Cmd::Qemu {
-                    build,
-                    fuses,
-                    disk,
-                    qemu_args,
-                })
-            } else {
-                Ok(Cmd::Build(build))
-            }
-        }
-        "fuses" => {
-            match it.next().map(String::as_str) {
-                Some("new") => {}
-                Some(other) => return Err(format!("fuses: unknown subcommand '{other}'")),
-                None => return Err("fuses: expected 'new'".into()),
-            }
-            let (mut uid, mut srk, mut otpmk, mut open, mut out) = (None, None, None, false, None);
-            let mut options = imx_emu::fusefile::ChipOptions::default();
-            while let Some(a) = it.next() {
-                match a.as_str() {
-                    "--no-mp-key" => options.mp_curve_zero = true,
-                    "--caam-page0" => {
-                        use imx_emu::fusefile::Page0;
-                        options.page0 = match value(&mut it, a)?.as_str() {
-                            "zero" => Page0::ReadsZero,
-                            "ones" => Page0::ReadsOnes,
-                            "abort" => Page0::Aborts,
-                            v => {
-                                return Err(format!(
-                                    "fuses new: --caam-page0 must be zero, ones or abort, not '{v}'"
-                                ));
-                            }
-                        };
-                    }
-                    "--uid" => uid = Some(parse_hex::<16>("--uid", &value(&mut it, a)?)?),
-                    "--srk-hash" => srk = Some(parse_hex::<32>("--srk-hash", &value(&mut it, a)?)?),
-                    "--otpmk" => otpmk = Some(parse_hex::<32>("--otpmk", &value(&mut it, a)?)?),
-                    "--open" => open = true,
-                    "-o" | "--output" => out = Some(PathBuf::from(value(&mut it, a)?)),
-                    _ => return Err(format!("fuses new: unexpected argument '{a}'")),
-                }
-            }
-            Ok(Cmd::FusesNew(FusesNew {
-                uid: uid.ok_or("fuses new: --uid is required")?,
-                srk_hash: srk.ok_or("fuses new: --srk-hash is required")?,
-                otpmk,
-                open,
-                options,
-                out: out.ok_or("fuses new: -o FILE is required")?,
-            }))
-        }
-        "elf2bin" => match (it.next(), it.next(), it.next()) {
-            (Some(elf), Some(bin), None) => Ok(Cmd::Elf2Bin {
-                elf: elf.into(),
-                bin: bin.into(),
-            }),
-            _ => Err("elf2bin: expected ELF BIN".into()),
-        },
-        "factory" => {
-            let mut o = crate::factory::FactoryOpts {
-                out: PathBuf::new(),
-                board: Board::Imx8mpEvk,
-                bundle: None,
-                kernel: None,
-                dtb: None,
-                bl31: None,
-                keys: None,
-                allow_dev_keys: false,
-            };
-            let mut out = None;
-            while let Some(a) = it.next() {
-                match a.as_str() {
-                    "-o" | "--output" => out = Some(PathBuf::from(value(&mut it, a)?)),
-                    "--bundle" => o.bundle = Some(PathBuf::from(value(&mut it, a)?)),
-                    "--kernel" => o.kernel = Some(PathBuf::from(value(&mut it, a)?)),
-                    "--dtb" => o.dtb = Some(PathBuf::from(value(&mut it, a)?)),
-                    "--bl31" => o.bl31 = Some(PathBuf::from(value(&mut it, a)?)),
-                    "--board" => o.board = Board::parse(&value(&mut it, a)?)?,
-                    "--keys" => o.keys = Some(PathBuf::from(value(&mut it, a)?)),
-                    "--allow-dev-keys" => o.allow_dev_keys = true,
-                    _ => return Err(format!("factory: unexpected argument '{a}'")),
-                }
-            }
-            o.out = out.ok_or("factory: -o DIR is required")?;
-            Ok(Cmd::Factory(o))
-        }
-        "fmt" => {
-            let mut check = false;
-            for a in it {
-                match a.as_str() {
-                    "--check" => check = true,
-                    _ => return Err(format!("fmt: unexpected argument '{a}'")),
-                }
-            }
-            Ok(Cmd::Fmt { check })
-        }
-        "fuzz" => {
-            let mut cases = 100_000;
-            let mut secs = 60;
-            while let Some(a) = it.next() {
-                match a.as_str() {
-                    "--cases" => {
-                        let v = value(&mut it, "--cases")?;
-                        cases = v
-                            .parse::<u64>()
-                            .ok()
-                            .filter(|&n| n > 0)
-                            .ok_or_else(|| format!("--cases: not a positive number: '{v}'"))?;
-                    }
-                    "--secs" => {
-                        let v = value(&mut it, "--secs")?;
-                        secs = v
-                            .parse::<u64>()
-                            .map_err(|_| format!("--secs: not a number: '{v}'"))?;
-                    }
-                    _ => return Err(format!("fuzz: unexpected argument '{a}'")),
-                }
-            }
-            Ok(Cmd::Fuzz { cases, secs })
-        }
-        "test" | "bench" | "demo" | "clippy" | "prereqs" | "help" | "--help" | "-h" => {
-            if let Some(a) = it.next() {
-                return Err(format!("{cmd}: unexpected argument '{a}'"));
-            }
-            Ok(match cmd.as_str() {
-                "test" => Cmd::Test,
-                "bench" => Cmd::Bench,
-                "demo" => Cmd::Demo,
-                "clippy" => Cmd::Clippy,
-                "prereqs" => Cmd::Prereqs,
-                _ => Cmd::Help,
-            })
-        }
-        other => Err(format!("unknown command '{other}'")),
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::CommandFactory;
+    use clap::error::ErrorKind;
 
     fn p(s: &str) -> Result<Cmd, String> {
-        let v: Vec<String> = s.split_whitespace().map(String::from).collect();
-        parse(&v)
+        let argv = std::iter::once("xtask").chain(s.split_whitespace());
+        match Cli::try_parse_from(argv) {
+            Ok(Cli { cmd: Some(c) }) => Ok(c),
+            Ok(Cli { cmd: None }) => Err("no command".into()),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    #[test]
+    fn command_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    /// Every command and subcommand answers `--help` (and `-h`), and has a
+    /// one-line description in the list.
+    #[test]
+    fn every_command_has_help() {
+        fn walk(cmd: &clap::Command, path: &mut Vec<String>, seen: &mut usize) {
+            for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
+                path.push(sub.get_name().to_string());
+                let about = sub.get_about().map(|a| a.to_string()).unwrap_or_default();
+                assert!(!about.is_empty(), "{path:?}: no description");
+                assert!(!about.contains('\n'), "{path:?}: description spans lines");
+                for flag in ["--help", "-h"] {
+                    let argv = std::iter::once("xtask")
+                        .chain(path.iter().map(String::as_str))
+                        .chain([flag]);
+                    let e = Cli::try_parse_from(argv).expect_err("help is an early exit");
+                    assert_eq!(e.kind(), ErrorKind::DisplayHelp, "{path:?} {flag}: {e}");
+                    assert!(e.to_string().contains("Usage: cargo xtask"), "{e}");
+                }
+                *seen += 1;
+                walk(sub, path, seen);
+                path.pop();
+            }
+        }
+        let mut seen = 0;
+        walk(&Cli::command(), &mut Vec::new(), &mut seen);
+        // 12 commands and `fuses new`.
+        assert_eq!(seen, 13);
+        let e = Cli::try_parse_from(["xtask", "--help"]).expect_err("help");
+        assert_eq!(e.kind(), ErrorKind::DisplayHelp);
+        assert!(e.to_string().contains("factory"), "{e}");
+        let e = Cli::try_parse_from(["xtask", "help", "factory"]).expect_err("help");
+        assert_eq!(e.kind(), ErrorKind::DisplayHelp);
+        assert_eq!(p(""), Err("no command".into()));
+    }
+
+    #[test]
+    fn factory_help_lists_its_options() {
+        let e = Cli::try_parse_from(["xtask", "factory", "--help"]).expect_err("help");
+        assert_eq!(e.kind(), ErrorKind::DisplayHelp);
+        let help = e.to_string();
+        for opt in [
+            "--output <DIR>",
+            "--bundle",
+            "--kernel",
+            "--dtb",
+            "--bl31",
+            "--board",
+            "--keys",
+            "--allow-dev-keys",
+            "uuu",
+        ] {
+            assert!(help.contains(opt), "{opt} missing from:\n{help}");
+        }
     }
 
     #[test]
@@ -446,7 +377,7 @@ mod tests {
         assert!(
             p("build --keys")
                 .unwrap_err()
-                .contains("--keys needs a value")
+                .contains("a value is required for '--keys <DIR>'")
         );
         assert_eq!(
             BuildOpts {
@@ -465,12 +396,12 @@ mod tests {
         assert!(
             p("build --board rpi")
                 .unwrap_err()
-                .contains("unknown board 'rpi'")
+                .contains("invalid value 'rpi' for '--board <BOARD>'")
         );
         assert!(
             p("build --board")
                 .unwrap_err()
-                .contains("--board needs a value")
+                .contains("a value is required for '--board <BOARD>'")
         );
         assert!(
             p("build --disk x")
@@ -480,10 +411,11 @@ mod tests {
         assert!(
             p("frobnicate")
                 .unwrap_err()
-                .contains("unknown command 'frobnicate'")
+                .contains("unrecognized subcommand 'frobnicate'")
         );
         assert!(p("test extra").is_err());
         assert!(p("elf2bin a").is_err());
+        assert!(p("elf2bin a b c").is_err());
         assert_eq!(
             p("elf2bin a b"),
             Ok(Cmd::Elf2Bin {
@@ -491,6 +423,18 @@ mod tests {
                 bin: "b".into()
             })
         );
+    }
+
+    #[test]
+    fn simple_commands_parse() {
+        assert_eq!(p("test"), Ok(Cmd::Test));
+        assert_eq!(p("bench"), Ok(Cmd::Bench));
+        assert_eq!(p("demo"), Ok(Cmd::Demo));
+        assert_eq!(p("clippy"), Ok(Cmd::Clippy));
+        assert_eq!(p("prereqs"), Ok(Cmd::Prereqs));
+        assert_eq!(p("fmt"), Ok(Cmd::Fmt { check: false }));
+        assert_eq!(p("fmt --check"), Ok(Cmd::Fmt { check: true }));
+        assert!(p("fmt --fix").is_err());
     }
 
     #[test]
@@ -504,41 +448,69 @@ mod tests {
                 qemu_args: vec!["-d".into(), "unimp".into(), "--board".into(), "x".into()],
             })
         );
+        assert_eq!(
+            p("qemu --board evk --production"),
+            Ok(Cmd::Qemu {
+                build: BuildOpts {
+                    board: Board::Imx8mpEvk,
+                    production: true,
+                    ..BuildOpts::default()
+                },
+                fuses: None,
+                disk: None,
+                qemu_args: vec![],
+            })
+        );
+        // QEMU arguments only after `--`.
+        assert!(p("qemu -d unimp").is_err());
+    }
+
+    fn fuses_new(s: &str) -> FusesNew {
+        match p(s) {
+            Ok(Cmd::Fuses(FusesCmd::New(f))) => f,
+            other => panic!("not fuses new: {other:?}"),
+        }
     }
 
     #[test]
     fn fuses_new_parses_hex() {
         let uid = "00112233445566778899aabbccddeeff";
         let srk = "0x".to_string() + &"ab".repeat(32);
-        let c = p(&format!(
+        let f = fuses_new(&format!(
             "fuses new --uid {uid} --srk-hash {srk} --open -o chip.fuses"
-        ))
-        .unwrap();
-        let Cmd::FusesNew(f) = c else {
-            panic!("not fuses new: {c:?}")
-        };
+        ));
         assert_eq!(f.uid[0], 0x00);
         assert_eq!(f.uid[15], 0xff);
         assert_eq!(f.srk_hash, [0xab; 32]);
         assert_eq!(f.otpmk, None);
         assert!(f.open);
         assert_eq!(f.out, PathBuf::from("chip.fuses"));
-        assert_eq!(f.options, imx_emu::fusefile::ChipOptions::default());
-        let c = p(&format!(
+        assert_eq!(f.options(), ChipOptions::default());
+        let f = fuses_new(&format!(
+            "fuses new --uid {uid} --srk-hash {srk} --otpmk {} --output c",
+            "01".repeat(32)
+        ));
+        assert_eq!(f.otpmk, Some([1; 32]));
+        assert!(!f.open);
+        assert_eq!(f.out, PathBuf::from("c"));
+        let f = fuses_new(&format!(
             "fuses new --uid {uid} --srk-hash {srk} --no-mp-key --caam-page0 ones -o c"
-        ))
-        .unwrap();
-        let Cmd::FusesNew(f) = c else {
-            panic!("not fuses new: {c:?}")
-        };
-        assert!(f.options.mp_curve_zero);
-        assert_eq!(f.options.page0, imx_emu::fusefile::Page0::ReadsOnes);
+        ));
+        assert!(f.options().mp_curve_zero);
+        assert_eq!(f.options().page0, Page0::ReadsOnes);
+        for (v, page0) in [("zero", Page0::ReadsZero), ("abort", Page0::Aborts)] {
+            let f = fuses_new(&format!(
+                "fuses new --uid {uid} --srk-hash {srk} --caam-page0 {v} -o c"
+            ));
+            assert_eq!(f.options().page0, page0);
+            assert!(!f.options().mp_curve_zero);
+        }
         assert!(
             p(&format!(
                 "fuses new --uid {uid} --srk-hash {srk} --caam-page0 maybe -o c"
             ))
             .unwrap_err()
-            .contains("zero, ones or abort")
+            .contains("[possible values: zero, ones, abort]")
         );
     }
 
@@ -558,20 +530,22 @@ mod tests {
             .unwrap_err()
             .contains("not hex")
         );
+        let e = p(&format!("fuses new --srk-hash {srk} -o f")).unwrap_err();
         assert!(
-            p(&format!("fuses new --srk-hash {srk} -o f"))
-                .unwrap_err()
-                .contains("--uid is required")
+            e.contains("required arguments were not provided") && e.contains("--uid <HEX32>"),
+            "{e}"
         );
+        let e = p(&format!(
+            "fuses new --uid {} --srk-hash {srk}",
+            "00".repeat(16)
+        ))
+        .unwrap_err();
         assert!(
-            p(&format!(
-                "fuses new --uid {} --srk-hash {srk}",
-                "00".repeat(16)
-            ))
-            .unwrap_err()
-            .contains("-o FILE is required")
+            e.contains("required arguments were not provided") && e.contains("--output <FILE>"),
+            "{e}"
         );
         assert!(p("fuses old").is_err());
+        assert!(p("fuses").is_err());
     }
 
     #[test]
@@ -587,25 +561,40 @@ mod tests {
         assert_eq!(o.kernel, Some(PathBuf::from("Image")));
         assert_eq!(o.dtb, Some(PathBuf::from("x.dtb")));
         assert_eq!(o.bl31, None);
+        assert_eq!(o.keys, None);
+        assert!(!o.allow_dev_keys);
+        // The factory's board defaults to the EVK, not QEMU.
+        let Ok(Cmd::Factory(o)) = p("factory --output d --keys k --allow-dev-keys --bl31 b") else {
+            panic!("factory not parsed")
+        };
+        assert_eq!(o.board, Board::Imx8mpEvk);
+        assert_eq!(o.out, PathBuf::from("d"));
+        assert_eq!(o.keys, Some(PathBuf::from("k")));
+        assert_eq!(o.bl31, Some(PathBuf::from("b")));
+        assert!(o.allow_dev_keys);
+        let e = p("factory --bundle b.bin").unwrap_err();
         assert!(
-            p("factory --bundle b.bin")
-                .unwrap_err()
-                .contains("-o DIR is required")
+            e.contains("required arguments were not provided") && e.contains("--output <DIR>"),
+            "{e}"
         );
         assert!(
             p("factory -o d --frob")
                 .unwrap_err()
                 .contains("unexpected argument '--frob'")
         );
-        assert!(p("factory -o").unwrap_err().contains("-o needs a value"));
+        assert!(
+            p("factory -o")
+                .unwrap_err()
+                .contains("a value is required for '--output <DIR>'")
+        );
     }
 
     #[test]
     fn hex_is_exact() {
-        assert_eq!(parse_hex::<2>("x", "0xBEef"), Ok([0xbe, 0xef]));
-        assert!(parse_hex::<2>("x", "beef00").is_err());
-        assert!(parse_hex::<2>("x", "+eef").is_err());
+        assert_eq!(parse_hex::<2>("0xBEef"), Ok([0xbe, 0xef]));
+        assert!(parse_hex::<2>("beef00").is_err());
+        assert!(parse_hex::<2>("+eef").is_err());
         // Multi-byte UTF-8 must be refused, not panic on a char boundary.
-        assert!(parse_hex::<2>("x", "é00").is_err());
+        assert!(parse_hex::<2>("é00").is_err());
     }
 }

@@ -51,23 +51,31 @@ pub const MIN_DISK: u64 = 64 << 20;
 pub const BL31_PLACEHOLDER: &str = "bl31-PLACEHOLDER.bin";
 
 /// Options of `cargo xtask factory`.
-#[derive(Clone, PartialEq, Eq, Debug)]
+#[derive(clap::Args, Clone, PartialEq, Eq, Debug)]
 pub struct FactoryOpts {
     /// Output directory.
+    #[arg(short = 'o', long = "output", value_name = "DIR")]
     pub out: PathBuf,
     /// Board (only the i.MX8M Plus EVK has a factory image).
+    #[arg(long, value_enum, default_value_t = Board::Imx8mpEvk)]
     pub board: Board,
     /// Sealed bundle for the `mfg-bundle` partition.
+    #[arg(long, value_name = "FILE")]
     pub bundle: Option<PathBuf>,
     /// Kernel Image for the `kernel` partition.
+    #[arg(long, value_name = "Image")]
     pub kernel: Option<PathBuf>,
     /// DTB for the FIT and the `dtb` partition.
+    #[arg(long, value_name = "DTB")]
     pub dtb: Option<PathBuf>,
     /// A real TF-A `bl31.bin` instead of the placeholder.
+    #[arg(long, value_name = "FILE")]
     pub bl31: Option<PathBuf>,
     /// The OEM key set the loader is built with (`--keys DIR`).
+    #[arg(long, value_name = "DIR")]
     pub keys: Option<PathBuf>,
     /// Allow the development key set (demos only).
+    #[arg(long)]
     pub allow_dev_keys: bool,
 }
 

@@ -22,7 +22,7 @@ pub fn make(f: &FusesNew) -> Result<FuseFile> {
         otpmk,
         family_secret: DEFAULT_FAMILY_SECRET,
         open: f.open,
-        options: f.options,
+        options: f.options(),
     })
 }
 
@@ -39,12 +39,12 @@ pub fn new(f: &FusesNew) -> Result<()> {
         hex(&fuses.srk_hash),
         if fuses.open { "open" } else { "closed" },
         if f.otpmk.is_some() { "given" } else { "random" },
-        if f.options.mp_curve_zero {
+        if fuses.options.mp_curve_zero {
             ", no MP key at power-on"
         } else {
             ""
         },
-        match f.options.page0 {
+        match fuses.options.page0 {
             imx_emu::fusefile::Page0::Open => "",
             imx_emu::fusefile::Page0::ReadsZero => ", CAAM page 0 reads 0",
             imx_emu::fusefile::Page0::ReadsOnes => ", CAAM page 0 reads all-ones",
@@ -64,10 +64,8 @@ mod tests {
             srk_hash: [9; 32],
             otpmk,
             open: true,
-            options: imx_emu::fusefile::ChipOptions {
-                mp_curve_zero: true,
-                ..Default::default()
-            },
+            no_mp_key: true,
+            caam_page0: None,
             out: std::env::temp_dir().join(format!("xtask-fuses-{}", std::process::id())),
         }
     }

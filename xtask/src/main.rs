@@ -1,6 +1,6 @@
 //! The one build, run, test and bench entry point: `cargo xtask <command>`.
 //!
-//! See [`args::USAGE`] for the commands.
+//! `cargo xtask --help` lists the commands ([`args::Cmd`]).
 
 mod args;
 mod bench;
@@ -15,6 +15,7 @@ mod prereq;
 mod run;
 mod testcmd;
 
+use clap::{CommandFactory, Parser};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
@@ -65,19 +66,14 @@ pub fn run_cmd(cmd: &mut Command) -> Result<()> {
 }
 
 fn main() -> ExitCode {
-    let argv: Vec<String> = std::env::args().skip(1).collect();
-    let cmd = match args::parse(&argv) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("xtask: {e}\n\n{}", args::USAGE);
-            return ExitCode::from(2);
-        }
+    // A usage error exits with status 2, `--help` with 0.
+    let Some(cmd) = args::Cli::parse().cmd else {
+        return match args::Cli::command().print_help() {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(_) => ExitCode::FAILURE,
+        };
     };
     let result = match cmd {
-        args::Cmd::Help => {
-            print!("{}", args::USAGE);
-            Ok(())
-        }
         args::Cmd::Build(opts) => build::build(&opts).map(|_| ()),
         args::Cmd::Qemu {
             build,
@@ -85,7 +81,7 @@ fn main() -> ExitCode {
             disk,
             qemu_args,
         } => run::interactive(build, fuses, disk, qemu_args),
-        args::Cmd::FusesNew(f) => fuses::new(&f),
+        args::Cmd::Fuses(args::FusesCmd::New(f)) => fuses::new(&f),
         args::Cmd::Test => testcmd::test(),
         args::Cmd::Bench => bench::bench(),
         args::Cmd::Fuzz { cases, secs } => fuzz::fuzz(cases, secs),
