@@ -32,10 +32,11 @@ commands:
   fmt [--check]  cargo fmt --all
   prereqs  check (and where possible install) what test/demo/bench need
   elf2bin ELF BIN  convert any loader ELF into a raw arm64 Image (what build does)
-  factory -o DIR [--bundle FILE] [--kernel Image] [--dtb DTB] [--bl31 FILE] [--board imx8mp-evk]
-          [--keys DIR] [--allow-dev-keys]
-        the CM's deliverables: production loader FIT (mkimage), eMMC disk image with the
-        sealed bundle, uuu scripts flash-emmc.uuu and flash-bundle.uuu (docs/factory.md)
+  factory -o DIR --emmc-sectors N [--bundle FILE] [--kernel Image] [--dtb DTB] [--bl31 FILE]
+          [--board imx8mp-evk] [--keys DIR] [--allow-dev-keys]
+        the CM's deliverables: production loader FIT (mkimage), eMMC image (sparse, N
+        512-byte sectors: the eMMC user area) with the sealed bundle, uuu scripts
+        flash-emmc.uuu and flash-bundle.uuu (docs/factory.md)
 ";
 
 /// The board a loader image is built for.
@@ -318,6 +319,7 @@ pub fn parse(args: &[String]) -> Result<Cmd, String> {
                 bl31: None,
                 keys: None,
                 allow_dev_keys: false,
+                emmc_sectors: None,
             };
             let mut out = None;
             while let Some(a) = it.next() {
@@ -330,6 +332,12 @@ pub fn parse(args: &[String]) -> Result<Cmd, String> {
                     "--board" => o.board = Board::parse(&value(&mut it, a)?)?,
                     "--keys" => o.keys = Some(PathBuf::from(value(&mut it, a)?)),
                     "--allow-dev-keys" => o.allow_dev_keys = true,
+                    "--emmc-sectors" => {
+                        let v = value(&mut it, a)?;
+                        o.emmc_sectors = Some(v.parse::<u64>().map_err(|_| {
+                            format!("--emmc-sectors: not a number of sectors: '{v}'")
+                        })?);
+                    }
                     _ => return Err(format!("factory: unexpected argument '{a}'")),
                 }
             }
@@ -576,12 +584,13 @@ mod tests {
 
     #[test]
     fn factory_needs_an_output_dir() {
-        let Ok(Cmd::Factory(o)) =
-            p("factory -o out --bundle b.bin --kernel Image --dtb x.dtb --board evk")
-        else {
+        let Ok(Cmd::Factory(o)) = p(
+            "factory -o out --bundle b.bin --kernel Image --dtb x.dtb --board evk --emmc-sectors 61071360",
+        ) else {
             panic!("factory not parsed")
         };
         assert_eq!(o.out, PathBuf::from("out"));
+        assert_eq!(o.emmc_sectors, Some(61_071_360));
         assert_eq!(o.board, Board::Imx8mpEvk);
         assert_eq!(o.bundle, Some(PathBuf::from("b.bin")));
         assert_eq!(o.kernel, Some(PathBuf::from("Image")));
@@ -598,6 +607,11 @@ mod tests {
                 .contains("unexpected argument '--frob'")
         );
         assert!(p("factory -o").unwrap_err().contains("-o needs a value"));
+        assert!(
+            p("factory -o d --emmc-sectors 32G")
+                .unwrap_err()
+                .contains("--emmc-sectors: not a number of sectors: '32G'")
+        );
     }
 
     #[test]
