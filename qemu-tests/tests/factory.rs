@@ -1,7 +1,8 @@
 //! `cargo xtask factory`: the FIT lists the expected images and addresses,
-//! the disk image has the expected GPT partitions and carries the sealed
-//! bundle, and `uuu -dry` accepts both scripts (and refuses them when a
-//! file they name is missing).
+//! the eMMC image (sparse, the size of the eMMC) has the expected GPT
+//! partitions with the backup GPT in the eMMC's last sector and carries the
+//! sealed bundle, and `uuu -dry` accepts both scripts (and refuses them
+//! when a file they name is missing).
 //!
 //! One factory run (with a freshly sealed bundle) is shared by the tests.
 //! The two inputs the CM supplies and this project cannot build, NXP's
@@ -11,11 +12,17 @@
 //! opens, not what the files hold.
 
 use std::fs;
+use std::io::{Seek, SeekFrom, Write};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
 use qemu_tests::{target_dir, workspace_root};
+
+/// The eMMC user area the test builds for: a 32 GB-class size that is not
+/// a power of two (the test's own figure, not a particular part's).
+const EMMC_SECTORS: u64 = 61_071_360;
 
 struct Factory {
     dir: PathBuf,
@@ -81,6 +88,7 @@ fn factory() -> &'static Factory {
             .arg(&dir)
             .arg("--bundle")
             .arg(scratch.join("bundle.bin"))
+            .args(["--emmc-sectors", &EMMC_SECTORS.to_string()])
             // The loader is built with the development key set.
             .arg("--allow-dev-keys"));
         // Stand-ins for the two flash.bin files the CM gets elsewhere.
@@ -208,10 +216,61 @@ fn fit_images_hold_the_loader_placeholder_and_dtb_bytes() {
     assert!(dts.contains("fsl,imx8mp-evk"), "{dts}");
 }
 
+/// Expands an Android sparse image into a raw file (holes for DONT_CARE),
+/// decoded here from the format (AOSP `sparse_format.h`), independently of
+/// `mfgtool`'s writer. Returns the raw file and the image's block count.
+fn expand_sparse(simg: &Path, raw: &Path) -> u64 {
+    let b = fs::read(simg).unwrap();
+    let le16 = |at: usize| u64::from(u16::from_le_bytes([b[at], b[at + 1]]));
+    let le32 = |at: usize| u64::from(u32::from_le_bytes(b[at..at + 4].try_into().unwrap()));
+    assert_eq!(
+        le32(0),
+        0xed26_ff3a,
+        "{}: not a sparse image",
+        simg.display()
+    );
+    let (hdr, blk, total, chunks) = (le16(8) as usize, le32(12), le32(16), le32(20));
+    let mut f = fs::File::create(raw).unwrap();
+    f.set_len(total * blk).unwrap();
+    let (mut pos, mut at) = (hdr, 0u64);
+    for _ in 0..chunks {
+        let (kind, n, size) = (le16(pos), le32(pos + 4), le32(pos + 8) as usize);
+        let data = &b[pos + 12..pos + size];
+        match kind {
+            0xcac1 => f.write_all_at(data, at * blk).unwrap(),
+            0xcac2 => {
+                f.seek(SeekFrom::Start(at * blk)).unwrap();
+                let piece: Vec<u8> = data.iter().copied().cycle().take(1 << 20).collect();
+                let mut left = n * blk;
+                while left > 0 {
+                    let k = left.min(1 << 20);
+                    f.write_all(&piece[..k as usize]).unwrap();
+                    left -= k;
+                }
+            }
+            0xcac3 => {}
+            k => panic!("chunk type {k:#x}"),
+        }
+        at += n;
+        pos += size;
+    }
+    assert_eq!((at, pos), (total, b.len()), "chunks do not cover the image");
+    total
+}
+
+fn le64(b: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(b[at..at + 8].try_into().unwrap())
+}
+
 #[test]
 fn disk_image_has_the_gpt_partitions_and_the_bundle() {
     let f = factory();
-    let disk = f.dir.join("disk.img");
+    let simg = f.dir.join("disk.simg");
+    // Sparse: a few hundred KiB for the whole eMMC.
+    assert!(fs::metadata(&simg).unwrap().len() < 16 << 20);
+    let disk = f.scratch.join("disk.raw");
+    assert_eq!(expand_sparse(&simg, &disk), EMMC_SECTORS);
+    assert_eq!(fs::metadata(&disk).unwrap().len(), EMMC_SECTORS * 512);
     let p = stdout(Command::new("sgdisk").arg("-p").arg(&disk));
     let rows: Vec<Vec<&str>> = p
         .lines()
@@ -228,12 +287,25 @@ fn disk_image_has_the_gpt_partitions_and_the_bundle() {
     // mfg-data and mfg-bundle: 8 MiB each, from the first 1 MiB boundary.
     assert_eq!(rows[0][1..5], ["2048", "18431", "8.0", "MiB"], "{p}");
     assert_eq!(rows[1][1..5], ["18432", "34815", "8.0", "MiB"], "{p}");
-    // sgdisk finds both GPT copies consistent.
+    // sgdisk finds both GPT copies consistent, the backup where a disk of
+    // this size has it.
     let v = stdout(Command::new("sgdisk").arg("-v").arg(&disk));
     assert!(v.contains("No problems found"), "{v}");
 
-    let img = fs::read(&disk).unwrap();
-    let part = &img[18432 * 512..34816 * 512];
+    // Issue 15 item 8: the backup header is in the eMMC's last sector, and
+    // the primary's AlternateLBA points at it.
+    let raw = fs::File::open(&disk).unwrap();
+    let mut h = [0u8; 512];
+    raw.read_exact_at(&mut h, 512).unwrap();
+    assert_eq!(&h[..8], b"EFI PART");
+    assert_eq!(le64(&h, 32), EMMC_SECTORS - 1, "primary AlternateLBA");
+    raw.read_exact_at(&mut h, (EMMC_SECTORS - 1) * 512).unwrap();
+    assert_eq!(&h[..8], b"EFI PART", "no GPT header in the last sector");
+    assert_eq!(le64(&h, 24), EMMC_SECTORS - 1, "backup MyLBA");
+    assert_eq!(le64(&h, 32), 1, "backup AlternateLBA");
+
+    let mut part = vec![0u8; 8 << 20];
+    raw.read_exact_at(&mut part, 18432 * 512).unwrap();
     let bundle_img = fs::read(f.dir.join("mfg-bundle.img")).unwrap();
     assert_eq!(bundle_img.len(), 8 << 20);
     assert!(
@@ -243,10 +315,11 @@ fn disk_image_has_the_gpt_partitions_and_the_bundle() {
     // The sealed bundle sits after the partition's one-block header.
     assert_eq!(&bundle_img[512..512 + f.bundle.len()], &f.bundle[..]);
 
+    // mfgtool reads the sparse image itself.
     let inspect = stdout(
         cargo()
             .args(["run", "--quiet", "-p", "mfgtool", "--", "inspect"])
-            .arg(&disk),
+            .arg(&simg),
     );
     assert!(inspect.contains("factory-test"), "{inspect}");
 }
@@ -273,24 +346,37 @@ fn uuu_dry_accepts_both_scripts_with_the_produced_files() {
     let f = factory();
     let stock = f.scratch.join("stock-flash.bin");
     let flash = f.scratch.join("flash.bin");
-    let disk = f.dir.join("disk.img");
+    let disk = f.dir.join("disk.simg");
     let o = uuu_dry("flash-emmc.uuu", &[&stock, &flash, &disk]);
     let t = text(&o);
     assert!(o.status.success(), "uuu -dry flash-emmc.uuu failed:\n{t}");
-    // The parameters were substituted in order.
+    // The parameters were substituted in order; the SPL fetches the rest
+    // of the stock flash.bin over SDPV.
+    for want in [
+        format!(
+            "SDPS: boot -scanterm -f {} -scanlimited 0x800000",
+            stock.display()
+        ),
+        format!(
+            "SDPV: write -f {} -skipspl -scanterm -scanlimited 0x800000",
+            stock.display()
+        ),
+        "SDPV: jump -scanlimited 0x800000".to_string(),
+        format!("FB: flash all {}", disk.display()),
+        format!(
+            "FB: flash -scanterm -scanlimited 0x800000 bootloader {}",
+            flash.display()
+        ),
+        "FB: ucmd mmc partconf ${emmc_dev} ${emmc_ack} 1 0".to_string(),
+    ] {
+        assert!(t.lines().any(|l| l.trim() == want), "{want}:\n{t}");
+    }
+    // The sparse image goes as it is (-raw2sparse only in the comment).
     assert!(
-        t.contains(&format!("SDPS: boot -f {}", stock.display())),
+        !t.lines()
+            .any(|l| l.trim().starts_with("FB: flash -raw2sparse")),
         "{t}"
     );
-    assert!(
-        t.contains(&format!("FB: flash -raw2sparse all {}", disk.display())),
-        "{t}"
-    );
-    assert!(
-        t.contains(&format!("FB: flash bootloader {}", flash.display())),
-        "{t}"
-    );
-    assert!(t.contains("FB: ucmd mmc partconf 2 ${emmc_ack} 1 0"), "{t}");
 
     let part = f.dir.join("mfg-bundle.img");
     let o = uuu_dry("flash-bundle.uuu", &[&stock, &part]);
@@ -311,7 +397,7 @@ fn uuu_dry_refuses_a_script_whose_file_is_missing() {
     let f = factory();
     let stock = f.scratch.join("stock-flash.bin");
     let missing = f.scratch.join("no-such-flash.bin");
-    let disk = f.dir.join("disk.img");
+    let disk = f.dir.join("disk.simg");
     let o = uuu_dry("flash-emmc.uuu", &[&stock, &missing, &disk]);
     let t = text(&o);
     assert!(
@@ -339,10 +425,12 @@ fn scripts_declare_their_parameters_like_uuu_built_ins() {
             .map(|l| l.split_whitespace().next().unwrap_or(""))
             .collect();
         assert_eq!(declared, params, "{script}");
-        assert!(
-            s.lines().any(|l| l == "SDPS: boot -f _flash.bin"),
-            "{script}"
-        );
+        for step in [
+            "SDPS: boot -scanterm -f _flash.bin -scanlimited 0x800000",
+            "SDPV: write -f _flash.bin -skipspl -scanterm -scanlimited 0x800000",
+        ] {
+            assert!(s.lines().any(|l| l == step), "{script}: {step}");
+        }
         assert!(s.trim_end().ends_with("FB: done"), "{script}");
     }
 }
@@ -368,6 +456,7 @@ fn factory_fits_are_reproducible_and_the_boot_fit_is_signed() {
             .args(["run", "--quiet", "-p", "xtask", "--", "factory", "-o"])
             .arg(&dir)
             .arg("--allow-dev-keys")
+            .args(["--emmc-sectors", &EMMC_SECTORS.to_string()])
             .arg("--bundle")
             .arg(f.scratch.join("bundle.bin"))
             .arg("--kernel")
@@ -389,11 +478,9 @@ fn factory_fits_are_reproducible_and_the_boot_fit_is_signed() {
     );
     // The boot FIT is in the disk's `boot` partition and carries a
     // sha256,ecdsa256 configuration signature by the development key.
-    let p = stdout(
-        Command::new("sgdisk")
-            .arg("-p")
-            .arg(outs[0].join("disk.img")),
-    );
+    let disk = f.scratch.join("repro-a.raw");
+    expand_sparse(&outs[0].join("disk.simg"), &disk);
+    let p = stdout(Command::new("sgdisk").arg("-p").arg(&disk));
     assert!(p.contains(" boot"), "{p}");
     let listing = stdout(
         Command::new("mkimage")
@@ -416,6 +503,7 @@ fn factory_refuses_the_development_key_set_unless_allowed() {
     let o = cargo()
         .args(["run", "--quiet", "-p", "xtask", "--", "factory", "-o"])
         .arg(&dir)
+        .args(["--emmc-sectors", &EMMC_SECTORS.to_string()])
         .output()
         .expect("cargo runs");
     let err = String::from_utf8_lossy(&o.stderr);
@@ -425,4 +513,25 @@ fn factory_refuses_the_development_key_set_unless_allowed() {
         "{err}"
     );
     assert!(!dir.join("loader.itb").exists());
+}
+
+/// The eMMC's size decides where the backup GPT goes: the factory refuses
+/// to guess it, before building anything.
+#[test]
+fn factory_requires_the_emmc_size() {
+    let dir = target_dir().join("factory-test-no-emmc-size");
+    let _ = fs::remove_dir_all(&dir);
+    let o = cargo()
+        .args(["run", "--quiet", "-p", "xtask", "--", "factory", "-o"])
+        .arg(&dir)
+        .arg("--allow-dev-keys")
+        .output()
+        .expect("cargo runs");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "factory ran without --emmc-sectors");
+    assert!(
+        err.contains("--emmc-sectors N is required") && err.contains("cat /sys/block/mmcblk2/size"),
+        "{err}"
+    );
+    assert!(!dir.exists());
 }

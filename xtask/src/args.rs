@@ -222,7 +222,7 @@ pub enum Cmd {
         #[arg(value_name = "BIN")]
         bin: PathBuf,
     },
-    /// The CM's deliverables: loader FIT, eMMC disk image, uuu scripts (docs/factory.md).
+    /// The CM's deliverables: loader FIT, sparse eMMC image, uuu scripts (docs/factory.md).
     ///
     /// Builds the production loader and its FIT (mkimage), the eMMC disk
     /// image with the sealed bundle, and the uuu scripts flash-emmc.uuu and
@@ -321,6 +321,7 @@ mod tests {
             "--board",
             "--keys",
             "--allow-dev-keys",
+            "--emmc-sectors <N>",
             "uuu",
         ] {
             assert!(help.contains(opt), "{opt} missing from:\n{help}");
@@ -550,12 +551,13 @@ mod tests {
 
     #[test]
     fn factory_needs_an_output_dir() {
-        let Ok(Cmd::Factory(o)) =
-            p("factory -o out --bundle b.bin --kernel Image --dtb x.dtb --board evk")
-        else {
+        let Ok(Cmd::Factory(o)) = p(
+            "factory -o out --bundle b.bin --kernel Image --dtb x.dtb --board evk --emmc-sectors 61071360",
+        ) else {
             panic!("factory not parsed")
         };
         assert_eq!(o.out, PathBuf::from("out"));
+        assert_eq!(o.emmc_sectors, Some(61_071_360));
         assert_eq!(o.board, Board::Imx8mpEvk);
         assert_eq!(o.bundle, Some(PathBuf::from("b.bin")));
         assert_eq!(o.kernel, Some(PathBuf::from("Image")));

@@ -9,11 +9,13 @@
 //! - `bl31-PLACEHOLDER.bin` (or `bl31.bin` with `--bl31`): we do not build
 //!   TF-A; the placeholder is a branch-to-self followed by a marker text;
 //! - `board.dtb` (from `--dtb`, else compiled with `dtc` from `board.dts`);
-//! - `disk.img`: the eMMC user-area GPT image with the sealed bundle, written
-//!   by `mfgtool image`; with `--kernel` and `--dtb`, its `boot` partition
-//!   holds them as a FIT signed with the boot key (`MFG_BOOT_SIGNING_KEY`,
-//!   a P-256 PEM; else the development key `keys/dev/dev-boot.pem`, with a
-//!   warning), the only thing the production loader boots;
+//! - `disk.simg`: the eMMC user area (`--emmc-sectors` sectors) as an
+//!   Android sparse image, GPT and sealed bundle, written by `mfgtool image`
+//!   (the backup GPT in the eMMC's last sector); with `--kernel` and
+//!   `--dtb`, its `boot` partition holds them as a FIT signed with the boot
+//!   key (`MFG_BOOT_SIGNING_KEY`, a P-256 PEM; else the development key
+//!   `keys/dev/dev-boot.pem`, with a warning), the only thing the
+//!   production loader boots;
 //! - `mfg-bundle.img` (with `--bundle`): the `mfg-bundle` partition alone;
 //! - `flash-emmc.uuu`, `flash-bundle.uuu`: the CM's `uuu` scripts;
 //! - `MANIFEST.txt`: every file with its size.
@@ -39,13 +41,14 @@ pub const ATF_ADDR: u64 = 0x0097_0000;
 pub const FDT_ADDR: u64 = 0x4300_0000;
 /// `mkimage -p`: external data position, as imx-mkimage's `u-boot.itb`.
 pub const FIT_DATA_POSITION: &str = "0x3000";
-/// U-Boot's mmc device number of the eMMC (USDHC3) on the i.MX8M Plus EVK.
-pub const EMMC_DEV: u32 = 2;
 /// Minimum `uuu` version the scripts declare (that of NXP's built-in
 /// eMMC scripts; Debian bookworm ships 1.4.193).
 pub const UUU_VERSION: &str = "1.4.149";
-/// Smallest disk image written.
-pub const MIN_DISK: u64 = 64 << 20;
+
+/// Why `--emmc-sectors` is needed, and where to read it.
+const EMMC_SECTORS_REQUIRED: &str = "--emmc-sectors N is required: the size of the \
+    device's eMMC user area in 512-byte sectors, where the backup GPT goes \
+    (`cat /sys/block/mmcblk2/size` on the board's Linux; docs/factory.md)";
 
 /// The placeholder's file name, and the real file that replaces it.
 pub const BL31_PLACEHOLDER: &str = "bl31-PLACEHOLDER.bin";
@@ -77,6 +80,10 @@ pub struct FactoryOpts {
     /// Allow the development key set (demos only).
     #[arg(long)]
     pub allow_dev_keys: bool,
+    /// The eMMC user area's size in 512-byte sectors (required: the backup
+    /// GPT goes in its last sector).
+    #[arg(long, value_name = "N")]
+    pub emmc_sectors: Option<u64>,
 }
 
 /// `cargo xtask factory`: builds the production loader, then [`package`]s it.
@@ -88,6 +95,9 @@ pub fn factory(opts: &FactoryOpts) -> Result<()> {
             opts.board.name()
         )
         .into());
+    }
+    if opts.emmc_sectors.is_none() {
+        return Err(format!("factory: {EMMC_SECTORS_REQUIRED}").into());
     }
     for p in [&opts.bundle, &opts.kernel, &opts.dtb, &opts.bl31]
         .into_iter()
@@ -185,16 +195,10 @@ pub fn package(loader: &Path, mfgtool: &Path, opts: &FactoryOpts) -> Result<()> 
     )?;
 
     write_disk(mfgtool, opts)?;
-    let bundle_img = out.join("mfg-bundle.img");
-    if opts.bundle.is_some() {
-        let disk = fs::read(out.join("disk.img"))?;
-        let part =
-            partition(&disk, "mfg-bundle").ok_or("disk.img: no mfg-bundle partition in its GPT")?;
-        fs::write(&bundle_img, part)?;
-    } else {
-        let _ = fs::remove_file(&bundle_img);
+    if opts.bundle.is_none() {
+        let _ = fs::remove_file(out.join("mfg-bundle.img"));
         eprintln!(
-            "factory: WARNING: no --bundle: disk.img has an empty mfg-bundle partition \
+            "factory: WARNING: no --bundle: disk.simg has an empty mfg-bundle partition \
              and no mfg-bundle.img is written"
         );
     }
@@ -238,27 +242,17 @@ fn boot_signing_key() -> PathBuf {
     }
 }
 
-/// Runs `mfgtool image` for `disk.img`, sized to hold every partition.
+/// Runs `mfgtool image` for `disk.simg` (and `mfg-bundle.img`).
 fn write_disk(mfgtool: &Path, opts: &FactoryOpts) -> Result<()> {
     let out = &opts.out;
-    let len = |p: &Option<PathBuf>| -> Result<Option<u64>> {
-        p.as_ref().map(|p| Ok(fs::metadata(p)?.len())).transpose()
-    };
-    let loader_len = fs::metadata(out.join("loader.bin"))?.len();
-    let size = disk_size(&[
-        Some(mfg_formats::area::MFG_DATA_BYTES),
-        Some(mfg_formats::area::MFG_BUNDLE_BYTES),
-        Some(len(&opts.kernel)?.unwrap_or(1 << 20)),
-        Some(len(&opts.dtb)?.unwrap_or(1 << 20)),
-        // The signed FIT: kernel + DTB + its own tree.
-        Some(len(&opts.kernel)?.unwrap_or(0) + len(&opts.dtb)?.unwrap_or(0) + (64 << 10)),
-        Some(loader_len),
-    ]);
+    let sectors = opts
+        .emmc_sectors
+        .ok_or_else(|| format!("factory: {EMMC_SECTORS_REQUIRED}"))?;
     let mut c = Command::new(mfgtool);
     c.arg("image")
         .arg("-o")
-        .arg(out.join("disk.img"))
-        .args(["--size", &size.to_string()])
+        .arg(out.join("disk.simg"))
+        .args(["--emmc-sectors", &sectors.to_string()])
         .arg("--loader")
         .arg(out.join("loader.bin"));
     for (flag, p) in [
@@ -270,6 +264,9 @@ fn write_disk(mfgtool: &Path, opts: &FactoryOpts) -> Result<()> {
             c.arg(flag).arg(p);
         }
     }
+    if opts.bundle.is_some() {
+        c.arg("--bundle-out").arg(out.join("mfg-bundle.img"));
+    }
     if opts.kernel.is_some() && opts.dtb.is_some() {
         c.arg("--boot-key")
             .arg(boot_signing_key())
@@ -280,24 +277,6 @@ fn write_disk(mfgtool: &Path, opts: &FactoryOpts) -> Result<()> {
         let _ = fs::remove_file(out.join("boot.itb"));
     }
     run_cmd(&mut c)
-}
-
-/// The power-of-two disk size (at least [`MIN_DISK`]) that holds the given
-/// partitions, each starting on a 1 MiB boundary, plus the GPT at both ends.
-pub fn disk_size(parts: &[Option<u64>]) -> u64 {
-    const MIB: u64 = 1 << 20;
-    let body: u64 = parts
-        .iter()
-        .flatten()
-        .map(|s| s.div_ceil(MIB).max(1) * MIB)
-        .sum();
-    // 1 MiB before the first partition, 1 MiB for the backup GPT.
-    (body + 2 * MIB).next_power_of_two().max(MIN_DISK)
-}
-
-/// The bytes of the named partition in a GPT disk image.
-pub fn partition<'a>(disk: &'a [u8], name: &str) -> Option<&'a [u8]> {
-    disk.get(block::gpt::partition_range(disk, name)?)
 }
 
 /// The stand-in for TF-A's `bl31.bin`: `b .` (so a FIT built with it hangs
@@ -415,66 +394,143 @@ pub fn fit_source(atf_file: &str) -> String {
     s
 }
 
-/// `flash-emmc.uuu`: boot NXP's stock U-Boot over USB, then write the
-/// user-area disk image and the product boot image (boot partition 0) with
-/// fastboot and make boot partition 0 the boot source.
-pub fn flash_emmc_script() -> String {
-    let d = EMMC_DEV;
-    format!(
-        "\
-uuu_version {UUU_VERSION}
+/// Where `flash-emmc.uuu` differs from uuu's built-in `emmc_all`
+/// (`uuu -bshow emmc_all`, mfgtools `uuu/emmc_burn_all.lst`): (its line,
+/// ours, why). Every other line is the same, in the same order.
+pub const EMMC_ALL_CHANGES: &[(&str, &str, &str)] = &[
+    (
+        "FB: flash -raw2sparse all _image",
+        "FB: flash all _image",
+        "_image is already an Android sparse image of the whole eMMC; \
+         -raw2sparse would send every block of a raw image, zeros included",
+    ),
+    (
+        "FB: flash -scanterm -scanlimited 0x800000 bootloader _flash.bin",
+        "FB: flash -scanterm -scanlimited 0x800000 bootloader _boot.bin",
+        "boot partition 0 gets the product flash.bin with our loader, \
+         not the programming one",
+    ),
+];
 
-# Flash one i.MX8M Plus device's eMMC: the user area (GPT disk image with the
-# sealed bundle) and boot partition 0 (flash.bin with our loader).
-# Generated by `cargo xtask factory`; see docs/factory.md.
-#
-# usage: uuu -b flash-emmc.uuu STOCK-FLASH.BIN FLASH.BIN disk.img
-#
-# @_flash.bin  | NXP stock flash.bin for the board (U-Boot with fastboot and uuu support); booted over USB, never written
-# @_boot.bin   | product boot image: imx-mkimage flash.bin made from loader.itb; written to eMMC boot partition 0
-# @_image      | eMMC user-area disk image (disk.img)
+/// The boot steps of `emmc_all`, as uuu runs them: each line runs only on
+/// a device that enumerates with its protocol. On the i.MX8M Plus the ROM
+/// (SDPS) loads only the SPL of `_flash.bin`; that SPL (SDPV) fetches the
+/// rest of `_flash.bin` (TF-A, U-Boot) and jumps to it; U-Boot then
+/// answers fastboot (FB).
+fn boot_steps() -> &'static str {
+    "\
+# i.MX6/7, i.MX8MM, i.MX8MQ ROM (SDP):
+SDP: boot -f _flash.bin -scanlimited 0x800000
 
-# ROM serial download (stream mode) boots the programming U-Boot.
-SDPS: boot -f _flash.bin
+# ROM in stream mode (SDPS; the i.MX8M Plus): loads the SPL of _flash.bin.
+SDPS: boot -scanterm -f _flash.bin -scanlimited 0x800000
 
+# That SPL, older protocol (SDPU, deprecated by uuu):
+SDPU: delay 1000
+SDPU: write -f _flash.bin -offset 0x57c00
+SDPU: jump -scanlimited 0x800000
+
+# That SPL (SDPV): fetches the rest of _flash.bin (TF-A, U-Boot) and runs it.
+SDPV: delay 1000
+SDPV: write -f _flash.bin -skipspl -scanterm -scanlimited 0x800000
+SDPV: jump -scanlimited 0x800000
+
+# U-Boot's fastboot (FB); ${emmc_dev} is its environment's eMMC (2 on the EVK).
 FB: ucmd setenv fastboot_dev mmc
-FB: ucmd setenv mmcdev {d}
-FB: ucmd mmc dev {d}
-FB: flash -raw2sparse all _image
-FB: flash bootloader _boot.bin
-FB: ucmd if env exists emmc_ack; then ; else setenv emmc_ack 0; fi;
-FB: ucmd mmc partconf {d} ${{emmc_ack}} 1 0
-FB: done
+FB: ucmd setenv mmcdev ${emmc_dev}
+FB: ucmd mmc dev ${emmc_dev}
 "
-    )
 }
 
-/// `flash-bundle.uuu`: boot NXP's stock U-Boot over USB and write only the
-/// `mfg-bundle` partition.
-pub fn flash_bundle_script() -> String {
-    let d = EMMC_DEV;
-    format!(
+/// The header shared by both scripts: version, what it does, usage and
+/// parameters.
+fn script_head(what: &str, usage: &str, params: &[(&str, &str)]) -> String {
+    let mut s = format!("uuu_version {UUU_VERSION}\n\n");
+    for l in what.lines() {
+        let _ = writeln!(s, "# {l}");
+    }
+    let _ = writeln!(
+        s,
+        "# Generated by `cargo xtask factory`; see docs/factory.md.\n#\n# usage: {usage}\n#"
+    );
+    for (name, text) in params {
+        let _ = writeln!(s, "# @{name:<11} | {text}");
+    }
+    s
+}
+
+const STOCK_FLASH_BIN: (&str, &str) = (
+    "_flash.bin",
+    "NXP stock flash.bin for the board (U-Boot with fastboot and uuu support); \
+     booted over USB, never written",
+);
+
+/// `flash-emmc.uuu`: uuu's `emmc_all` with [`EMMC_ALL_CHANGES`]: boot NXP's
+/// stock U-Boot over USB, write the user-area image and the product boot
+/// image (boot partition 0) with fastboot, make boot partition 0 the boot
+/// source.
+pub fn flash_emmc_script() -> String {
+    let mut s = script_head(
+        "Flash one i.MX8M Plus device's eMMC: the user area (sparse image of the\n\
+         whole user area, GPT and sealed bundle) and boot partition 0 (flash.bin\n\
+         with our loader).",
+        "uuu -b flash-emmc.uuu STOCK-FLASH.BIN FLASH.BIN disk.simg",
+        &[
+            STOCK_FLASH_BIN,
+            (
+                "_boot.bin",
+                "product boot image: imx-mkimage flash.bin made from loader.itb; \
+                 written to eMMC boot partition 0",
+            ),
+            (
+                "_image",
+                "eMMC user area: disk.simg, an Android sparse image of the whole user area",
+            ),
+        ],
+    );
+    s.push_str("#\n# The steps of uuu's built-in emmc_all (`uuu -bshow emmc_all`), except:\n");
+    for (theirs, ours, why) in EMMC_ALL_CHANGES {
+        let _ = writeln!(
+            s,
+            "#   emmc_all: {theirs}\n#   here:     {ours}\n#     ({why})"
+        );
+    }
+    s.push('\n');
+    s.push_str(boot_steps());
+    s.push_str(
         "\
-uuu_version {UUU_VERSION}
-
-# Write a new sealed bundle into the mfg-bundle partition of a device whose
-# eMMC was flashed with flash-emmc.uuu. Nothing else on the eMMC changes.
-# Generated by `cargo xtask factory`; see docs/factory.md.
-#
-# usage: uuu -b flash-bundle.uuu STOCK-FLASH.BIN mfg-bundle.img
-#
-# @_flash.bin  | NXP stock flash.bin for the board (U-Boot with fastboot and uuu support); booted over USB, never written
-# @_bundle     | mfg-bundle partition image (mfg-bundle.img from cargo xtask factory --bundle)
-
-SDPS: boot -f _flash.bin
-
-FB: ucmd setenv fastboot_dev mmc
-FB: ucmd setenv mmcdev {d}
-FB: ucmd mmc dev {d}
-FB: flash mfg-bundle _bundle
+FB: flash all _image
+FB: flash -scanterm -scanlimited 0x800000 bootloader _boot.bin
+FB: ucmd if env exists emmc_ack; then ; else setenv emmc_ack 0; fi;
+FB: ucmd mmc partconf ${emmc_dev} ${emmc_ack} 1 0
 FB: done
-"
-    )
+",
+    );
+    s
+}
+
+/// `flash-bundle.uuu`: the boot steps of `emmc_all`, then only the
+/// `mfg-bundle` partition is written.
+pub fn flash_bundle_script() -> String {
+    let mut s = script_head(
+        "Write a new sealed bundle into the mfg-bundle partition of a device whose\n\
+         eMMC was flashed with flash-emmc.uuu. Nothing else on the eMMC changes.",
+        "uuu -b flash-bundle.uuu STOCK-FLASH.BIN mfg-bundle.img",
+        &[
+            STOCK_FLASH_BIN,
+            (
+                "_bundle",
+                "mfg-bundle partition image (mfg-bundle.img from cargo xtask factory --bundle)",
+            ),
+        ],
+    );
+    s.push_str(
+        "#\n# The boot steps of uuu's built-in emmc_all (`uuu -bshow emmc_all`), then\n\
+         # one partition written by its GPT name.\n\n",
+    );
+    s.push_str(boot_steps());
+    s.push_str("FB: flash mfg-bundle _bundle\nFB: done\n");
+    s
 }
 
 fn manifest(out: &Path) -> Result<String> {
@@ -496,59 +552,6 @@ fn manifest(out: &Path) -> Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    const MIB: u64 = 1 << 20;
-
-    #[test]
-    fn disk_size_is_a_power_of_two_holding_every_partition() {
-        let base = [Some(8 * MIB), Some(8 * MIB), None, None, Some(111 * 1024)];
-        assert_eq!(disk_size(&base), MIN_DISK);
-        // A 33 MB kernel still fits in 64 MiB (8+8+32+1+1 MiB + 2 MiB of GPT).
-        let k = [Some(8 * MIB), Some(8 * MIB), Some(33_000_000), Some(MIB)];
-        assert_eq!(disk_size(&k), 64 * MIB);
-        // 62 MiB of partitions + 2 MiB is exactly 64 MiB; one byte more doubles.
-        let exact = [Some(60 * MIB), Some(2 * MIB)];
-        assert_eq!(disk_size(&exact), 64 * MIB);
-        let over = [Some(60 * MIB), Some(2 * MIB + 1)];
-        assert_eq!(disk_size(&over), 128 * MIB);
-    }
-
-    fn fake_disk(name: &str, first: u64, last: u64) -> Vec<u8> {
-        let mut d = vec![0u8; 1024 * 512];
-        let p = block::gpt::NewPartition {
-            type_guid: [1; 16],
-            unique_guid: [2; 16],
-            first_lba: first,
-            last_lba: last,
-            name,
-        };
-        block::gpt::write_table(&mut block::MemDisk::new(&mut d, 512), &[3; 16], &[p])
-            .expect("table");
-        for (i, b) in d
-            [usize::try_from(first).unwrap() * 512..(usize::try_from(last).unwrap() + 1) * 512]
-            .iter_mut()
-            .enumerate()
-        {
-            *b = u8::try_from(i % 251).unwrap();
-        }
-        d
-    }
-
-    #[test]
-    fn partition_finds_the_named_entry() {
-        let d = fake_disk("mfg-bundle", 40, 41);
-        let p = partition(&d, "mfg-bundle").expect("found");
-        assert_eq!(p.len(), 1024);
-        assert_eq!(p.as_ptr(), d[40 * 512..].as_ptr());
-        assert_eq!(partition(&d, "mfg-bundl"), None);
-        assert_eq!(partition(&d, "mfg-bundle-2"), None);
-        // Neither table valid: refused, not a panic.
-        let mut bad = d.clone();
-        bad[512] = b'X';
-        let last = bad.len() - 512;
-        bad[last] = b'X';
-        assert_eq!(partition(&bad, "mfg-bundle"), None);
-    }
 
     /// Every `_name` token a command line uses is declared in a `# @` line,
     /// and every declared parameter is used.
@@ -572,37 +575,123 @@ mod tests {
         }
     }
 
+    /// The command lines of a uuu script (no comments, no blank lines).
+    fn commands(script: &str) -> Vec<&str> {
+        script
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .collect()
+    }
+
+    /// Why `ours` is not `emmc_all` (the text of `uuu -bshow emmc_all`)
+    /// with [`EMMC_ALL_CHANGES`], or `None` if it is.
+    fn emmc_script_mismatch(emmc_all: &str, ours: &str) -> Option<String> {
+        let want: Vec<&str> = commands(emmc_all)
+            .into_iter()
+            .map(|l| {
+                EMMC_ALL_CHANGES
+                    .iter()
+                    .find(|c| c.0 == l)
+                    .map_or(l, |c| c.1)
+            })
+            .collect();
+        let got = commands(ours);
+        (want != got).then(|| format!("emmc_all with the changes:\n{want:#?}\nours:\n{got:#?}"))
+    }
+
+    /// The bundle script: `emmc_all`'s steps up to selecting the eMMC, then
+    /// one partition written.
+    fn bundle_script_mismatch(emmc_all: &str, ours: &str) -> Option<String> {
+        let all = commands(emmc_all);
+        let Some(dev) = all.iter().position(|l| l.starts_with("FB: ucmd mmc dev ")) else {
+            return Some(format!("no `mmc dev` step in emmc_all:\n{emmc_all}"));
+        };
+        let mut want = all[..=dev].to_vec();
+        want.extend(["FB: flash mfg-bundle _bundle", "FB: done"]);
+        let got = commands(ours);
+        (want != got).then(|| format!("want:\n{want:#?}\nours:\n{got:#?}"))
+    }
+
+    /// `uuu -bshow emmc_all`, or `None` (test skipped) without `uuu`.
+    fn uuu_emmc_all() -> Option<String> {
+        match Command::new("uuu").args(["-bshow", "emmc_all"]).output() {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                eprintln!(
+                    "SKIPPED: uuu is not installed (Debian package uuu; `cargo xtask prereqs`), \
+                     so the scripts were not compared with its emmc_all"
+                );
+                None
+            }
+            Err(e) => panic!("cannot run uuu: {e}"),
+            Ok(o) => {
+                assert!(o.status.success(), "uuu -bshow emmc_all: {o:?}");
+                Some(String::from_utf8(o.stdout).expect("UTF-8 script"))
+            }
+        }
+    }
+
+    /// Issue 15 item 8: both scripts run uuu's own eMMC steps, the SPL's
+    /// SDPV download included, with only the documented changes.
     #[test]
-    fn emmc_script_follows_the_stock_flow() {
+    fn scripts_are_uuus_emmc_all_with_the_documented_changes() {
+        let Some(emmc_all) = uuu_emmc_all() else {
+            return;
+        };
+        // What the comparison relies on is in uuu's text.
+        for l in [
+            "SDPS: boot -scanterm -f _flash.bin -scanlimited 0x800000",
+            "SDPV: write -f _flash.bin -skipspl -scanterm -scanlimited 0x800000",
+            "FB: done",
+        ] {
+            assert!(commands(&emmc_all).contains(&l), "{l}:\n{emmc_all}");
+        }
+        for (theirs, _, _) in EMMC_ALL_CHANGES {
+            assert!(
+                commands(&emmc_all).contains(theirs),
+                "{theirs}:\n{emmc_all}"
+            );
+        }
+        let emmc = flash_emmc_script();
+        let bundle = flash_bundle_script();
+        assert_eq!(emmc_script_mismatch(&emmc_all, &emmc), None);
+        assert_eq!(bundle_script_mismatch(&emmc_all, &bundle), None);
+        // The comparison fails without the SPL's SDPV steps (what the
+        // scripts lacked before), or with -raw2sparse on the sparse image.
+        for bad in [
+            emmc.replace("SDPV: ", "# SDPV: "),
+            emmc.replace("FB: flash all", "FB: flash -raw2sparse all"),
+        ] {
+            assert!(emmc_script_mismatch(&emmc_all, &bad).is_some(), "{bad}");
+        }
+        let bad = bundle.replace("SDPV: jump", "# SDPV: jump");
+        assert!(bundle_script_mismatch(&emmc_all, &bad).is_some(), "{bad}");
+    }
+
+    #[test]
+    fn emmc_script_states_its_changes_and_parameters() {
         let s = flash_emmc_script();
         params_consistent(&s);
-        let cmds: Vec<&str> = s
-            .lines()
-            .filter(|l| !l.is_empty() && !l.starts_with('#'))
-            .collect();
-        assert_eq!(
-            cmds,
-            [
-                "uuu_version 1.4.149",
-                "SDPS: boot -f _flash.bin",
-                "FB: ucmd setenv fastboot_dev mmc",
-                "FB: ucmd setenv mmcdev 2",
-                "FB: ucmd mmc dev 2",
-                "FB: flash -raw2sparse all _image",
-                "FB: flash bootloader _boot.bin",
-                "FB: ucmd if env exists emmc_ack; then ; else setenv emmc_ack 0; fi;",
-                "FB: ucmd mmc partconf 2 ${emmc_ack} 1 0",
-                "FB: done",
-            ]
-        );
+        assert!(s.starts_with("uuu_version 1.4.149\n"), "{s}");
+        for (theirs, ours, _) in EMMC_ALL_CHANGES {
+            assert!(s.contains(&format!("#   emmc_all: {theirs}\n")), "{s}");
+            assert!(commands(&s).contains(ours), "{ours}:\n{s}");
+            assert!(!commands(&s).contains(theirs), "{theirs}:\n{s}");
+        }
+        // In order: ROM, SPL (SDPV), then fastboot writes and partconf.
+        let at = |l: &str| commands(&s).iter().position(|c| c.starts_with(l)).expect(l);
+        assert!(at("SDPS: boot") < at("SDPV: delay"));
+        assert!(at("SDPV: jump") < at("FB: ucmd setenv fastboot_dev"));
+        assert!(at("FB: flash all _image") < at("FB: ucmd mmc partconf ${emmc_dev}"));
+        assert_eq!(commands(&s).last(), Some(&"FB: done"));
     }
 
     #[test]
     fn bundle_script_writes_only_the_bundle_partition() {
         let s = flash_bundle_script();
         params_consistent(&s);
-        let writes: Vec<&str> = s
-            .lines()
+        let writes: Vec<&str> = commands(&s)
+            .into_iter()
             .filter(|l| l.starts_with("FB: flash") || l.contains("mmc write"))
             .collect();
         assert_eq!(writes, ["FB: flash mfg-bundle _bundle"]);

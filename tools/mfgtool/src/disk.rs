@@ -14,7 +14,7 @@ use crate::recordkey::RecordKey;
 
 /// Inputs of `image`.
 pub struct ImageSpec<'a> {
-    pub size: u64,
+    pub size: gpt::DiskSize,
     pub bundle: Option<&'a [u8]>,
     pub kernel: Option<&'a [u8]>,
     pub dtb: Option<&'a [u8]>,

@@ -1,7 +1,8 @@
 //! Disk images for `image`, `inspect` and `verify-id DISK.img`: the layout
 //! of the partitions, written and read with `block::gpt` (the loader's own
 //! GPT code: protective MBR, both tables with their CRCs, the backup when
-//! the primary is damaged).
+//! the primary is damaged). Raw images (QEMU's SD card) or sparse images
+//! of the whole eMMC user area (`crate::sparse`, for uuu).
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
@@ -10,7 +11,8 @@ use std::path::Path;
 
 use mfg_formats::partitions::PartitionDef;
 
-use crate::error::{Fail, Result};
+use crate::error::{Fail, Result, read_file};
+use crate::sparse;
 
 /// Sector size.
 pub const SECTOR: u64 = 512;
@@ -55,22 +57,36 @@ fn random_guid() -> Result<[u8; 16]> {
     Ok(g)
 }
 
-/// Creates `path` as a GPT disk of `size` bytes (a power of two) with the
-/// partitions in order, each aligned to 1 MiB. Returns the partitions.
-pub fn write_image(path: &Path, size: u64, parts: &[NewPart<'_>]) -> Result<Vec<Part>> {
-    if !size.is_power_of_two() {
-        return Err(Fail::usage(format!(
-            "--size {size}: must be a power of two (QEMU's SD card needs it)"
-        )));
-    }
-    let total = size / SECTOR;
+/// The size of a disk image, and so its format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DiskSize {
+    /// A raw image of this many bytes, a power of two (QEMU's SD card
+    /// needs it).
+    Bytes(u64),
+    /// A sparse image (`crate::sparse`) of exactly this many sectors: the
+    /// eMMC user area, so that the backup GPT is in its last sector.
+    Sectors(u64),
+}
+
+/// Writes `path` as a GPT disk of `size` with the partitions in order, each
+/// aligned to 1 MiB. Returns the partitions.
+pub fn write_image(path: &Path, size: DiskSize, parts: &[NewPart<'_>]) -> Result<Vec<Part>> {
+    let (total, what) = match size {
+        DiskSize::Bytes(b) => {
+            if !b.is_power_of_two() {
+                return Err(Fail::usage(format!(
+                    "--size {b}: must be a power of two (QEMU's SD card needs it)"
+                )));
+            }
+            (b / SECTOR, format!("--size {b}"))
+        }
+        DiskSize::Sectors(n) => (n, format!("--emmc-sectors {n}")),
+    };
+    let too_small = || Fail::usage(format!("{what}: too small (at least 2 MiB)"));
     if total < 2 * ALIGN {
-        return Err(Fail::usage(format!(
-            "--size {size}: too small (at least 2 MiB)"
-        )));
+        return Err(too_small());
     }
-    let (_, last_usable) = block::gpt::usable_range(total)
-        .ok_or_else(|| Fail::usage(format!("--size {size}: too small (at least 2 MiB)")))?;
+    let (_, last_usable) = block::gpt::usable_range(total).ok_or_else(too_small)?;
     let mut entries = Vec::new();
     let mut out = Vec::new();
     let mut lba = ALIGN;
@@ -78,9 +94,13 @@ pub fn write_image(path: &Path, size: u64, parts: &[NewPart<'_>]) -> Result<Vec<
         let sectors = p.size.div_ceil(SECTOR).max(1);
         let last = lba + sectors - 1;
         if last > last_usable {
-            let need = ((last + 1 + ENTRY_SECTORS + 1) * SECTOR).next_power_of_two();
+            let need = last + 1 + ENTRY_SECTORS + 1;
+            let need = match size {
+                DiskSize::Bytes(_) => format!("{} bytes", (need * SECTOR).next_power_of_two()),
+                DiskSize::Sectors(_) => format!("{need} sectors"),
+            };
             return Err(Fail::usage(format!(
-                "--size {size}: too small for the partitions (need at least {need} bytes)"
+                "{what}: too small for the partitions (need at least {need})"
             )));
         }
         entries.push(block::gpt::NewPartition {
@@ -101,11 +121,17 @@ pub fn write_image(path: &Path, size: u64, parts: &[NewPart<'_>]) -> Result<Vec<
     }
     let disk_guid = random_guid()?;
 
-    let f = File::create(path).map_err(|e| Fail::io(&path.display().to_string(), e))?;
-    let io = |e| Fail::io(&path.display().to_string(), e);
-    f.set_len(size).map_err(io)?;
-    block::gpt::write_table(&mut FileDisk::new(&f, size), &disk_guid, &entries)
+    let mut table = TableWrites {
+        blocks: total,
+        writes: Vec::new(),
+    };
+    block::gpt::write_table(&mut table, &disk_guid, &entries)
         .map_err(|e| Fail::format(format!("{}: cannot write the GPT: {e:?}", path.display())))?;
+    let mut writes: Vec<(u64, &[u8])> = table
+        .writes
+        .iter()
+        .map(|(lba, b)| (lba * SECTOR, &b[..]))
+        .collect();
     for (p, part) in parts.iter().zip(&out) {
         for (off, data) in &p.content {
             if off + data.len() as u64 > part.size() {
@@ -114,48 +140,102 @@ pub fn write_image(path: &Path, size: u64, parts: &[NewPart<'_>]) -> Result<Vec<
                     part.name
                 )));
             }
-            f.write_all_at(data, part.first_lba * SECTOR + off)
-                .map_err(io)?;
+            writes.push((part.first_lba * SECTOR + off, data));
         }
     }
-    f.sync_all().map_err(io)?;
+
+    let io = |e| Fail::io(&path.display().to_string(), e);
+    match size {
+        DiskSize::Bytes(b) => {
+            let f = File::create(path).map_err(io)?;
+            f.set_len(b).map_err(io)?;
+            for (off, data) in writes {
+                f.write_all_at(data, off).map_err(io)?;
+            }
+            f.sync_all().map_err(io)?;
+        }
+        DiskSize::Sectors(n) => {
+            // The GPT (MBR, both headers and arrays) and every partition
+            // are written, zeros included; the rest is left as it is.
+            let mut mapped = vec![0..2 + ENTRY_SECTORS, n - 1 - ENTRY_SECTORS..n];
+            mapped.extend(out.iter().map(|p| p.first_lba..p.last_lba + 1));
+            let img = crate::sparse::encode(&crate::sparse::Layout {
+                sectors: n,
+                mapped,
+                writes,
+            })
+            .map_err(|e| Fail::usage(format!("{what}: {e}")))?;
+            crate::error::write_file(path, &img)?;
+        }
+    }
     Ok(out)
 }
 
-/// True if the file starts with a protective MBR (type 0xEE) and signature.
+/// A block device that records what `block::gpt::write_table` writes.
+struct TableWrites {
+    blocks: u64,
+    writes: Vec<(u64, Vec<u8>)>,
+}
+
+impl block::BlockDevice for TableWrites {
+    type Error = std::io::Error;
+    fn block_size(&self) -> usize {
+        SECTOR as usize
+    }
+    fn num_blocks(&self) -> u64 {
+        self.blocks
+    }
+    fn read_blocks(&mut self, _: u64, _: &mut [u8]) -> std::io::Result<()> {
+        Err(std::io::Error::other("the table writer does not read"))
+    }
+    fn write_blocks(&mut self, lba: u64, buf: &[u8]) -> std::io::Result<()> {
+        self.writes.push((lba, buf.to_vec()));
+        Ok(())
+    }
+}
+
+/// True if the file starts with a protective MBR (type 0xEE) and signature,
+/// or is a sparse image (which [`Disk::open`] then checks).
 pub fn looks_like_disk(path: &Path) -> bool {
     let mut b = [0u8; 512];
     match File::open(path).and_then(|mut f| f.read_exact(&mut b)) {
-        Ok(()) => b[510] == 0x55 && b[511] == 0xaa && b[446 + 4] == 0xee,
+        Ok(()) => (b[510] == 0x55 && b[511] == 0xaa && b[446 + 4] == 0xee) || sparse::is_sparse(&b),
         Err(_) => false,
+    }
+}
+
+/// What a disk image's bytes come from.
+enum Backing {
+    Raw(File),
+    Sparse(sparse::Image),
+}
+
+impl Backing {
+    fn read_at(&self, buf: &mut [u8], off: u64) -> std::io::Result<()> {
+        match self {
+            Self::Raw(f) => f.read_exact_at(buf, off),
+            Self::Sparse(s) => s.read_at(buf, off).map_err(std::io::Error::other),
+        }
     }
 }
 
 /// An opened disk image.
 pub struct Disk {
-    file: File,
+    backing: Backing,
     path: String,
     pub parts: Vec<Part>,
     /// True when the primary GPT was bad and the backup was used.
     pub used_backup: bool,
 }
 
-/// The image file as a block device for `block::gpt` (512-byte blocks).
-struct FileDisk<'a> {
-    file: &'a File,
+/// A disk image as a read-only block device for `block::gpt` (512-byte
+/// blocks).
+struct ImageDisk<'a> {
+    backing: &'a Backing,
     blocks: u64,
 }
 
-impl<'a> FileDisk<'a> {
-    fn new(file: &'a File, size: u64) -> Self {
-        Self {
-            file,
-            blocks: size / SECTOR,
-        }
-    }
-}
-
-impl block::BlockDevice for FileDisk<'_> {
+impl block::BlockDevice for ImageDisk<'_> {
     type Error = std::io::Error;
     fn block_size(&self) -> usize {
         SECTOR as usize
@@ -164,27 +244,42 @@ impl block::BlockDevice for FileDisk<'_> {
         self.blocks
     }
     fn read_blocks(&mut self, lba: u64, buf: &mut [u8]) -> std::io::Result<()> {
-        self.file.read_exact_at(buf, lba * SECTOR)
+        self.backing.read_at(buf, lba * SECTOR)
     }
-    fn write_blocks(&mut self, lba: u64, buf: &[u8]) -> std::io::Result<()> {
-        self.file.write_all_at(buf, lba * SECTOR)
+    fn write_blocks(&mut self, _: u64, _: &[u8]) -> std::io::Result<()> {
+        Err(std::io::Error::other("disk images are opened read-only"))
     }
 }
 
 impl Disk {
-    /// Opens and parses a GPT disk image (primary, else backup).
+    /// Opens and parses a GPT disk image, raw or sparse (primary GPT, else
+    /// the backup in the last sector).
     pub fn open(path: &Path) -> Result<Self> {
         let name = path.display().to_string();
         let mut file = File::open(path).map_err(|e| Fail::io(&name, e))?;
-        let size = file
-            .seek(SeekFrom::End(0))
-            .map_err(|e| Fail::io(&name, e))?;
+        let mut head = [0u8; 4];
+        let sparse = file.read_exact(&mut head).is_ok() && sparse::is_sparse(&head);
+        let (backing, size) = if sparse {
+            let s = sparse::Image::parse(read_file(path)?)
+                .map_err(|e| Fail::format(format!("{name}: {e}")))?;
+            let len = s.len;
+            (Backing::Sparse(s), len)
+        } else {
+            let size = file
+                .seek(SeekFrom::End(0))
+                .map_err(|e| Fail::io(&name, e))?;
+            (Backing::Raw(file), size)
+        };
         if size < 68 * SECTOR {
             return Err(Fail::format(format!(
                 "{name}: too small for a GPT disk image"
             )));
         }
-        let g = block::gpt::Gpt::read(&mut FileDisk::new(&file, size)).map_err(|e| {
+        let g = block::gpt::Gpt::read(&mut ImageDisk {
+            backing: &backing,
+            blocks: size / SECTOR,
+        })
+        .map_err(|e| {
             Fail::format(format!(
                 "{name}: no valid GPT (primary and backup both bad): {e}"
             ))
@@ -201,7 +296,7 @@ impl Disk {
             })
             .collect();
         Ok(Self {
-            file,
+            backing,
             path: name,
             parts,
             used_backup: matches!(g.source, block::gpt::Source::Backup { .. }),
@@ -226,8 +321,8 @@ impl Disk {
             )));
         }
         let mut b = vec![0u8; len];
-        self.file
-            .read_exact_at(&mut b, p.first_lba * SECTOR + off)
+        self.backing
+            .read_at(&mut b, p.first_lba * SECTOR + off)
             .map_err(|e| Fail::io(&self.path, e))?;
         Ok(b)
     }
@@ -267,5 +362,52 @@ mod tests {
         assert!(parse_size("").is_err());
         assert!(parse_size("M").is_err());
         assert!(parse_size("99999999999999999999G").is_err());
+    }
+
+    fn le64(b: &[u8], at: usize) -> u64 {
+        u64::from_le_bytes(b[at..at + 8].try_into().unwrap())
+    }
+
+    /// The eMMC image's backup GPT header is in the last of the given
+    /// sectors (not a power of two) and the primary points at it.
+    #[test]
+    fn emmc_image_puts_the_backup_gpt_in_the_last_sector() {
+        let n = 1_000_003;
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("disk.simg");
+        let parts = [NewPart {
+            def: mfg_formats::partitions::MFG_DATA,
+            size: 8 << 20,
+            content: vec![(4096, &b"hello"[..])],
+        }];
+        write_image(&path, DiskSize::Sectors(n), &parts).unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        // Sparse: the 8 MiB partition is a FILL chunk, free space skipped.
+        assert!(bytes.len() < 64 << 10, "{} bytes", bytes.len());
+        let img = sparse::Image::parse(bytes).unwrap();
+        assert_eq!(img.len, n * SECTOR);
+        let mut h = [0u8; 512];
+        img.read_at(&mut h, SECTOR).unwrap();
+        assert_eq!(&h[..8], b"EFI PART");
+        assert_eq!(le64(&h, 24), 1);
+        assert_eq!(le64(&h, 32), n - 1, "primary AlternateLBA");
+        assert_eq!(le64(&h, 48), n - 2 - ENTRY_SECTORS, "LastUsableLBA");
+        img.read_at(&mut h, (n - 1) * SECTOR).unwrap();
+        assert_eq!(&h[..8], b"EFI PART");
+        assert_eq!(le64(&h, 24), n - 1, "backup MyLBA");
+        assert_eq!(le64(&h, 32), 1);
+        assert_eq!(le64(&h, 72), n - 1 - ENTRY_SECTORS, "backup entry array");
+        let disk = Disk::open(&path).unwrap();
+        assert!(!disk.used_backup);
+        let p = disk.find("mfg-data").unwrap();
+        assert_eq!(disk.read(&p, 4096, 6).unwrap(), b"hello\0");
+        // Too small for the partition: refused, nothing written.
+        let small = d.path().join("small.simg");
+        let e = write_image(&small, DiskSize::Sectors(4 * ALIGN), &parts).unwrap_err();
+        assert!(e.msg.contains("need at least 18465 sectors"), "{}", e.msg);
+        assert!(!small.exists());
+        // One sector more than the table needs is enough.
+        write_image(&small, DiskSize::Sectors(18465), &parts).unwrap();
+        assert_eq!(Disk::open(&small).unwrap().parts[0].last_lba, 18431);
     }
 }

@@ -14,6 +14,7 @@ mod ledger;
 mod loaderimage;
 mod recordkey;
 mod seal;
+mod sparse;
 mod verify;
 
 use std::io::Write;
@@ -127,9 +128,18 @@ enum Cmd {
         /// Output disk image.
         #[arg(short, long)]
         output: PathBuf,
-        /// Total size, a power of two (e.g. 64M).
+        /// Total size of a raw image, a power of two (e.g. 64M).
         #[arg(long, default_value = "64M")]
         size: String,
+        /// Write an Android sparse image of exactly N 512-byte sectors
+        /// instead: the eMMC user area's size, so that the backup GPT is in
+        /// its last sector (for uuu's `FB: flash all`; docs/factory.md).
+        #[arg(long, value_name = "N", conflicts_with = "size")]
+        emmc_sectors: Option<u64>,
+        /// Also write the `mfg-bundle` partition alone (its full size) to
+        /// this file.
+        #[arg(long, value_name = "FILE", requires = "bundle")]
+        bundle_out: Option<PathBuf>,
         /// Sealed bundle for `mfg-bundle`.
         #[arg(long)]
         bundle: Option<PathBuf>,
@@ -839,6 +849,8 @@ fn run(cli: Cli) -> Result<u8> {
         Cmd::Image {
             output,
             size,
+            emmc_sectors,
+            bundle_out,
             bundle,
             kernel,
             dtb,
@@ -883,7 +895,10 @@ fn run(cli: Cli) -> Result<u8> {
             }
             let raw = boot_key.is_none();
             let spec = disk::ImageSpec {
-                size: gpt::parse_size(&size)?,
+                size: match emmc_sectors {
+                    Some(n) => gpt::DiskSize::Sectors(n),
+                    None => gpt::DiskSize::Bytes(gpt::parse_size(&size)?),
+                },
                 bundle: b.as_deref(),
                 kernel: k.as_deref().filter(|_| raw),
                 dtb: d.as_deref().filter(|_| raw),
@@ -892,10 +907,19 @@ fn run(cli: Cli) -> Result<u8> {
                 boot_fit: boot_fit.as_deref(),
             };
             let parts = disk::build_image(&output, &spec)?;
+            if let Some(p) = &bundle_out {
+                let d = gpt::Disk::open(&output)?;
+                let part = d.find(mfg_formats::partitions::MFG_BUNDLE.name)?;
+                write_file(p, &d.read(&part, 0, part.size() as usize)?)?;
+            }
             if json {
                 print_json(&parts)?;
             } else {
-                println!("wrote {} ({} bytes)", output.display(), spec.size);
+                let size = match spec.size {
+                    gpt::DiskSize::Bytes(b) => format!("{b} bytes"),
+                    gpt::DiskSize::Sectors(n) => format!("sparse, {n} sectors"),
+                };
+                println!("wrote {} ({size})", output.display());
                 for p in parts {
                     println!(
                         "  part {} {:<12} lba {:>8}..{:<8} {}",

@@ -1178,6 +1178,67 @@ fn image_refuses_bad_sizes_and_bundles() {
     assert_eq!(j["partitions"].as_array().unwrap().len(), 4);
 }
 
+/// `--emmc-sectors`: a sparse image of the whole eMMC that `inspect` reads,
+/// and `--bundle-out` the `mfg-bundle` partition alone.
+#[test]
+fn image_for_the_emmc_is_sparse_and_bundle_out_is_the_partition() {
+    let d = tmp();
+    let pk = pubhex(&key(0x52));
+    let b = seal_bundle(d.path(), &pk, "widget", 6);
+    let img = p(d.path(), "disk.simg");
+    let part = p(d.path(), "mfg-bundle.img");
+    let n = "1000003";
+    let out = ok(&[
+        "image",
+        "-o",
+        s(&img),
+        "--emmc-sectors",
+        n,
+        "--bundle",
+        s(&b),
+        "--bundle-out",
+        s(&part),
+    ]);
+    assert!(out.contains("sparse, 1000003 sectors"), "{out}");
+    let simg = fs::read(&img).unwrap();
+    assert_eq!(simg[..4], 0xed26_ff3au32.to_le_bytes());
+    assert!(simg.len() < 1 << 20, "{} bytes", simg.len());
+    let j: serde_json::Value = serde_json::from_str(&ok(&["inspect", "--json", s(&img)])).unwrap();
+    assert_eq!(j["bundle"]["present"], true);
+    assert_eq!(j["bundle"]["bundle_id"], 6);
+    let bundle = fs::read(&b).unwrap();
+    let part = fs::read(&part).unwrap();
+    assert_eq!(part.len() as u64, area::MFG_BUNDLE_BYTES);
+    assert_eq!(&part[512..512 + bundle.len()], &bundle[..]);
+    assert!(BundlePartitionHeader::parse(&part[..512]).is_ok());
+
+    let refused = |args: &[&str], want: &str| {
+        let (c, _, err) = run(args);
+        assert_eq!(c, 2, "{args:?}: {err}");
+        assert!(err.contains(want), "{args:?}: {err}");
+    };
+    let o = s(&img);
+    refused(
+        &["image", "-o", o, "--emmc-sectors", "18464"],
+        "need at least 18465 sectors",
+    );
+    refused(
+        &["image", "-o", o, "--emmc-sectors", "4294967296"],
+        "more than a sparse image holds",
+    );
+    refused(
+        &["image", "-o", o, "--emmc-sectors", n, "--size", "64M"],
+        "cannot be used with",
+    );
+    refused(&["image", "-o", o, "--bundle-out", o], "--bundle");
+    refused(
+        &["image", "-o", o, "--emmc-sectors", "lots"],
+        "invalid value",
+    );
+    // Refusals leave the image as it was.
+    assert!(fs::read(&img).unwrap() == simg);
+}
+
 #[test]
 fn bench_hook_reports_every_measurement() {
     let out = ok(&["bench", "--seconds", "0.05", "--records", "20", "--json"]);
