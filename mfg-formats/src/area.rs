@@ -18,7 +18,10 @@
 //! not hold the current one. The valid copy with the newer sequence wins
 //! (serial-number order, [`sequence_newer`]).
 
-use crate::bundle::{FLAG_KM_GIVEN, MAX_BUNDLE_LEN, MAX_NAME_LEN, MAX_SECRETS, SecretType};
+use crate::bundle::{
+    FLAG_KM_GIVEN, FLAG_KM_SHORT, KeyModifier, MAX_BUNDLE_LEN, MAX_NAME_LEN, MAX_SECRETS,
+    SecretType,
+};
 use crate::rd::{Rd, Wr};
 use crate::{FormatError, crc32, padded_name};
 
@@ -330,8 +333,8 @@ pub struct BlobEntry {
     pub kind: SecretType,
     /// Whether the key modifier was given by the OEM.
     pub key_modifier_given: bool,
-    /// CAAM key modifier.
-    pub key_modifier: [u8; 16],
+    /// CAAM key modifier (1..=16 bytes).
+    pub key_modifier: KeyModifier,
     /// Byte offset of the blob from the start of `mfg-data` (block aligned).
     pub offset: u32,
     /// Blob length in bytes (secret length + 48).
@@ -345,7 +348,7 @@ impl BlobEntry {
     pub fn new(
         name: &str,
         kind: SecretType,
-        key_modifier: [u8; 16],
+        key_modifier: KeyModifier,
         key_modifier_given: bool,
         offset: u32,
         length: u32,
@@ -375,13 +378,10 @@ impl BlobEntry {
     fn write(&self, w: &mut Wr<'_>) -> Result<(), FormatError> {
         w.put(&self.name)?;
         w.u8(self.kind.code())?;
-        w.u8(if self.key_modifier_given {
-            FLAG_KM_GIVEN
-        } else {
-            0
-        })?;
-        w.u16(0)?;
-        w.put(&self.key_modifier)?;
+        w.u8(self.key_modifier.flags(self.key_modifier_given))?;
+        w.u8(self.key_modifier.len_byte())?;
+        w.u8(0)?;
+        w.put(self.key_modifier.field())?;
         w.u32(self.offset)?;
         w.u32(self.length)?;
         w.u32(self.crc)
@@ -392,14 +392,15 @@ impl BlobEntry {
         padded_name(&name_field, "blob name")?;
         let kind = SecretType::from_code(r.u8()?)?;
         let flags = r.u8()?;
-        if flags & !FLAG_KM_GIVEN != 0 || r.u16()? != 0 {
+        let km_len = r.u8()?;
+        if flags & !(FLAG_KM_GIVEN | FLAG_KM_SHORT) != 0 || r.u8()? != 0 {
             return Err(FormatError::BadField { what: "blob flags" });
         }
         Ok(Self {
             name: name_field,
             kind,
             key_modifier_given: flags & FLAG_KM_GIVEN != 0,
-            key_modifier: r.arr()?,
+            key_modifier: KeyModifier::decode(flags, km_len, r.arr()?, "blob key modifier")?,
             offset: r.u32()?,
             length: r.u32()?,
             crc: r.u32()?,

@@ -54,6 +54,10 @@ pub const ENTRY_HEADER_LEN: usize = 56;
 /// Entry flag: the key modifier was given explicitly (else it is derived from
 /// the name and the parser checks that it is).
 pub const FLAG_KM_GIVEN: u8 = 1;
+/// Entry flag: the key modifier is shorter than 16 bytes; the byte after the
+/// flags holds its length (1..=15). Only with [`FLAG_KM_GIVEN`]. A reader
+/// that predates it refuses the entry (unknown flag bit).
+pub const FLAG_KM_SHORT: u8 = 2;
 /// Domain-separation prefix of the derived key modifier.
 pub const KM_DERIVATION_PREFIX: &[u8] = b"mfgprot key modifier v1\0";
 
@@ -115,6 +119,138 @@ impl SecretType {
         })
     }
 }
+
+/// A CAAM blob key modifier: 1..=16 bytes. The KEY command that loads it
+/// carries its length, so a short one is not its zero padding to 16 bytes
+/// (Linux `blob_gen.c`: at most `CAAM_BLOB_KEYMOD_LENGTH` = 16 bytes).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct KeyModifier {
+    /// The bytes, zero after `len`.
+    field: [u8; KeyModifier::MAX_LEN],
+    len: u8,
+}
+
+impl KeyModifier {
+    /// Longest key modifier.
+    pub const MAX_LEN: usize = 16;
+
+    /// The key modifier Linux trusted keys use with `trusted.source=caam`:
+    /// the 10 bytes `SECURE_KEY` (`security/keys/trusted-keys/trusted_caam.c`,
+    /// `KEYMOD`, its length without the NUL).
+    pub const LINUX_TRUSTED: Self = Self::from_const(b"SECURE_KEY");
+
+    const fn from_const<const N: usize>(b: &[u8; N]) -> Self {
+        assert!(N >= 1 && N <= Self::MAX_LEN);
+        let mut field = [0u8; Self::MAX_LEN];
+        let mut i = 0;
+        while i < N {
+            field[i] = b[i];
+            i += 1;
+        }
+        Self {
+            field,
+            len: N as u8,
+        }
+    }
+
+    /// A key modifier of 1..=16 bytes.
+    pub fn new(bytes: &[u8]) -> Result<Self, FormatError> {
+        if !(1..=Self::MAX_LEN).contains(&bytes.len()) {
+            return Err(FormatError::BadLength {
+                what: "key modifier",
+            });
+        }
+        let mut field = [0u8; Self::MAX_LEN];
+        field[..bytes.len()].copy_from_slice(bytes);
+        Ok(Self {
+            field,
+            len: bytes.len() as u8,
+        })
+    }
+
+    /// A 16-byte key modifier.
+    pub const fn full(field: [u8; Self::MAX_LEN]) -> Self {
+        Self {
+            field,
+            len: Self::MAX_LEN as u8,
+        }
+    }
+
+    /// The key modifier derived from a secret's name ([`derive_key_modifier`]).
+    pub fn derived(name: &[u8]) -> Self {
+        Self::full(derive_key_modifier(name))
+    }
+
+    /// Its bytes (1..=16), as the CAAM's KEY command loads them.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.field[..usize::from(self.len)]
+    }
+
+    /// The 16-byte field of an entry: the bytes, then zeros.
+    pub(crate) fn field(&self) -> &[u8; Self::MAX_LEN] {
+        &self.field
+    }
+
+    fn is_short(&self) -> bool {
+        usize::from(self.len) < Self::MAX_LEN
+    }
+
+    /// The entry's flags byte for this key modifier.
+    pub(crate) fn flags(&self, given: bool) -> u8 {
+        let short = if self.is_short() { FLAG_KM_SHORT } else { 0 };
+        short | if given { FLAG_KM_GIVEN } else { 0 }
+    }
+
+    /// The entry's length byte: the length of a short key modifier, else 0.
+    pub(crate) fn len_byte(&self) -> u8 {
+        if self.is_short() { self.len } else { 0 }
+    }
+
+    /// Reads an entry's key modifier from its flags byte (other bits already
+    /// checked), length byte and 16-byte field: without [`FLAG_KM_SHORT`]
+    /// the length byte is 0 and all 16 bytes count; with it (and
+    /// [`FLAG_KM_GIVEN`]) the length is 1..=15 and the rest of the field
+    /// zero. Anything else is `BadField { what }`.
+    pub(crate) fn decode(
+        flags: u8,
+        len_byte: u8,
+        field: [u8; Self::MAX_LEN],
+        what: &'static str,
+    ) -> Result<Self, FormatError> {
+        let bad = FormatError::BadField { what };
+        if flags & FLAG_KM_SHORT == 0 {
+            return if len_byte == 0 {
+                Ok(Self::full(field))
+            } else {
+                Err(bad)
+            };
+        }
+        let n = usize::from(len_byte);
+        if flags & FLAG_KM_GIVEN == 0
+            || !(1..Self::MAX_LEN).contains(&n)
+            || field[n..].iter().any(|&b| b != 0)
+        {
+            return Err(bad);
+        }
+        Ok(Self {
+            field,
+            len: len_byte,
+        })
+    }
+}
+
+impl From<[u8; KeyModifier::MAX_LEN]> for KeyModifier {
+    fn from(field: [u8; KeyModifier::MAX_LEN]) -> Self {
+        Self::full(field)
+    }
+}
+
+/// Payload lengths Linux's trusted keys take, in bytes: `MIN_KEY_SIZE` to
+/// `MAX_KEY_SIZE` of `include/keys/trusted-type.h`
+/// (`Documentation/security/keys/trusted-encrypted.rst`: "Trusted Keys can
+/// be 32 - 128 bytes"); `caam_decap_blob` refuses a blob whose payload does
+/// not fit the 128-byte key (`include/soc/fsl/caam-blob.h`).
+pub const LINUX_TRUSTED_KEY_LEN: core::ops::RangeInclusive<usize> = 32..=128;
 
 /// The key modifier derived from a secret's name when none is given:
 /// the first 16 bytes of SHA-256(`"mfgprot key modifier v1\0"` || name).
@@ -245,8 +381,8 @@ pub struct Secret<'a> {
     pub name: &'a str,
     /// Type.
     pub kind: SecretType,
-    /// The 16-byte CAAM key modifier for its blob.
-    pub key_modifier: [u8; 16],
+    /// The CAAM key modifier for its blob (1..=16 bytes).
+    pub key_modifier: KeyModifier,
     /// True when the OEM gave the key modifier; false when derived from the name.
     pub key_modifier_given: bool,
     /// The secret bytes (plaintext: never print them).
@@ -259,7 +395,8 @@ fn parse_entry(b: &[u8]) -> Result<(Secret<'_>, usize), FormatError> {
     let name = padded_name(r.take(MAX_NAME_LEN)?, "secret name")?;
     let kind = SecretType::from_code(r.u8()?)?;
     let flags = r.u8()?;
-    if flags & !FLAG_KM_GIVEN != 0 || r.u16()? != 0 {
+    let km_len = r.u8()?;
+    if flags & !(FLAG_KM_GIVEN | FLAG_KM_SHORT) != 0 || r.u8()? != 0 {
         return Err(FormatError::BadField {
             what: "secret flags",
         });
@@ -272,9 +409,9 @@ fn parse_entry(b: &[u8]) -> Result<(Secret<'_>, usize), FormatError> {
             what: "secret length",
         });
     }
-    let key_modifier: [u8; 16] = r.arr()?;
+    let key_modifier = KeyModifier::decode(flags, km_len, r.arr()?, "secret key modifier")?;
     let given = flags & FLAG_KM_GIVEN != 0;
-    if !given && key_modifier != derive_key_modifier(name.as_bytes()) {
+    if !given && key_modifier != KeyModifier::derived(name.as_bytes()) {
         return Err(FormatError::BadField {
             what: "derived key modifier",
         });
@@ -459,7 +596,7 @@ pub struct SecretSpec<'a> {
     /// Type.
     pub kind: SecretType,
     /// Key modifier, or `None` to derive it from the name.
-    pub key_modifier: Option<[u8; 16]>,
+    pub key_modifier: Option<KeyModifier>,
     /// Secret bytes.
     pub data: &'a [u8],
 }
@@ -521,23 +658,20 @@ pub fn write_secret_list(out: &mut [u8], secrets: &[SecretSpec<'_>]) -> Result<u
         })?,
     )?;
     for s in secrets {
+        let km = s
+            .key_modifier
+            .unwrap_or_else(|| KeyModifier::derived(s.name.as_bytes()));
         w.padded(s.name.as_bytes(), MAX_NAME_LEN)?;
         w.u8(s.kind.code())?;
-        w.u8(if s.key_modifier.is_some() {
-            FLAG_KM_GIVEN
-        } else {
-            0
-        })?;
-        w.u16(0)?;
+        w.u8(km.flags(s.key_modifier.is_some()))?;
+        w.u8(km.len_byte())?;
+        w.u8(0)?;
         w.u32(
             u32::try_from(s.data.len()).map_err(|_| FormatError::BadLength {
                 what: "secret length",
             })?,
         )?;
-        let km = s
-            .key_modifier
-            .unwrap_or_else(|| derive_key_modifier(s.name.as_bytes()));
-        w.put(&km)?;
+        w.put(km.field())?;
         w.put(s.data)?;
     }
     Ok(len)

@@ -23,7 +23,9 @@ mod rd;
 pub use area::{
     BlobEntry, BlobTable, BundlePartitionHeader, JournalRecord, ProvState, select_journal,
 };
-pub use bundle::{BundleHeader, BundleView, Secret, SecretType, open_for_product, open_in_place};
+pub use bundle::{
+    BundleHeader, BundleView, KeyModifier, Secret, SecretType, open_for_product, open_in_place,
+};
 pub use identity::{IdRecord, IdentityMessage, SecurityState};
 
 /// CRC-32 used by every format here: CRC-32/ISO-HDLC (the zlib/PNG CRC,

@@ -255,7 +255,8 @@ fn journal_rules(r: &JournalRecord) -> Result<(), TestCaseError> {
 }
 
 /// The documented blob table rules (docs/formats.md 3.2): unique valid
-/// names, blob lengths 49..=65584, block-aligned offsets from block 32 on,
+/// names, a key modifier of 1..=16 bytes (a short one given, its padding
+/// zero), blob lengths 49..=65584, block-aligned offsets from block 32 on,
 /// increasing without overlap, ending within the 8 MiB area.
 fn table_rules(es: &[BlobEntry]) -> Result<(), TestCaseError> {
     prop_assert!((1..=MAX_SECRETS).contains(&es.len()));
@@ -268,6 +269,7 @@ fn table_rules(es: &[BlobEntry]) -> Result<(), TestCaseError> {
             "duplicate {}",
             name
         );
+        key_modifier_rules(&e.key_modifier, e.key_modifier_given)?;
         prop_assert!((49..=65584).contains(&e.length), "length {}", e.length);
         let off = u64::from(e.offset);
         prop_assert!(
@@ -279,6 +281,16 @@ fn table_rules(es: &[BlobEntry]) -> Result<(), TestCaseError> {
         prev_end = off + u64::from(e.length);
         prop_assert!(prev_end <= MFG_DATA_BYTES);
     }
+    Ok(())
+}
+
+/// A key modifier as docs/formats.md 1.3 allows it: 1..=16 bytes, a short
+/// one given and zero-padded in its field.
+fn key_modifier_rules(km: &KeyModifier, given: bool) -> Result<(), TestCaseError> {
+    let n = km.as_bytes().len();
+    prop_assert!((1..=16).contains(&n));
+    prop_assert!(n == 16 || given, "short and derived");
+    prop_assert!(km.field()[n..].iter().all(|&b| b == 0), "padding {:?}", km);
     Ok(())
 }
 
@@ -510,6 +522,7 @@ fn valid_table() -> impl Strategy<Value = Vec<BlobEntry>> {
             1u8..=4,
             any::<bool>(),
             any::<u32>(),
+            prop_oneof![1 => 1usize..=15, 2 => Just(16usize)],
         ),
         1..=4,
     )
@@ -517,13 +530,16 @@ fn valid_table() -> impl Strategy<Value = Vec<BlobEntry>> {
         let mut p = BlobPlanner::new();
         v.iter()
             .enumerate()
-            .map(|(i, &(len, kind, given, crc))| {
+            .map(|(i, &(len, kind, given, crc, km_len))| {
                 let (off, blen) = p.place(len).unwrap();
+                // Non-zero bytes, so an edit of the padding shows. A short
+                // key modifier is always given.
+                let km = KeyModifier::new(&[i as u8 + 1; 16][..km_len]).unwrap();
                 BlobEntry::new(
                     &std::format!("s{i}"),
                     SecretType::from_code(kind).unwrap(),
-                    [i as u8; 16],
-                    given,
+                    km,
+                    given || km_len < 16,
                     off,
                     blen,
                     crc,
@@ -554,8 +570,17 @@ fn table_fields(es: &[BlobEntry]) -> Vec<Field> {
         ));
         f.push(Field::new(at + 2, 1, &[0, u64::from(b'x'), 0x7f]));
         f.push(Field::new(at + 32, 1, &[1, 2, 3, 4, 0, 5]));
-        f.push(Field::new(at + 33, 1, &[0, 1, 0, 1, 2]));
-        f.push(Field::new(at + 34, 2, &[0, 0, 1]));
+        // Flags and the key modifier length (0 for 16 bytes): as written
+        // (no change), the other flag bits, lengths at the edges.
+        let kl = e.key_modifier.as_bytes().len() as u64;
+        let (fl, kb) = if kl < 16 {
+            (3, kl)
+        } else {
+            (u64::from(e.key_modifier_given), 0)
+        };
+        f.push(Field::new(at + 33, 1, &[fl, fl, fl ^ 1, fl ^ 2, 4]));
+        f.push(Field::new(at + 34, 1, &[kb, kb, kb, 1, 15, 16]));
+        f.push(Field::new(at + 35, 1, &[0, 0, 1]));
         f.push(Field::new(at + 36, 1, &[0, 0xff]));
         // Offsets: later ones are laid out again after an edited one
         // (`replace_offsets`), so a gap is valid; overlapping the previous
@@ -585,7 +610,8 @@ fn table_fields(es: &[BlobEntry]) -> Vec<Field> {
             &[len, len + 1, len - 1, 48, 49, 65584, 65585, 512],
         ));
         f.push(Field::new(at + 60, 4, &[0, 1]));
-        // The key modifier (any value is valid).
+        // The key modifier (any value is valid; a short one's padding is
+        // zero).
         f.push(Field::new(
             at + 40,
             8,
@@ -593,6 +619,33 @@ fn table_fields(es: &[BlobEntry]) -> Vec<Field> {
         ));
     }
     f
+}
+
+/// Makes each entry's key-modifier flag bit 1 and length byte agree with
+/// what an edit set, as a writer would: a set length sets the flags
+/// (`FLAG_KM_SHORT | FLAG_KM_GIVEN`, or neither for 0); set flags or key
+/// modifier bytes make the length cover the bytes up to the last non-zero
+/// one (a key modifier that reaches 16 bytes becomes a full one).
+fn repair_key_modifiers(b: &mut [u8], n: usize, ed: &[usize]) {
+    for k in 0..n {
+        let at = TABLE_HEADER_LEN + k * TABLE_ENTRY_LEN;
+        let (f, l) = (at + 33, at + 34);
+        let km_ed = ed.contains(&(at + 36)) || ed.contains(&(at + 40));
+        if ed.contains(&l) {
+            if !ed.contains(&f) {
+                b[f] = if b[l] == 0 { b[f] & !2 } else { b[f] | 3 };
+            }
+        } else if ed.contains(&f) || km_ed {
+            let field = &b[at + 36..at + 52];
+            let cover = field.iter().rposition(|&x| x != 0).map_or(1, |i| i + 1);
+            if b[f] & 2 == 0 || cover == 16 {
+                b[f] &= !2;
+                b[l] = 0;
+            } else {
+                b[l] = cover as u8;
+            }
+        }
+    }
 }
 
 /// Lays out again, by the layout rule, every blob whose offset no edit set,
@@ -626,7 +679,9 @@ fn prop_blob_table_fields() {
             let fields = table_fields(&es);
             apply(&mut b, &fields, &eds);
             if repair != 0 {
-                replace_offsets(&mut b, es.len(), &edited(&fields, &eds));
+                let ed = edited(&fields, &eds);
+                replace_offsets(&mut b, es.len(), &ed);
+                repair_key_modifiers(&mut b, es.len(), &ed);
             }
             // Recompute the CRC over the header and the entries the (maybe
             // changed) count names, as far as they exist.
@@ -719,7 +774,7 @@ const PK: [u8; 64] = [7u8; 64];
 
 #[derive(Clone, Debug)]
 struct BundleCase {
-    secrets: Vec<(Vec<u8>, u8, Option<[u8; 16]>)>,
+    secrets: Vec<(Vec<u8>, u8, Option<KeyModifier>)>,
     bundle_id: u64,
     nonce: [u8; 12],
 }
@@ -730,7 +785,11 @@ fn bundle_case() -> impl Strategy<Value = BundleCase> {
             (
                 proptest::collection::vec(any::<u8>(), 1..64),
                 1u8..=4,
-                proptest::option::of(any::<[u8; 16]>()),
+                proptest::option::of(prop_oneof![
+                    2 => any::<[u8; 16]>().prop_map(KeyModifier::full),
+                    1 => proptest::collection::vec(1u8..=255, 1..=15)
+                        .prop_map(|b| KeyModifier::new(&b).unwrap()),
+                ]),
             ),
             1..=3,
         ),
@@ -769,7 +828,8 @@ struct RawEntry {
     name: [u8; MAX_NAME_LEN],
     kind: u8,
     flags: u8,
-    reserved: u16,
+    km_len: u8,
+    reserved: u8,
     len: u32,
     key_modifier: [u8; 16],
     km_edited: bool,
@@ -791,15 +851,23 @@ impl RawList {
             .map(|s| {
                 let mut name = [0u8; MAX_NAME_LEN];
                 name[..s.name.len()].copy_from_slice(s.name.as_bytes());
+                // docs/formats.md 1.3: a short key modifier sets flag bit 1
+                // and its length at byte 34, the field is zero-padded.
+                let km = s.key_modifier.map_or_else(
+                    || derive_key_modifier(s.name.as_bytes()).to_vec(),
+                    |k| k.as_bytes().to_vec(),
+                );
+                let short = km.len() < 16;
+                let mut field = [0u8; 16];
+                field[..km.len()].copy_from_slice(&km);
                 RawEntry {
                     name,
                     kind: s.kind.code(),
-                    flags: u8::from(s.key_modifier.is_some()),
+                    flags: u8::from(s.key_modifier.is_some()) | if short { 2 } else { 0 },
+                    km_len: if short { km.len() as u8 } else { 0 },
                     reserved: 0,
                     len: s.data.len() as u32,
-                    key_modifier: s
-                        .key_modifier
-                        .unwrap_or_else(|| derive_key_modifier(s.name.as_bytes())),
+                    key_modifier: field,
                     km_edited: false,
                     data: s.data.to_vec(),
                 }
@@ -824,8 +892,8 @@ impl RawList {
                 _ => e.random,
             }
         };
-        // 13 kinds of edit; data bytes (the bulk of a list) weigh 4.
-        let which = e.field.index(16);
+        // 14 kinds of edit; data bytes (the bulk of a list) weigh 4.
+        let which = e.field.index(17);
         let k = (e.random >> 32) as usize % n.max(1);
         match which {
             0 => self.version = pick(&[1, 1, 1, 2, 0]) as u16,
@@ -862,8 +930,8 @@ impl RawList {
                 self.entries[k].name[at] = v as u8;
             }
             7 => self.entries[k].kind = pick(&[1, 2, 3, 4, 0, 5]) as u8,
-            8 => self.entries[k].flags = pick(&[0, 1, 0, 1, 2, 0x80]) as u8,
-            9 => self.entries[k].reserved = pick(&[0, 0, 0, 1]) as u16,
+            8 => self.entries[k].flags = pick(&[0, 1, 0, 1, 2, 3, 0x80]) as u8,
+            9 => self.entries[k].reserved = pick(&[0, 0, 0, 1]) as u8,
             10 => {
                 // A new length; the data follows it when it is small enough
                 // to build (else the length and the data disagree).
@@ -878,6 +946,10 @@ impl RawList {
                 let b = (e.random as usize) % 16;
                 self.entries[k].key_modifier[b] ^= 1 << (e.random % 8);
                 self.entries[k].km_edited = true;
+            }
+            12 => {
+                let cur = u64::from(self.entries[k].km_len);
+                self.entries[k].km_len = pick(&[cur, cur, 1, 15, 16, 0xff]) as u8;
             }
             _ => {
                 let d = &mut self.entries[k].data;
@@ -904,7 +976,8 @@ impl RawList {
             out.extend_from_slice(&e.name);
             out.push(e.kind);
             out.push(e.flags);
-            out.extend_from_slice(&e.reserved.to_le_bytes());
+            out.push(e.km_len);
+            out.push(e.reserved);
             out.extend_from_slice(&e.len.to_le_bytes());
             out.extend_from_slice(&km);
             out.extend_from_slice(&e.data);
@@ -1000,8 +1073,12 @@ fn prop_bundle_fields() {
                         prop_assert!(!s.name.is_empty() && s.name.bytes().all(is_name_byte));
                         prop_assert!(got[..i].iter().all(|o| o.name != s.name), "duplicate");
                         if !s.key_modifier_given {
-                            prop_assert_eq!(s.key_modifier, derive_key_modifier(s.name.as_bytes()));
+                            prop_assert_eq!(
+                                s.key_modifier,
+                                KeyModifier::derived(s.name.as_bytes())
+                            );
                         }
+                        key_modifier_rules(&s.key_modifier, s.key_modifier_given)?;
                     }
                     let again: Vec<SecretSpec<'_>> = got
                         .iter()

@@ -25,7 +25,7 @@ fn specs<'a>(data: &'a [Vec<u8>]) -> Vec<SecretSpec<'a>> {
                 SecretType::Der,
             ][i % 4],
             key_modifier: if i % 2 == 1 {
-                Some([i as u8; 16])
+                Some([i as u8; 16].into())
             } else {
                 None
             },
@@ -69,9 +69,9 @@ fn bundle_round_trip() {
     let got: Vec<_> = v.secrets().collect();
     assert_eq!(got[0].name, "wifi-key");
     assert_eq!(got[0].data, &data[0][..]);
-    assert_eq!(got[0].key_modifier, derive_key_modifier(b"wifi-key"));
+    assert_eq!(got[0].key_modifier, KeyModifier::derived(b"wifi-key"));
     assert!(!got[0].key_modifier_given);
-    assert_eq!(got[1].key_modifier, [1u8; 16]);
+    assert_eq!(got[1].key_modifier, [1u8; 16].into());
     assert_eq!(got[1].kind, SecretType::Pem);
     assert_eq!(got[2].data, &data[2][..]);
 }
@@ -463,7 +463,7 @@ fn entries() -> Vec<BlobEntry> {
     let e1 = BlobEntry::new(
         "wifi-key",
         SecretType::Raw,
-        [1; 16],
+        [1; 16].into(),
         false,
         o1 as u32,
         80,
@@ -474,7 +474,7 @@ fn entries() -> Vec<BlobEntry> {
     let e2 = BlobEntry::new(
         "device.pem",
         SecretType::Pem,
-        [2; 16],
+        [2; 16].into(),
         true,
         o2 as u32,
         1048,
@@ -536,7 +536,7 @@ fn blob_planner_follows_the_layout_rule_and_fits_64_max_secrets() {
             BlobEntry::new(
                 &std::format!("s{i}"),
                 SecretType::Raw,
-                [0; 16],
+                [0; 16].into(),
                 true,
                 off,
                 len,
@@ -901,7 +901,7 @@ mod power_cut {
                     BlobEntry::new(
                         &std::format!("s{i}"),
                         SecretType::Raw,
-                        [0; 16],
+                        [0; 16].into(),
                         true,
                         off,
                         len,
@@ -991,4 +991,138 @@ mod power_cut {
             }
         }
     }
+}
+
+/// A secret list of one entry: `disk-key`, raw, 32 bytes, key modifier
+/// `km` given.
+fn one_entry_list(km: KeyModifier) -> Vec<u8> {
+    let data = [0x42u8; 32];
+    let s = [SecretSpec {
+        name: "disk-key",
+        kind: SecretType::Raw,
+        key_modifier: Some(km),
+        data: &data,
+    }];
+    let mut pt = vec![0u8; plaintext_len(&s).unwrap()];
+    write_secret_list(&mut pt, &s).unwrap();
+    pt
+}
+
+#[test]
+fn short_key_modifiers_are_written_as_documented_and_checked() {
+    // Linux trusted keys' "SECURE_KEY": 10 bytes, not its padding to 16.
+    let km = KeyModifier::LINUX_TRUSTED;
+    assert_eq!(km.as_bytes(), b"SECURE_KEY");
+    assert_eq!(KeyModifier::new(b"SECURE_KEY"), Ok(km));
+    let mut padded = [0u8; 16];
+    padded[..10].copy_from_slice(b"SECURE_KEY");
+    assert_ne!(km, KeyModifier::full(padded));
+    for bad in [&[][..], &[1u8; 17][..]] {
+        assert_eq!(
+            KeyModifier::new(bad),
+            Err(FormatError::BadLength {
+                what: "key modifier"
+            })
+        );
+    }
+
+    // Secret list entry (docs/formats.md 1.3): flags bits 0 and 1, the
+    // length at byte 34, the field zero-padded.
+    let pt = one_entry_list(km);
+    let e = &pt[LIST_HEADER_LEN..];
+    assert_eq!((e[33], e[34], e[35]), (3, 10, 0));
+    assert_eq!(&e[40..56], &padded);
+    assert_eq!(check_secret_list(&pt), Ok(1));
+    assert_eq!(opened_key_modifier(km), (km, true));
+    // A 16-byte modifier keeps the version 1 layout: bit 1 clear, byte 34
+    // zero (existing bundles read as before).
+    let full = one_entry_list(KeyModifier::full(padded));
+    assert_eq!(
+        (full[LIST_HEADER_LEN + 33], full[LIST_HEADER_LEN + 34]),
+        (1, 0)
+    );
+    let full_km = KeyModifier::full(padded);
+    assert_eq!(opened_key_modifier(full_km), (full_km, true));
+    // Every inconsistent encoding is refused.
+    let refused = |at: usize, v: u8| {
+        let mut b = pt.clone();
+        b[LIST_HEADER_LEN + at] = v;
+        check_secret_list(&b).unwrap_err()
+    };
+    let km_err = FormatError::BadField {
+        what: "secret key modifier",
+    };
+    assert_eq!(refused(33, 2), km_err, "short but derived");
+    assert_eq!(refused(33, 1), km_err, "length without the flag");
+    assert_eq!(refused(34, 0), km_err, "flag without a length");
+    assert_eq!(refused(34, 16), km_err, "16 bytes marked short");
+    assert_eq!(refused(50, 1), km_err, "padding not zero");
+    assert_eq!(
+        refused(33, 7),
+        FormatError::BadField {
+            what: "secret flags"
+        }
+    );
+    assert_eq!(
+        refused(35, 1),
+        FormatError::BadField {
+            what: "secret flags"
+        }
+    );
+    // A longer length over the zero padding is another (valid) modifier.
+    let mut longer = pt.clone();
+    longer[LIST_HEADER_LEN + 34] = 12;
+    assert_eq!(check_secret_list(&longer), Ok(1));
+
+    // Blob table entry (docs/formats.md 3.2): the same bits and bytes.
+    let mut es = entries();
+    es[1].key_modifier = km;
+    let mut buf = [0u8; TABLE_MAX_LEN];
+    let (n, _) = write_blob_table(&mut buf, &es).unwrap();
+    let at = TABLE_HEADER_LEN + TABLE_ENTRY_LEN;
+    assert_eq!((buf[at + 33], buf[at + 34], buf[at + 35]), (3, 10, 0));
+    assert_eq!(&buf[at + 36..at + 52], &padded);
+    let t = BlobTable::parse(&buf[..n]).unwrap();
+    assert_eq!(t.get(1).unwrap().key_modifier.as_bytes(), b"SECURE_KEY");
+    assert_eq!(t.get(0).unwrap().key_modifier, es[0].key_modifier);
+    let refused = |off: usize, v: u8| {
+        let mut b = buf;
+        b[at + off] = v;
+        let crc = {
+            let mut d = CRC32.digest();
+            d.update(&b[..12]);
+            d.update(&b[TABLE_HEADER_LEN..n]);
+            d.finalize()
+        };
+        b[12..16].copy_from_slice(&crc.to_le_bytes());
+        BlobTable::parse(&b[..n]).unwrap_err()
+    };
+    let km_err = FormatError::BadField {
+        what: "blob key modifier",
+    };
+    assert_eq!(refused(33, 2), km_err);
+    assert_eq!(refused(34, 0), km_err);
+    assert_eq!(refused(34, 16), km_err);
+    assert_eq!(refused(47, 0x20), km_err);
+    assert_eq!(refused(33, 5), FormatError::BadField { what: "blob flags" });
+    // The writer refuses a short modifier not marked given (as derived).
+    es[1].key_modifier_given = false;
+    assert_eq!(write_blob_table(&mut buf, &es).unwrap_err(), km_err);
+}
+
+/// The key modifier (and whether given) of a one-secret bundle sealed with
+/// `km`, as opening it reads it back.
+fn opened_key_modifier(km: KeyModifier) -> (KeyModifier, bool) {
+    let data = [0x42u8; 32];
+    let s = [SecretSpec {
+        name: "disk-key",
+        kind: SecretType::Raw,
+        key_modifier: Some(km),
+        data: &data,
+    }];
+    let mut b = vec![0u8; sealed_len(&s).unwrap()];
+    seal(&mut b, &params(), &s, &PK).unwrap();
+    let v = open_in_place(&mut b, &PK).unwrap();
+    let got = v.secrets().next().unwrap();
+    (got.key_modifier, got.key_modifier_given)
 }

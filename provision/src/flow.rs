@@ -329,7 +329,9 @@ impl<S: Storage> Flow<'_, '_, '_, S> {
                 return Ok(Err("a blob's CRC differs from the table's"));
             }
             let plain = &mut plain_buf[..e.secret_len()];
-            let opened = self.caam()?.blob_decap(&e.key_modifier, &blob[..n], plain);
+            let opened = self
+                .caam()?
+                .blob_decap(e.key_modifier.as_bytes(), &blob[..n], plain);
             scrub(plain);
             if opened.is_err() {
                 return Ok(Err("a blob does not decapsulate on this chip"));
@@ -492,7 +494,9 @@ impl<S: Storage> Flow<'_, '_, '_, S> {
             self.blob_bytes = self
                 .blob_bytes
                 .max((blen as usize).next_multiple_of(BLOCK) + s.data.len());
-            let n = self.caam()?.blob_encap(&s.key_modifier, s.data, blob_buf)?;
+            let n = self
+                .caam()?
+                .blob_encap(s.key_modifier.as_bytes(), s.data, blob_buf)?;
             if n != blen as usize {
                 return Err(FlowError::BlobVerify(name_of(s.name)));
             }
@@ -544,7 +548,7 @@ impl<S: Storage> Flow<'_, '_, '_, S> {
             let plain = &mut plain[..s.data.len()];
             let ok = self
                 .caam()?
-                .blob_decap(&e.key_modifier, &blob[..n], plain)
+                .blob_decap(e.key_modifier.as_bytes(), &blob[..n], plain)
                 .is_ok()
                 && *plain == *s.data;
             scrub(plain);

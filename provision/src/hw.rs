@@ -35,17 +35,19 @@ pub trait SecurityHw {
     fn mpmr_write_and_lock(&mut self, value: &[u8; 32]) -> Result<(), CaamError>;
     /// Signs `msg` with the MP private key (over SHA-256(MPMR || msg)).
     fn mp_sign(&mut self, msg: &[u8]) -> Result<MpSignature, CaamError>;
-    /// Encapsulates `plain` as a blob bound to this chip; returns its length.
+    /// Encapsulates `plain` as a blob bound to this chip and to
+    /// `key_modifier` (1..=16 bytes, its length included); returns the
+    /// blob's length.
     fn blob_encap(
         &mut self,
-        key_modifier: &[u8; 16],
+        key_modifier: &[u8],
         plain: &[u8],
         out: &mut [u8],
     ) -> Result<usize, CaamError>;
-    /// Decapsulates `blob`; returns the secret's length.
+    /// Decapsulates `blob` under `key_modifier`; returns the secret's length.
     fn blob_decap(
         &mut self,
-        key_modifier: &[u8; 16],
+        key_modifier: &[u8],
         blob: &[u8],
         out: &mut [u8],
     ) -> Result<usize, CaamError>;
@@ -154,19 +156,19 @@ impl<R: RegisterIo, D: Dma, C: Clock> SecurityHw for caam::Caam<R, D, C> {
     }
     fn blob_encap(
         &mut self,
-        key_modifier: &[u8; 16],
+        key_modifier: &[u8],
         plain: &[u8],
         out: &mut [u8],
     ) -> Result<usize, CaamError> {
-        caam::Caam::blob_encap(self, key_modifier, plain, out)
+        caam::Caam::blob_encap_with_modifier(self, key_modifier, plain, out)
     }
     fn blob_decap(
         &mut self,
-        key_modifier: &[u8; 16],
+        key_modifier: &[u8],
         blob: &[u8],
         out: &mut [u8],
     ) -> Result<usize, CaamError> {
-        caam::Caam::blob_decap(self, key_modifier, blob, out)
+        caam::Caam::blob_decap_with_modifier(self, key_modifier, blob, out)
     }
 }
 

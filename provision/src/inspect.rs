@@ -165,7 +165,7 @@ pub fn verify<S: Storage>(
             continue;
         }
         let plain = &mut plain_buf[..e.secret_len()];
-        match caam.blob_decap(&e.key_modifier, &blob[..n], plain) {
+        match caam.blob_decap(e.key_modifier.as_bytes(), &blob[..n], plain) {
             Ok(_) => {
                 let crc = mfg_formats::crc32(plain);
                 scrub(plain);

@@ -8,10 +8,10 @@ use block::{BlockDevice, MemDisk};
 use caam::emulated::{Rig, rig};
 use imx_emu::fusefile::{DEFAULT_FAMILY_SECRET, FuseFile};
 use mfg_formats::area::{
-    self, BLOB_TABLE_LBA, BLOCK, BlobTable, BundlePartitionHeader, ID_SLOT_LBA, JOURNAL_LBA,
-    JournalRecord, MFG_DATA_BYTES, ProvState,
+    self, BLOB_TABLE_LBA, BLOCK, BlobEntry, BlobTable, BundlePartitionHeader, ID_SLOT_LBA,
+    JOURNAL_LBA, JournalRecord, MFG_DATA_BYTES, ProvState,
 };
-use mfg_formats::bundle::{self, SealParams, SecretSpec, SecretType};
+use mfg_formats::bundle::{self, KeyModifier, SealParams, SecretSpec, SecretType};
 use mfg_formats::identity::{self, IdRecord, SecurityState};
 use mfg_formats::partitions::{MFG_BUNDLE, MFG_DATA};
 use p256::ecdsa::signature::hazmat::PrehashVerifier;
@@ -195,7 +195,16 @@ fn seal_for(pubkey: &[u8; 64], product: &str, bundle_id: u64) -> Vec<u8> {
             data,
         })
         .collect();
-    let mut out = vec![0u8; bundle::sealed_len(&specs).unwrap()];
+    seal_specs(pubkey, product, bundle_id, &specs)
+}
+
+fn seal_specs(
+    pubkey: &[u8; 64],
+    product: &str,
+    bundle_id: u64,
+    specs: &[SecretSpec<'_>],
+) -> Vec<u8> {
+    let mut out = vec![0u8; bundle::sealed_len(specs).unwrap()];
     let params = SealParams {
         product,
         bundle_id,
@@ -203,7 +212,7 @@ fn seal_for(pubkey: &[u8; 64], product: &str, bundle_id: u64) -> Vec<u8> {
         salt: [7; 32],
         nonce: [9; 12],
     };
-    let n = bundle::seal(&mut out, &params, &specs, pubkey).unwrap();
+    let n = bundle::seal(&mut out, &params, specs, pubkey).unwrap();
     out.truncate(n);
     out
 }
@@ -258,6 +267,21 @@ impl Device {
             self.data_block(JOURNAL_LBA[1]),
         )
         .map(|(r, _)| r)
+    }
+
+    /// The blob table's entries, as the eMMC holds them.
+    fn blob_table(&self) -> Vec<BlobEntry> {
+        let mut t = Vec::new();
+        for i in 0..8 {
+            t.extend_from_slice(self.data_block(BLOB_TABLE_LBA + i));
+        }
+        BlobTable::parse(&t).expect("blob table").iter().collect()
+    }
+
+    /// The bytes of the blob `e` names.
+    fn blob(&self, e: &BlobEntry) -> &[u8] {
+        let at = DATA_FIRST as usize * BLOCK + e.offset as usize;
+        &self.img[at..at + e.length as usize]
     }
 
     fn state(&self) -> ProvState {
@@ -359,18 +383,16 @@ fn assert_blobs_open(d: &mut Device) {
     for i in 0..8 {
         t.extend_from_slice(d.data_block(BLOB_TABLE_LBA + i));
     }
-    let table = BlobTable::parse(&t).expect("blob table");
-    assert_eq!(table.crc(), j.table_crc);
+    assert_eq!(BlobTable::parse(&t).expect("blob table").crc(), j.table_crc);
+    let table = d.blob_table();
     assert_eq!(table.len(), SECRETS.len());
     let mut r = rig(d.fuses.clone());
     r.caam.init().unwrap();
     for (e, (name, data)) in table.iter().zip(SECRETS) {
         assert_eq!(e.name(), name);
-        let at = DATA_FIRST as usize * BLOCK + e.offset as usize;
-        let blob = &d.img[at..at + e.length as usize];
         let mut plain = vec![0u8; e.secret_len()];
         r.caam
-            .blob_decap(&e.key_modifier, blob, &mut plain)
+            .blob_decap_with_modifier(e.key_modifier.as_bytes(), d.blob(e), &mut plain)
             .unwrap();
         assert_eq!(plain, data);
     }
@@ -790,11 +812,7 @@ fn status_and_verify_report_without_secrets() {
 fn verify_finds_a_corrupted_blob() {
     let mut d = Device::with_bundle(chip(31, false));
     d.boot().r.unwrap();
-    let mut t = Vec::new();
-    for i in 0..8 {
-        t.extend_from_slice(d.data_block(BLOB_TABLE_LBA + i));
-    }
-    let off = BlobTable::parse(&t).unwrap().iter().next().unwrap().offset;
+    let off = d.blob_table()[0].offset;
     d.img[DATA_FIRST as usize * BLOCK + off as usize + 3] ^= 0x80;
     let (r, v) = d.verify(true);
     assert_eq!(r.unwrap(), 1);
@@ -872,9 +890,15 @@ fn refuses_a_bundle_partition_overlapping_the_data_partition() {
 
 /// A device whose power went right after the journal said secrets-blobbed.
 fn cut_after_blobbing() -> Device {
-    let total = Device::with_bundle(chip(41, false)).boot().writes;
+    cut_after_blobbing_of(|| Device::with_bundle(chip(41, false)))
+}
+
+/// The device `make` builds, its power gone right after the journal said
+/// secrets-blobbed.
+fn cut_after_blobbing_of(make: impl Fn() -> Device) -> Device {
+    let total = make().boot().writes;
     for k in 1..total {
-        let mut d = Device::with_bundle(chip(41, false));
+        let mut d = make();
         d.boot_with(true, false, Some(k));
         if d.state() == ProvState::SecretsBlobbed && d.bundle_present() {
             return d;
@@ -884,12 +908,7 @@ fn cut_after_blobbing() -> Device {
 }
 
 fn first_blob_at(d: &Device) -> usize {
-    let mut t = Vec::new();
-    for i in 0..8 {
-        t.extend_from_slice(d.data_block(BLOB_TABLE_LBA + i));
-    }
-    let off = BlobTable::parse(&t).unwrap().iter().next().unwrap().offset;
-    DATA_FIRST as usize * BLOCK + off as usize
+    DATA_FIRST as usize * BLOCK + d.blob_table()[0].offset as usize
 }
 
 #[test]
@@ -1003,4 +1022,134 @@ fn a_caam_owned_by_op_tee_is_refused_with_the_reason() {
     assert!(msg.contains("is OP-TEE in the boot image?"), "{msg}");
     assert_eq!(d.journal().unwrap().last_error, area::error_code::CAAM);
     assert!(d.id_record().is_none());
+}
+
+/// A Linux trusted key's payload (docs/formats.md 3.3): 32 bytes, the
+/// smallest trusted key (`MIN_KEY_SIZE`).
+const DISK_KEY: [u8; 32] = [
+    0x9c, 0x41, 0x07, 0xe2, 0x5d, 0x88, 0x13, 0xfa, 0x26, 0xb0, 0x7e, 0x39, 0xc4, 0x02, 0x6b, 0xd5,
+    0x71, 0x1e, 0xa8, 0x4f, 0x93, 0x3c, 0xe7, 0x50, 0x0a, 0xbd, 0x64, 0x17, 0xf2, 0x85, 0x2b, 0xce,
+];
+
+/// A blank device whose bundle holds `wifi-psk` (derived key modifier) and
+/// `disk-key`, a Linux trusted key (key modifier `SECURE_KEY`).
+fn with_trusted_key(fuses: FuseFile) -> Device {
+    let specs = [
+        SecretSpec {
+            name: SECRETS[0].0,
+            kind: SecretType::Raw,
+            key_modifier: None,
+            data: SECRETS[0].1,
+        },
+        SecretSpec {
+            name: "disk-key",
+            kind: SecretType::Raw,
+            key_modifier: Some(KeyModifier::LINUX_TRUSTED),
+            data: &DISK_KEY,
+        },
+    ];
+    let b = seal_specs(&mp_pubkey(&fuses), PRODUCT, 7, &specs);
+    let mut d = Device::blank(fuses);
+    d.put_bundle(&b);
+    d
+}
+
+#[test]
+fn a_linux_trusted_key_blob_opens_with_secure_key_and_nothing_else() {
+    let mut d = with_trusted_key(chip(50, false));
+    let b = d.boot();
+    assert_eq!(b.r.unwrap(), Outcome::Provisioned, "{}", b.out);
+    assert!(
+        b.out.contains("2 blob(s) written and verified"),
+        "{}",
+        b.out
+    );
+    assert!(
+        !contains(&d.img, &DISK_KEY),
+        "the key is on the eMMC in clear"
+    );
+    let table = d.blob_table();
+    let e = table[1];
+    assert_eq!(e.name(), "disk-key");
+    assert_eq!(e.key_modifier.as_bytes(), b"SECURE_KEY");
+    assert!(e.key_modifier_given);
+    assert_eq!(e.length as usize, DISK_KEY.len() + 48);
+    let blob = d.blob(&e).to_vec();
+
+    let mut r = rig(d.fuses.clone());
+    r.caam.init().unwrap();
+    // The 10 bytes open it, with the driver's descriptor and with Linux's
+    // (blob_gen.c: the modifier as immediate KEY data).
+    let mut plain = [0u8; 32];
+    assert_eq!(
+        r.caam
+            .blob_decap_with_modifier(b"SECURE_KEY", &blob, &mut plain),
+        Ok(32)
+    );
+    assert_eq!(plain, DISK_KEY);
+    assert_eq!(r.decap_as_linux(b"SECURE_KEY", &blob).unwrap(), DISK_KEY);
+    // Nothing else does: not the zero padding to 16 bytes (as a 16-byte
+    // modifier), not a prefix or an extension, not other spellings, not
+    // the modifier derived from the name, not the other secret's.
+    let derived = KeyModifier::derived(b"disk-key");
+    let others: [&[u8]; 7] = [
+        b"SECURE_KEY\0\0\0\0\0\0",
+        b"SECURE_KE",
+        b"SECURE_KEY\0",
+        b"secure_key",
+        b"kernel:trusted",
+        derived.as_bytes(),
+        table[0].key_modifier.as_bytes(),
+    ];
+    for km in others {
+        plain = [0xaa; 32];
+        assert_eq!(
+            r.caam.blob_decap_with_modifier(km, &blob, &mut plain),
+            Err(caam::CaamError::BlobMacMismatch),
+            "opened with {km:02x?}"
+        );
+        assert_eq!(plain, [0; 32], "output not zeroed after {km:02x?}");
+        assert_eq!(
+            r.decap_as_linux(km, &blob),
+            Err(caam::CaamError::BlobMacMismatch),
+            "Linux's descriptor opened it with {km:02x?}"
+        );
+    }
+    // Another chip's CAAM does not open it with SECURE_KEY either.
+    let mut other = rig(chip(51, false));
+    other.caam.init().unwrap();
+    assert_eq!(
+        other.decap_as_linux(b"SECURE_KEY", &blob),
+        Err(caam::CaamError::BlobMacMismatch)
+    );
+
+    // `provision verify` re-checks it with its own modifier.
+    let (res, v) = d.verify(false);
+    assert_eq!(res.unwrap(), 0, "{v}");
+    assert!(
+        v.ends_with("provision verify: 2 of 2 blob(s) ok\r\n"),
+        "{v}"
+    );
+    assert!(
+        v.contains(&std::format!(
+            "disk-key                         ok (secret crc32 0x{:08x})",
+            mfg_formats::crc32(&DISK_KEY)
+        )),
+        "{v}"
+    );
+}
+
+#[test]
+fn a_resumed_run_rechecks_a_linux_trusted_key_blob_with_its_modifier() {
+    // Power lost right after secrets-blobbed: the next boot decapsulates
+    // every blob before it consumes the bundle; with the 16-byte padding
+    // instead of SECURE_KEY it would find the blob broken and blob again.
+    let mut d = cut_after_blobbing_of(|| with_trusted_key(chip(52, false)));
+    let table = d.blob_table();
+    let b = d.boot();
+    assert_eq!(b.r.unwrap(), Outcome::Provisioned, "{}", b.out);
+    assert!(!b.out.contains("blobbing again"), "{}", b.out);
+    assert!(!b.out.contains("[3/4]"), "{}", b.out);
+    assert_eq!(d.blob_table(), table, "blobs rewritten");
+    assert_eq!(d.state(), ProvState::Done);
 }

@@ -290,6 +290,48 @@ fn blobs_round_trip_and_bind_to_chip_and_key_modifier() {
 }
 
 #[test]
+fn blob_kmlen_binds_the_blob_to_secure_key_not_its_padding() {
+    // `blob enc|dec ... KM a`: the 10-byte modifier of Linux trusted keys.
+    let f = fuse_path("blob-kmlen", b"chip-blob-uid-0c", SRK_A, false);
+    let mut q = boot_chip(loader_image(), &f, None);
+    let plain = pattern(11, 32);
+    put_bytes(&mut q, PLAIN, &plain);
+    // SECURE_KEY, then six bytes a 16-byte modifier would include.
+    put_bytes(&mut q, KM, b"SECURE_KEYzzzzzz");
+    let out = run(&mut q, &format!("blob enc {PLAIN:x} {BLOB:x} 20 {KM:x} a"));
+    assert_eq!(out, "\r\nEncapsulating data to form blob\r\n");
+    let dec = |q: &mut Qemu, km_len: &str| {
+        run(q, &format!("mw.l {OUT:x} aaaaaaaa 8"));
+        run(q, &format!("blob dec {BLOB:x} {OUT:x} 20 {KM:x} {km_len}"))
+    };
+    assert!(!dec(&mut q, "a").contains("mismatch"));
+    assert_eq!(ram_bytes(&mut q, OUT, 32), plain);
+    // Not with the 16 bytes at KM (the default), not with a 9-byte prefix.
+    for km_len in ["", "10", "9"] {
+        let out = dec(&mut q, km_len);
+        assert!(
+            out.contains("blob MAC mismatch"),
+            "KMLEN '{km_len}': {out:?}"
+        );
+        assert_eq!(ram_bytes(&mut q, OUT, 32), [0; 32], "KMLEN '{km_len}'");
+    }
+    // Not with SECURE_KEY zero-padded to 16 bytes either.
+    put_bytes(&mut q, KM + 10, &[0; 6]);
+    assert!(dec(&mut q, "10").contains("blob MAC mismatch"));
+    assert!(!dec(&mut q, "a").contains("mismatch"));
+    assert_eq!(ram_bytes(&mut q, OUT, 32), plain);
+    // KMLEN outside 1..=16 is refused before any job.
+    for bad in ["0", "11"] {
+        let out = run(
+            &mut q,
+            &format!("blob dec {BLOB:x} {OUT:x} 20 {KM:x} {bad}"),
+        );
+        assert!(out.contains("KMLEN must be 1..0x10"), "{out:?}");
+    }
+    poweroff(q);
+}
+
+#[test]
 fn the_production_image_has_no_mfgprot_pubk_but_signs() {
     let f = fuse_path("prod", b"chip-prod-uid-01", SRK_A, false);
     // The development image offers pubk (the control for what follows).

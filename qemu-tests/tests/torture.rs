@@ -112,10 +112,10 @@ fn command_line(r: &mut Rng, name: &str) -> String {
                 }
             ),
         },
-        // blob enc|dec with 4 numbers: give fewer, more, or garbage.
+        // blob enc|dec with 4 or 5 numbers: give fewer, more, or garbage.
         "blob" => {
             let sub = r.pick(&["enc", "dec", "x", ""]);
-            let n = [0, 1, 2, 3, 5, 6][usize::try_from(r.below(6)).unwrap()];
+            let n = [0, 1, 2, 3, 6, 7][usize::try_from(r.below(6)).unwrap()];
             format!("{name} {sub} {}", words(r, n))
         }
         // Reads only: DRAM or unmapped addresses, small counts.

@@ -8,7 +8,7 @@
 
 extern crate std;
 
-use crate::{Caam, DmaMem};
+use crate::{Caam, CaamError, DmaMem};
 use core::cell::{Cell, RefCell};
 use hal::{Clock, Dma, RegisterIo};
 use imx_emu::fusefile::FuseFile;
@@ -169,6 +169,62 @@ impl Rig {
         let arena = self.emu.borrow_mut().mem().0.clone();
         driver(&self.emu, arena)
     }
+
+    /// Decapsulates `blob` as Linux does ([`linux_decap_descriptor`]),
+    /// through the driver's 128-byte scratch buffer: the blob and its
+    /// payload together take at most 128 bytes (a payload of up to 40).
+    pub fn decap_as_linux(&mut self, key_mod: &[u8], blob: &[u8]) -> Result<Vec<u8>, CaamError> {
+        let out_len = blob.len().checked_sub(crate::BLOB_OVERHEAD);
+        let out_len = out_len.filter(|n| blob.len() + n <= 128);
+        let out_len = out_len.unwrap_or_else(|| panic!("a {}-byte blob", blob.len()));
+        let blob_at = self.caam.scratch_bus_addr()?;
+        let out_at = blob_at + blob.len() as u32;
+        let desc = linux_decap_descriptor(key_mod, blob_at, blob.len(), out_at);
+        let mut emu = self.emu.borrow_mut();
+        let ram = emu.mem();
+        ram.write(u64::from(blob_at), blob).expect("scratch");
+        ram.write(u64::from(out_at), &vec![0; out_len])
+            .expect("scratch");
+        drop(emu);
+        self.caam.run_raw_descriptor(&desc)?;
+        let mut out = vec![0; out_len];
+        self.emu
+            .borrow_mut()
+            .mem()
+            .read(u64::from(out_at), &mut out)
+            .expect("scratch");
+        Ok(out)
+    }
+}
+
+/// The blob decapsulation descriptor Linux's `blob_gen.c` builds (the one
+/// trusted keys with `trusted.source=caam` use): `init_job_desc`, the key
+/// modifier as immediate class-2 KEY data (`append_key_as_imm`: `04800000 |
+/// len`, the bytes padded to whole words), SEQ IN and SEQ OUT pointers with
+/// 16-bit lengths (`append_seq_*_ptr_intlen`), 32-bit pointers, then
+/// OPERATION blob decapsulation (`860D0000`).
+pub fn linux_decap_descriptor(
+    key_mod: &[u8],
+    blob_at: u32,
+    blob_len: usize,
+    out_at: u32,
+) -> Vec<u32> {
+    let mut d = vec![0, 0x0480_0000 | key_mod.len() as u32];
+    d.extend(key_mod.chunks(4).map(|c| {
+        let mut w = [0u8; 4];
+        w[..c.len()].copy_from_slice(c);
+        u32::from_le_bytes(w)
+    }));
+    let out_len = blob_len.saturating_sub(crate::BLOB_OVERHEAD);
+    d.extend([
+        0xF000_0000 | blob_len as u32,
+        blob_at,
+        0xF800_0000 | out_len as u32,
+        out_at,
+        0x860D_0000,
+    ]);
+    d[0] = 0xB080_0000 | d.len() as u32;
+    d
 }
 
 fn driver(emu: &Rc<RefCell<Emu>>, arena: Arena) -> Driver {

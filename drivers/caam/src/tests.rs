@@ -3,8 +3,8 @@
 
 use super::*;
 use crate::emulated::{CAAM, JR1, Rig, rig};
+use imx_emu::MmioDevice;
 use imx_emu::fusefile::{ChipOptions, DEFAULT_FAMILY_SECRET, FuseFile, Page0};
-use imx_emu::{BusMemory, MmioDevice};
 use p256::ecdsa::signature::hazmat::PrehashVerifier;
 use p256::ecdsa::{Signature, VerifyingKey};
 use sha2::{Digest, Sha256};
@@ -679,40 +679,34 @@ fn key_modifiers_of_other_lengths_bind_blobs_to_their_length() {
 fn a_blob_with_secure_key_opens_with_linux_trusted_keys_descriptor() {
     // Linux `blob_gen.c` (trusted keys, `trusted_caam.c`): the modifier
     // "SECURE_KEY" as 10 bytes of immediate KEY data, 16-bit SEQ lengths.
+    let km = |b: &[u8; 4]| u32::from_le_bytes(*b);
+    assert_eq!(
+        crate::emulated::linux_decap_descriptor(b"SECURE_KEY", 0x100, 80, 0x200),
+        [
+            0xB080_000A,
+            0x0480_000A,
+            km(b"SECU"),
+            km(b"RE_K"),
+            km(b"EY\0\0"),
+            0xF000_0050,
+            0x100,
+            0xF800_0020,
+            0x200,
+            0x860D_0000,
+        ]
+    );
     let mut r = ready(chip(1, 2, 3, false));
     let plain: [u8; 32] = core::array::from_fn(|i| i as u8);
     let mut blob = [0u8; 80];
     r.caam
         .blob_encap_with_modifier(b"SECURE_KEY", &plain, &mut blob)
         .unwrap();
-    let base = r.caam.scratch_bus_addr().unwrap();
-    let (blob_at, out_at) = (base, base + 80);
-    r.emu
-        .borrow_mut()
-        .mem()
-        .write(u64::from(blob_at), &blob)
-        .unwrap();
-    let km = |b: &[u8; 4]| u32::from_le_bytes(*b);
-    let linux_decap = [
-        0xB080_000A,
-        0x0480_000A,
-        km(b"SECU"),
-        km(b"RE_K"),
-        km(b"EY\0\0"),
-        0xF000_0050,
-        blob_at,
-        0xF800_0020,
-        out_at,
-        0x860D_0000,
-    ];
-    assert_eq!(r.caam.run_raw_descriptor(&linux_decap), Ok(()));
-    let mut got = [0u8; 32];
-    r.emu
-        .borrow_mut()
-        .mem()
-        .read(u64::from(out_at), &mut got)
-        .unwrap();
-    assert_eq!(got, plain);
+    assert_eq!(r.decap_as_linux(b"SECURE_KEY", &blob).unwrap(), plain);
+    // Linux's descriptor with the zero-padded 16 bytes is another modifier.
+    assert_eq!(
+        r.decap_as_linux(b"SECURE_KEY\0\0\0\0\0\0", &blob),
+        Err(CaamError::BlobMacMismatch)
+    );
 }
 
 #[test]

@@ -103,7 +103,7 @@ pub const BLOB: Command = Command {
     name: "blob",
     sized: false,
     summary: "Blob encapsulation/decryption",
-    usage: "enc SRC DST LEN KM\n    - encapsulate LEN bytes at SRC into a blob of LEN+48 bytes at DST\nblob dec SRC DST LEN KM\n    - decapsulate the blob at SRC into LEN bytes at DST\n    KM is the address of a 16-byte key modifier; all numbers hex",
+    usage: "enc SRC DST LEN KM [KMLEN]\n    - encapsulate LEN bytes at SRC into a blob of LEN+48 bytes at DST\nblob dec SRC DST LEN KM [KMLEN]\n    - decapsulate the blob at SRC into LEN bytes at DST\n    KM is the address of the key modifier, KMLEN its length in bytes\n    (1..10; 10 if omitted; a for SECURE_KEY of Linux trusted keys); all numbers hex",
     // Payload copies in its frames (and the CAAM model's) are zeroed when
     // it returns.
     run: |m, args| crate::arch::scrubbing(Scrub::All, || blob(m, args)),
@@ -113,15 +113,16 @@ fn blob(m: &mut Machine, args: &[&str]) -> Result<(), CmdError> {
     let r = parse_blob(args)?;
     let enc = r.encap;
     let (src_r, dst_r) = (m.ram(r.src, r.src_len())?, m.ram(r.dst, r.dst_len())?);
-    let km_r = m.ram(r.km, KEY_MODIFIER_LEN)?;
+    let km_r = m.ram(r.km, r.km_len)?;
     if src_r.overlaps(&dst_r) || km_r.overlaps(&dst_r) {
         return Err(CmdError::msg(format_args!("DST overlaps SRC or KM")));
     }
-    let mut key_mod = [0u8; 16];
+    let mut key_mod = [0u8; KEY_MODIFIER_LEN as usize];
     // SAFETY: checked RAM ranges outside the loader (here and below); SRC
     // and KM are only read, DST is disjoint from both, and nothing else
     // refers to them.
     let km_bytes: &[u8] = unsafe { km_r.slice_mut() };
+    let key_mod = &mut key_mod[..km_bytes.len()];
     key_mod.copy_from_slice(km_bytes);
     // SAFETY: see above.
     let input: &[u8] = unsafe { src_r.slice_mut() };
@@ -132,13 +133,13 @@ fn blob(m: &mut Machine, args: &[&str]) -> Result<(), CmdError> {
         outln!(m);
         outln!(m, "Encapsulating data to form blob");
         caam(m)?
-            .blob_encap(&key_mod, input, output)
+            .blob_encap_with_modifier(key_mod, input, output)
             .map_err(caam_err)?;
     } else {
         outln!(m);
         outln!(m, "Decapsulating blob to get data");
         caam(m)?
-            .blob_decap(&key_mod, input, output)
+            .blob_decap_with_modifier(key_mod, input, output)
             .map_err(caam_err)?;
     }
     Ok(())

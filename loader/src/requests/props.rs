@@ -75,7 +75,11 @@ fn messages(base: &str) -> &'static [&'static str] {
             "unknown subcommand '",
         ],
         "mfgprot" => &["message size must be 1..4096 bytes", "unknown subcommand '"],
-        "blob" => &["LEN must be 1..0x10000", "unknown subcommand '"],
+        "blob" => &[
+            "LEN must be 1..0x10000",
+            "KMLEN must be 1..0x10",
+            "unknown subcommand '",
+        ],
         "fuse" => &[
             "unknown subcommand '",
             "bank out of range",
@@ -377,15 +381,17 @@ proptest! {
         prop_assert_eq!(good, Ok(MfgprotRequest::Sign { addr: 0x10, size: n }));
     }
 
-    /// (3, 4) `blob enc|dec SRC DST LEN KM` (hex), LEN 1..=0x10000.
+    /// (3, 4) `blob enc|dec SRC DST LEN KM [KMLEN]` (hex), LEN 1..=0x10000,
+    /// KMLEN 1..=0x10 (0x10 when omitted).
     #[test]
     fn blob_round_trip(
         encap in any::<bool>(),
         src in number(), dst in number(), km in number(),
         len in prop_oneof![2 => 0u64..=0x10001, 1 => number()],
-        t in prop::collection::vec(typing(), 4),
+        km_len in prop::option::of(prop_oneof![2 => 0u64..=0x11, 1 => number()]),
+        t in prop::collection::vec(typing(), 5),
     ) {
-        let words = [
+        let mut words = vec![
             "blob".to_string(),
             (if encap { "enc" } else { "dec" }).to_string(),
             hex_as_typed(src, t[0].0, t[0].1),
@@ -393,10 +399,16 @@ proptest! {
             hex_as_typed(len, t[2].0, t[2].1),
             hex_as_typed(km, t[3].0, t[3].1),
         ];
+        if let Some(k) = km_len {
+            words.push(hex_as_typed(k, t[4].0, t[4].1));
+        }
+        let kl = km_len.unwrap_or(16);
         let want = if len == 0 || len > 0x10000 {
             Err("LEN must be 1..0x10000".to_string())
+        } else if kl == 0 || kl > 16 {
+            Err("KMLEN must be 1..0x10".to_string())
         } else {
-            Ok(BlobRequest { encap, src, dst, len, km })
+            Ok(BlobRequest { encap, src, dst, len, km, km_len: kl })
         };
         let got = security::parse_blob(&strs(&words));
         if let Ok(r) = &got {
@@ -579,9 +591,9 @@ const ARITY: &[Arity] = &[
     ("mfgprot pubk", 1, 1, true),
     #[cfg(feature = "production")]
     ("mfgprot pubk", 1, 3, true),
-    ("blob", 5, 5, true),
-    ("blob enc", 5, 5, true),
-    ("blob dec", 5, 5, true),
+    ("blob", 5, 6, true),
+    ("blob enc", 5, 6, true),
+    ("blob dec", 5, 6, true),
     ("fuse", 3, 4, true),
     ("fuse read", 3, 4, true),
     ("caam", 1, 1, true),

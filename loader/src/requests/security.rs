@@ -45,7 +45,7 @@ pub fn parse_mfgprot(args: &[&str]) -> Result<MfgprotRequest, CmdError> {
     }
 }
 
-/// A parsed `blob enc|dec SRC DST LEN KM`.
+/// A parsed `blob enc|dec SRC DST LEN KM [KMLEN]`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BlobRequest {
     /// `enc` (encapsulate) rather than `dec`.
@@ -56,11 +56,14 @@ pub struct BlobRequest {
     pub dst: u64,
     /// Payload length, `1..=caam::MAX_BLOB_PAYLOAD`.
     pub len: u64,
-    /// Address of the 16-byte key modifier.
+    /// Address of the key modifier.
     pub km: u64,
+    /// Its length, 1..=16 (16 when not given, as U-Boot's `blob`; Linux's
+    /// trusted keys use the 10 bytes `SECURE_KEY`).
+    pub km_len: u64,
 }
 
-/// Bytes of a key modifier.
+/// Bytes of a key modifier when KMLEN is not given (U-Boot's `blob`).
 pub const KEY_MODIFIER_LEN: u64 = 16;
 
 impl BlobRequest {
@@ -88,9 +91,9 @@ impl BlobRequest {
     }
 }
 
-/// Parses `blob enc|dec SRC DST LEN KM`.
+/// Parses `blob enc|dec SRC DST LEN KM [KMLEN]`.
 pub fn parse_blob(args: &[&str]) -> Result<BlobRequest, CmdError> {
-    arity(args, 5, 5)?;
+    arity(args, 5, 6)?;
     let encap = match args[1] {
         "enc" => true,
         "dec" => false,
@@ -103,12 +106,22 @@ pub fn parse_blob(args: &[&str]) -> Result<BlobRequest, CmdError> {
             caam::MAX_BLOB_PAYLOAD
         )));
     }
+    let km_len = match args.get(6) {
+        Some(w) => hex(w)?,
+        None => KEY_MODIFIER_LEN,
+    };
+    if km_len == 0 || km_len > KEY_MODIFIER_LEN {
+        return Err(CmdError::msg(format_args!(
+            "KMLEN must be 1..0x{KEY_MODIFIER_LEN:x}"
+        )));
+    }
     Ok(BlobRequest {
         encap,
         src,
         dst,
         len,
         km,
+        km_len,
     })
 }
 
@@ -215,6 +228,16 @@ mod tests {
             msg(parse_blob(&["blob", "enc", "0", "0", "10001", "0"])),
             "LEN must be 1..0x10000"
         );
+        // KMLEN: 16 unless given (U-Boot), 1..=0x10 (Linux trusted keys: a).
+        assert_eq!(b.km_len, 16);
+        let b = parse_blob(&["blob", "dec", "1000", "2000", "20", "3000", "a"]).unwrap();
+        assert_eq!((b.km, b.km_len), (0x3000, 10));
+        for bad in ["0", "11", "ffffffffffffffff"] {
+            assert_eq!(
+                msg(parse_blob(&["blob", "enc", "0", "0", "10", "0", bad])),
+                "KMLEN must be 1..0x10"
+            );
+        }
     }
 
     #[test]

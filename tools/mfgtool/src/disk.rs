@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use mfg_formats::area::{self, BLOCK, BlobTable, BundlePartitionHeader};
-use mfg_formats::bundle::BundleHeader;
+use mfg_formats::bundle::{BundleHeader, KeyModifier};
 use mfg_formats::identity;
 use mfg_formats::partitions;
 use serde_json::json;
@@ -193,7 +193,8 @@ pub fn inspect(
                             rows.push(json!({
                                 "name": e.name(),
                                 "type": e.kind.as_str(),
-                                "key_modifier": hex::encode(e.key_modifier),
+                                "key_modifier": hex::encode(e.key_modifier.as_bytes()),
+                                "linux_trusted_key": e.key_modifier == KeyModifier::LINUX_TRUSTED,
                                 "offset": e.offset,
                                 "blob_length": e.length,
                                 "secret_length": e.secret_len(),
@@ -300,10 +301,15 @@ pub fn print_inspect(v: &serde_json::Value) {
             println!("blob table: {} blobs", rows.len());
             for b in rows {
                 println!(
-                    "  {:<32} {:<6} km {} off {:#x} len {} crc {} {}",
+                    "  {:<32} {:<6} km {}{} off {:#x} len {} crc {} {}",
                     b["name"].as_str().unwrap_or(""),
                     b["type"].as_str().unwrap_or(""),
                     b["key_modifier"].as_str().unwrap_or(""),
+                    if b["linux_trusted_key"].as_bool() == Some(true) {
+                        " (SECURE_KEY)"
+                    } else {
+                        ""
+                    },
                     b["offset"].as_u64().unwrap_or(0),
                     b["blob_length"],
                     b["crc"].as_str().unwrap_or(""),

@@ -4,7 +4,7 @@
 use std::fmt::Write;
 
 use mfg_formats::area::{self, BlobEntry, JournalRecord, ProvState};
-use mfg_formats::bundle::{self, SealParams, SecretSpec, SecretType};
+use mfg_formats::bundle::{self, KeyModifier, SealParams, SecretSpec, SecretType};
 use mfg_formats::identity::{self, IdentityMessage, SOC_IMX8MP, SecurityState};
 use mfg_formats::sealed;
 use sha2::Digest;
@@ -50,7 +50,7 @@ pub fn render() -> Result<String> {
         SecretSpec {
             name: "cloud.token",
             kind: SecretType::Opaque,
-            key_modifier: Some([0xff; 16]),
+            key_modifier: Some([0xff; 16].into()),
             data: b"hello",
         },
     ];
@@ -197,7 +197,7 @@ pub fn render() -> Result<String> {
     let e1 = BlobEntry::new(
         "wifi-key",
         SecretType::Raw,
-        bundle::derive_key_modifier(b"wifi-key"),
+        KeyModifier::derived(b"wifi-key"),
         false,
         o1 as u32,
         area::blob_len(16) as u32,
@@ -207,7 +207,7 @@ pub fn render() -> Result<String> {
     let e2 = BlobEntry::new(
         "cloud.token",
         SecretType::Opaque,
-        [0xff; 16],
+        [0xff; 16].into(),
         true,
         o2 as u32,
         area::blob_len(5) as u32,
@@ -237,6 +237,38 @@ pub fn render() -> Result<String> {
     out += &block(
         "`mfg-bundle` header for the sealed bundle above (first 20 bytes of block 0):",
         &dump(&bh.to_block()[..area::BUNDLE_PART_HEADER_LEN]),
+    );
+
+    // A Linux trusted key (section 3.3): a short key modifier.
+    let disk: Vec<u8> = (0u8..32).collect();
+    let trusted = [SecretSpec {
+        name: "disk-key",
+        kind: SecretType::Raw,
+        key_modifier: Some(KeyModifier::LINUX_TRUSTED),
+        data: &disk,
+    }];
+    let mut pt = vec![0u8; bundle::plaintext_len(&trusted)?];
+    bundle::write_secret_list(&mut pt, &trusted)?;
+    out += &block(
+        "A Linux trusted key: secret list of one entry `disk-key` (raw, bytes 00..1f, \
+         `linux_trusted_key = true`: key modifier `SECURE_KEY`, 10 bytes; flags 03, length 0a at \
+         byte 34 of the entry):",
+        &dump(&pt),
+    );
+    let e = BlobEntry::new(
+        "disk-key",
+        SecretType::Raw,
+        KeyModifier::LINUX_TRUSTED,
+        true,
+        area::next_blob_offset(None) as u32,
+        area::blob_len(disk.len()) as u32,
+        0x99aa_bbcc,
+    )?;
+    let (tn, _) = area::write_blob_table(&mut tb, &[e])?;
+    out += &block(
+        "Its blob table, alone on a device (blob CRC 99aabbcc stands in for a real one): the blob \
+         is the 80 bytes at byte 16 384 of `mfg-data`:",
+        &dump(&tb[..tn]),
     );
     Ok(out)
 }

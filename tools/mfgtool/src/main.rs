@@ -536,7 +536,9 @@ fn run(cli: Cli) -> Result<u8> {
                         s.kind,
                         s.size,
                         s.key_modifier,
-                        if s.key_modifier_given {
+                        if s.linux_trusted_key {
+                            " (SECURE_KEY: Linux trusted key)"
+                        } else if s.key_modifier_given {
                             ""
                         } else {
                             " (derived)"

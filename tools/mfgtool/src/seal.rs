@@ -2,7 +2,9 @@
 
 use std::path::{Path, PathBuf};
 
-use mfg_formats::bundle::{self, SealParams, SecretSpec, SecretType};
+use mfg_formats::bundle::{
+    self, KeyModifier, LINUX_TRUSTED_KEY_LEN, SealParams, SecretSpec, SecretType,
+};
 use serde::Deserialize;
 use zeroize::Zeroizing;
 
@@ -26,13 +28,17 @@ pub struct ManifestSecret {
     #[serde(rename = "type")]
     pub kind: String,
     pub key_modifier: Option<String>,
+    /// A Linux trusted key (`trusted.source=caam`): key modifier
+    /// `SECURE_KEY`, a raw payload of 32..=128 bytes (docs/formats.md 3.3).
+    #[serde(default)]
+    pub linux_trusted_key: bool,
 }
 
 /// A secret loaded from disk; the bytes are zeroized on drop.
 pub struct Loaded {
     pub name: String,
     pub kind: SecretType,
-    pub key_modifier: Option<[u8; 16]>,
+    pub key_modifier: Option<KeyModifier>,
     pub data: Zeroizing<Vec<u8>>,
 }
 
@@ -92,15 +98,40 @@ pub fn load_manifest(path: &Path) -> Result<Vec<Loaded>> {
                 s.name, s.kind
             ))
         })?;
-        let key_modifier = match &s.key_modifier {
-            Some(h) => Some(
+        let key_modifier = match (&s.key_modifier, s.linux_trusted_key) {
+            (Some(_), true) => {
+                return Err(Fail::format(format!(
+                    "secret '{}': linux_trusted_key sets the key modifier (SECURE_KEY); remove key_modifier",
+                    s.name
+                )));
+            }
+            (Some(h), false) => Some(KeyModifier::full(
                 keys::hex_exact::<16>(&format!("secret '{}': key_modifier", s.name), h)
                     .map_err(|e| Fail::format(e.msg))?,
-            ),
-            None => None,
+            )),
+            (None, true) => Some(KeyModifier::LINUX_TRUSTED),
+            (None, false) => None,
         };
+        if s.linux_trusted_key && kind != SecretType::Raw {
+            return Err(Fail::format(format!(
+                "secret '{}': a Linux trusted key is type = \"raw\" (its payload is the key), not '{}'",
+                s.name,
+                kind.as_str()
+            )));
+        }
         let file = base.join(&s.file);
         let data = Zeroizing::new(read_file(&file)?);
+        if s.linux_trusted_key && !LINUX_TRUSTED_KEY_LEN.contains(&data.len()) {
+            return Err(Fail::format(format!(
+                "secret '{}': {} holds {} bytes; a Linux trusted key is {}..={} bytes \
+                 (MIN_KEY_SIZE..MAX_KEY_SIZE of Linux include/keys/trusted-type.h)",
+                s.name,
+                file.display(),
+                data.len(),
+                LINUX_TRUSTED_KEY_LEN.start(),
+                LINUX_TRUSTED_KEY_LEN.end()
+            )));
+        }
         let ok = match kind {
             SecretType::Der => der_sane(&data),
             SecretType::Pem => pem_sane(&data),
@@ -162,6 +193,8 @@ pub struct OpenedSecret {
     pub size: usize,
     pub key_modifier: String,
     pub key_modifier_given: bool,
+    /// Its key modifier is Linux trusted keys' `SECURE_KEY`.
+    pub linux_trusted_key: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub content_hex: Option<String>,
 }
@@ -200,8 +233,9 @@ pub fn open(bundle_bytes: &[u8], mp_pubkey: &[u8; 64], reveal: bool) -> Result<O
                 name: s.name.to_string(),
                 kind: s.kind.as_str(),
                 size: s.data.len(),
-                key_modifier: hex::encode(s.key_modifier),
+                key_modifier: hex::encode(s.key_modifier.as_bytes()),
                 key_modifier_given: s.key_modifier_given,
+                linux_trusted_key: s.key_modifier == KeyModifier::LINUX_TRUSTED,
                 content_hex: reveal.then(|| hex::encode(s.data)),
             })
             .collect(),

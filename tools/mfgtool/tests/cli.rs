@@ -380,6 +380,99 @@ fn seal_refuses_bad_manifests() {
 }
 
 #[test]
+fn seal_makes_linux_trusted_keys_and_refuses_what_linux_would_not_load() {
+    let d = tmp();
+    let pk = pubhex(&key(0x22));
+    for n in [31usize, 32, 128, 129] {
+        fs::write(d.path().join(format!("k{n}")), vec![0x5a; n]).unwrap();
+    }
+    fs::write(
+        d.path().join("k.pem"),
+        "-----BEGIN CERTIFICATE-----\nMAMCAQU=\n-----END CERTIFICATE-----\n",
+    )
+    .unwrap();
+    let out = p(d.path(), "o.bin");
+    let seal = |text: &str| {
+        let m = p(d.path(), "m.toml");
+        fs::write(&m, text).unwrap();
+        let _ = fs::remove_file(&out);
+        run(&[
+            "seal",
+            "--mp-pubkey",
+            &pk,
+            "--secrets",
+            s(&m),
+            "--product",
+            "w",
+            "-o",
+            s(&out),
+        ])
+    };
+    let entry = |file: &str, extra: &str| {
+        format!(
+            "[[secret]]\nname = \"disk-key\"\nfile = \"{file}\"\ntype = \"raw\"\nlinux_trusted_key = true\n{extra}"
+        )
+    };
+    // Refused at seal time, nothing written: payloads Linux's trusted keys
+    // do not take (32..=128 bytes), another key modifier, another type.
+    let refusals = [
+        (
+            entry("k31", ""),
+            "k31 holds 31 bytes; a Linux trusted key is 32..=128 bytes",
+        ),
+        (
+            entry("k129", ""),
+            "k129 holds 129 bytes; a Linux trusted key is 32..=128 bytes",
+        ),
+        (
+            entry(
+                "k32",
+                "key_modifier = \"000102030405060708090a0b0c0d0e0f\"\n",
+            ),
+            "linux_trusted_key sets the key modifier (SECURE_KEY); remove key_modifier",
+        ),
+        (
+            entry("k.pem", "").replace("\"raw\"", "\"pem\""),
+            "a Linux trusted key is type = \"raw\" (its payload is the key), not 'pem'",
+        ),
+        (
+            entry("k32", "").replace("= true", "= \"yes\""),
+            "invalid type: string \"yes\", expected a boolean",
+        ),
+    ];
+    for (text, msg) in refusals {
+        let (c, _, err) = seal(&text);
+        assert_eq!(c, 5, "{text}: {err}");
+        assert!(err.contains(msg), "{text}: {err}");
+        assert!(!out.exists(), "{text}: a bundle was written");
+    }
+    // The limits themselves are sealed, with SECURE_KEY (10 bytes).
+    let text = format!(
+        "{}\n{}\n[[secret]]\nname = \"other\"\nfile = \"k32\"\ntype = \"raw\"\nlinux_trusted_key = false\n",
+        entry("k32", ""),
+        entry("k128", "").replace("disk-key", "big-key")
+    );
+    let (c, _, err) = seal(&text);
+    assert_eq!(c, 0, "{err}");
+    let j: serde_json::Value =
+        serde_json::from_str(&ok(&["open", "--json", "--mp-pubkey", &pk, s(&out)])).unwrap();
+    for (i, size) in [(0, 32), (1, 128)] {
+        let e = &j["secrets"][i];
+        assert_eq!(e["size"], size);
+        assert_eq!(e["key_modifier"], hex::encode(b"SECURE_KEY"));
+        assert_eq!(e["key_modifier_given"], true);
+        assert_eq!(e["linux_trusted_key"], true);
+    }
+    assert_eq!(j["secrets"][2]["key_modifier_given"], false);
+    assert_eq!(j["secrets"][2]["linux_trusted_key"], false);
+    let text = ok(&["open", "--mp-pubkey", &pk, s(&out)]);
+    assert!(
+        text.contains("km 5345435552455f4b4559 (SECURE_KEY: Linux trusted key)"),
+        "{text}"
+    );
+}
+
+#[test]
 fn verify_id_accepts_console_lines_raw_records_and_refuses_tampering() {
     let d = tmp();
     let k = key(0x31);
@@ -1012,7 +1105,7 @@ fn image_is_valid_gpt_and_inspect_decodes_it() {
     let e1 = BlobEntry::new(
         "wifi-key",
         SecretType::Raw,
-        [1; 16],
+        [1; 16].into(),
         false,
         o1 as u32,
         blob1.len() as u32,
@@ -1022,7 +1115,7 @@ fn image_is_valid_gpt_and_inspect_decodes_it() {
     let e2 = BlobEntry::new(
         "device.der",
         SecretType::Der,
-        [2; 16],
+        mfg_formats::KeyModifier::LINUX_TRUSTED,
         true,
         o2 as u32,
         blob2.len() as u32,
@@ -1077,10 +1170,21 @@ fn image_is_valid_gpt_and_inspect_decodes_it() {
     assert_eq!(j["blob_table"][0]["crc_ok"], true);
     assert_eq!(j["blob_table"][1]["crc_ok"], false);
     assert_eq!(j["blob_table"][1]["secret_length"], 8);
+    assert_eq!(j["blob_table"][0]["key_modifier"], "01".repeat(16));
+    assert_eq!(j["blob_table"][0]["linux_trusted_key"], false);
+    assert_eq!(
+        j["blob_table"][1]["key_modifier"],
+        hex::encode(b"SECURE_KEY")
+    );
+    assert_eq!(j["blob_table"][1]["linux_trusted_key"], true);
     assert_eq!(j["bundle"]["present"], false);
     let human = ok(&["inspect", s(&img)]);
     assert!(
         human.contains("state: done") && human.contains("bundle: none") && human.contains("BAD"),
+        "{human}"
+    );
+    assert!(
+        human.contains("km 5345435552455f4b4559 (SECURE_KEY) off "),
         "{human}"
     );
     let j: serde_json::Value = serde_json::from_str(&ok(&[

@@ -3,7 +3,7 @@
 from the document only, using Python's `cryptography` package.
 
   interop.py seal --pubkey HEX --product P --bundle-id N --out FILE \
-      --secret NAME:TYPE:FILE[:KMHEX] ...
+      --secret NAME:TYPE:FILE[:KMHEX (1..16 bytes)] ...
   interop.py open --pubkey HEX FILE          -> JSON on stdout
   interop.py verify-id --pubkey HEX --record-key PEM FILE
                                              -> JSON on stdout (console line file)
@@ -56,11 +56,18 @@ def seal(a):
         parts = spec.split(":")
         name, typ, path = parts[0].encode(), parts[1], parts[2]
         data = open(path, "rb").read()
+        kmlen = 0
         if len(parts) > 3:
             km, flags = bytes.fromhex(parts[3]), 1
+            assert 1 <= len(km) <= 16
+            if len(km) < 16:
+                # Section 1.3: a short key modifier sets flag bit 1, its
+                # length at byte 34, the field zero-padded.
+                flags, kmlen, km = 3, len(km), km + b"\0" * (16 - len(km))
         else:
             km, flags = derive_km(name), 0
-        entries += pad(name, 32) + struct.pack("<BBHI", TYPES[typ], flags, 0, len(data)) + km + data
+        entries += (pad(name, 32) + struct.pack("<BBBBI", TYPES[typ], flags, kmlen, 0, len(data))
+                    + km + data)
     pt = b"SECL" + struct.pack("<HH", 1, len(a.secret)) + entries
     salt, nonce = os.urandom(32), os.urandom(12)
     label, product = b"mfgprot-bundle", a.product.encode()
@@ -96,8 +103,16 @@ def open_bundle(a):
     off, out = 8, []
     for _ in range(count):
         name = unpad(pt[off:off + 32])
-        typ, flags, _, n = struct.unpack_from("<BBHI", pt, off + 32)
+        typ, flags, kmlen, reserved, n = struct.unpack_from("<BBBBI", pt, off + 32)
         km = pt[off + 40:off + 56]
+        if flags & ~3 or reserved:
+            fail(5, "bad secret flags")
+        if flags & 2:
+            if not flags & 1 or not 1 <= kmlen <= 15 or km[kmlen:].strip(b"\0"):
+                fail(5, "bad short key modifier")
+            km = km[:kmlen]
+        elif kmlen:
+            fail(5, "key modifier length without flag bit 1")
         if not flags & 1 and km != derive_km(name):
             fail(5, "derived key modifier mismatch")
         data = pt[off + 56:off + 56 + n]

@@ -39,6 +39,8 @@ fn python_seals_mfgtool_opens() {
     let b = d.path().join("b.der");
     fs::write(&a, b"python-made secret \x00\x01\x02").unwrap();
     fs::write(&b, [0x30, 0x03, 0x02, 0x01, 0x09]).unwrap();
+    let t = d.path().join("disk.key");
+    fs::write(&t, [0x7d; 32]).unwrap();
     let out = d.path().join("py.bundle");
     let (c, _, err) = py(&[
         "seal",
@@ -54,6 +56,8 @@ fn python_seals_mfgtool_opens() {
         &format!("wifi-key:raw:{}", s(&a)),
         "--secret",
         &format!("dev.der:der:{}:{}", s(&b), "aa".repeat(16)),
+        "--secret",
+        &format!("disk-key:raw:{}:{}", s(&t), hex::encode(b"SECURE_KEY")),
     ]);
     assert_eq!(c, 0, "{err}");
     let j: serde_json::Value = serde_json::from_str(&ok(&[
@@ -75,6 +79,10 @@ fn python_seals_mfgtool_opens() {
     assert_eq!(j["secrets"][0]["key_modifier_given"], false);
     assert_eq!(j["secrets"][1]["type"], "der");
     assert_eq!(j["secrets"][1]["key_modifier"], "aa".repeat(16));
+    // A short key modifier as section 1.3 describes it.
+    assert_eq!(j["secrets"][2]["key_modifier"], hex::encode(b"SECURE_KEY"));
+    assert_eq!(j["secrets"][2]["linux_trusted_key"], true);
+    assert_eq!(j["secrets"][1]["linux_trusted_key"], false);
     // And the tag binds: another key fails in mfgtool.
     assert_eq!(
         run(&["open", "--mp-pubkey", &pubhex(&key(0x62)), s(&out)]).0,
@@ -89,10 +97,11 @@ fn mfgtool_seals_python_opens() {
     let pk = pubhex(&k);
     fs::write(d.path().join("s1"), b"first secret").unwrap();
     fs::write(d.path().join("s2"), vec![0x5c; 3000]).unwrap();
+    fs::write(d.path().join("s3"), vec![0x3e; 64]).unwrap();
     let m = d.path().join("m.toml");
     fs::write(
         &m,
-        "[[secret]]\nname = \"one\"\nfile = \"s1\"\ntype = \"raw\"\n\n[[secret]]\nname = \"two.bin\"\nfile = \"s2\"\ntype = \"opaque\"\nkey_modifier = \"0102030405060708090a0b0c0d0e0f10\"\n",
+        "[[secret]]\nname = \"one\"\nfile = \"s1\"\ntype = \"raw\"\n\n[[secret]]\nname = \"two.bin\"\nfile = \"s2\"\ntype = \"opaque\"\nkey_modifier = \"0102030405060708090a0b0c0d0e0f10\"\n\n[[secret]]\nname = \"disk-key\"\nfile = \"s3\"\ntype = \"raw\"\nlinux_trusted_key = true\n",
     )
     .unwrap();
     let out = d.path().join("rs.bundle");
@@ -120,6 +129,8 @@ fn mfgtool_seals_python_opens() {
         j["secrets"][1]["key_modifier"],
         "0102030405060708090a0b0c0d0e0f10"
     );
+    assert_eq!(j["secrets"][2]["key_modifier"], hex::encode(b"SECURE_KEY"));
+    assert_eq!(j["secrets"][2]["content_hex"], "3e".repeat(64));
     // Python refuses the wrong key and a changed byte too.
     assert_eq!(py(&["open", "--pubkey", &pubhex(&key(0x64)), s(&out)]).0, 3);
     let mut t = fs::read(&out).unwrap();
