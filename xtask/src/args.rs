@@ -116,15 +116,19 @@ impl From<CaamPage0> for Page0 {
 /// Arguments of `fuses new`.
 #[derive(Args, Clone, PartialEq, Eq, Debug)]
 pub struct FusesNew {
-    /// 128-bit UID, big-endian.
+    /// 128-bit UID, big-endian; random when not given.
     #[arg(long, value_name = "HEX32", value_parser = parse_hex::<16>)]
-    pub uid: [u8; 16],
+    pub uid: Option<[u8; 16]>,
     /// SRK hash.
     #[arg(long, value_name = "HEX64", value_parser = parse_hex::<32>)]
     pub srk_hash: [u8; 32],
     /// OTPMK; random when not given.
     #[arg(long, value_name = "HEX64", value_parser = parse_hex::<32>)]
     pub otpmk: Option<[u8; 32]>,
+    /// The emulated CAAM's MP family secret (from which each chip's MP key
+    /// is derived); the model's default when not given.
+    #[arg(long, value_name = "HEX64", value_parser = parse_hex::<32>)]
+    pub family_secret: Option<[u8; 32]>,
     /// Open (not closed) part.
     #[arg(long)]
     pub open: bool,
@@ -152,8 +156,16 @@ impl FusesNew {
 /// `cargo xtask fuses` subcommands.
 #[derive(Subcommand, Clone, PartialEq, Eq, Debug)]
 pub enum FusesCmd {
-    /// Write a virtual chip's fuse file (random OTPMK unless given).
+    /// Write a virtual chip's fuse file (random UID and OTPMK unless given).
     New(FusesNew),
+    /// Print a fuse file (the OTPMK is never printed).
+    Show {
+        /// The fuse file.
+        file: PathBuf,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// A parsed `cargo xtask` command.
@@ -297,8 +309,8 @@ mod tests {
         }
         let mut seen = 0;
         walk(&Cli::command(), &mut Vec::new(), &mut seen);
-        // 12 commands and `fuses new`.
-        assert_eq!(seen, 13);
+        // 12 commands, `fuses new` and `fuses show`.
+        assert_eq!(seen, 14);
         let e = Cli::try_parse_from(["xtask", "--help"]).expect_err("help");
         assert_eq!(e.kind(), ErrorKind::DisplayHelp);
         assert!(e.to_string().contains("factory"), "{e}");
@@ -480,8 +492,9 @@ mod tests {
         let f = fuses_new(&format!(
             "fuses new --uid {uid} --srk-hash {srk} --open -o chip.fuses"
         ));
-        assert_eq!(f.uid[0], 0x00);
-        assert_eq!(f.uid[15], 0xff);
+        let uid_bytes = f.uid.expect("uid given");
+        assert_eq!((uid_bytes[0], uid_bytes[15]), (0x00, 0xff));
+        assert_eq!(f.family_secret, None);
         assert_eq!(f.srk_hash, [0xab; 32]);
         assert_eq!(f.otpmk, None);
         assert!(f.open);
@@ -493,6 +506,11 @@ mod tests {
         ));
         assert_eq!(f.otpmk, Some([1; 32]));
         assert!(!f.open);
+        let f = fuses_new(&format!(
+            "fuses new --srk-hash {srk} --family-secret {} -o c",
+            "02".repeat(32)
+        ));
+        assert_eq!((f.uid, f.family_secret), (None, Some([2; 32])));
         assert_eq!(f.out, PathBuf::from("c"));
         let f = fuses_new(&format!(
             "fuses new --uid {uid} --srk-hash {srk} --no-mp-key --caam-page0 ones -o c"
@@ -531,11 +549,23 @@ mod tests {
             .unwrap_err()
             .contains("not hex")
         );
-        let e = p(&format!("fuses new --srk-hash {srk} -o f")).unwrap_err();
+        let e = p("fuses new -o f").unwrap_err();
         assert!(
-            e.contains("required arguments were not provided") && e.contains("--uid <HEX32>"),
+            e.contains("required arguments were not provided") && e.contains("--srk-hash <HEX64>"),
             "{e}"
         );
+        assert!(
+            p(&format!(
+                "fuses new --srk-hash {srk} --family-secret 00 -o f"
+            ))
+            .unwrap_err()
+            .contains("expected 64 hex digits, got 2")
+        );
+        assert!(matches!(
+            p("fuses show --json f.fuses"),
+            Ok(Cmd::Fuses(FusesCmd::Show { json: true, .. }))
+        ));
+        assert!(p("fuses show").is_err());
         let e = p(&format!(
             "fuses new --uid {} --srk-hash {srk}",
             "00".repeat(16)

@@ -123,16 +123,17 @@ impl Demo {
             .bytes()
             .map(|b| format!("{b:02x}"))
             .collect();
-        let msg = self.mfgtool_ok(&[
-            "fuses",
-            "new",
-            "--uid",
-            &uid,
-            "--srk-hash",
-            srk,
-            "-o",
-            &p(&out),
-        ])?;
+        let f = crate::args::FusesNew {
+            uid: Some(crate::args::parse_hex::<16>(&uid)?),
+            srk_hash: crate::args::parse_hex::<32>(srk)?,
+            otpmk: None,
+            family_secret: None,
+            open: false,
+            no_mp_key: false,
+            caam_page0: None,
+            out: out.clone(),
+        };
+        let msg = crate::fuses::write(&f)?;
         self.step(&format!("chip {name}: {}", msg.trim()));
         Ok(out)
     }

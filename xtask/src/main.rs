@@ -82,6 +82,7 @@ fn main() -> ExitCode {
             qemu_args,
         } => run::interactive(build, fuses, disk, qemu_args),
         args::Cmd::Fuses(args::FusesCmd::New(f)) => fuses::new(&f),
+        args::Cmd::Fuses(args::FusesCmd::Show { file, json }) => fuses::show(&file, json),
         args::Cmd::Test => testcmd::test(),
         args::Cmd::Bench => bench::bench(),
         args::Cmd::Fuzz { cases, secs } => fuzz::fuzz(cases, secs),

@@ -23,7 +23,6 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use error::{Fail, Result, exit, read_file, write_file};
-use imx_emu::fusefile::{DEFAULT_FAMILY_SECRET, FuseFile};
 
 const EXIT_CODES: &str = "\
 Exit codes:
@@ -47,9 +46,6 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Virtual chips for QEMU: create or show a fuse file.
-    #[command(subcommand, after_help = EXIT_CODES)]
-    Fuses(FusesCmd),
     /// Seal the secrets of a manifest into a bundle for the MP public key.
     #[command(after_help = EXIT_CODES)]
     Seal {
@@ -242,41 +238,6 @@ enum Cmd {
 }
 
 #[derive(Subcommand)]
-enum FusesCmd {
-    /// Write a fuse file for a virtual chip (random UID/OTPMK when not given).
-    #[command(after_help = EXIT_CODES)]
-    New {
-        /// 128-bit unique ID, 32 hex digits.
-        #[arg(long)]
-        uid: Option<String>,
-        /// SRK hash, 64 hex digits.
-        #[arg(long)]
-        srk_hash: String,
-        /// OTPMK, 64 hex digits.
-        #[arg(long)]
-        otpmk: Option<String>,
-        /// An open (not closed) part.
-        #[arg(long)]
-        open: bool,
-        /// MP family secret, 64 hex digits (another silicon family / OEM key).
-        #[arg(long)]
-        family_secret: Option<String>,
-        /// Output file.
-        #[arg(short, long)]
-        output: PathBuf,
-    },
-    /// Show a fuse file (the OTPMK and family secret are not printed).
-    #[command(after_help = EXIT_CODES)]
-    Show {
-        /// Fuse file.
-        file: PathBuf,
-        /// JSON output.
-        #[arg(long)]
-        json: bool,
-    },
-}
-
-#[derive(Subcommand)]
 enum KeysCmd {
     /// Write a new key set: keyset.toml, and NAME.pem (private, PKCS#8,
     /// mode 0600) and NAME.pub (hex X||Y) for record, authority and boot.
@@ -414,57 +375,6 @@ fn print_bundle(b: &ledger::Bundle, db: &std::path::Path) {
 
 fn run(cli: Cli) -> Result<u8> {
     match cli.cmd {
-        Cmd::Fuses(FusesCmd::New {
-            uid,
-            srk_hash,
-            otpmk,
-            open,
-            family_secret,
-            output,
-        }) => {
-            let f = FuseFile {
-                uid: match uid {
-                    Some(u) => keys::hex_exact("--uid", &u)?,
-                    None => keys::random()?,
-                },
-                srk_hash: keys::hex_exact("--srk-hash", &srk_hash)?,
-                otpmk: match otpmk {
-                    Some(o) => keys::hex_exact("--otpmk", &o)?,
-                    None => keys::random()?,
-                },
-                family_secret: match family_secret {
-                    Some(s) => keys::hex_exact("--family-secret", &s)?,
-                    None => DEFAULT_FAMILY_SECRET,
-                },
-                open,
-                options: Default::default(),
-            };
-            write_file(&output, &f.to_bytes())?;
-            println!(
-                "wrote {} (uid {}, {})",
-                output.display(),
-                hex::encode(f.uid),
-                if open { "open" } else { "closed" }
-            );
-        }
-        Cmd::Fuses(FusesCmd::Show { file, json }) => {
-            let f = FuseFile::parse(&read_file(&file)?)
-                .map_err(|e| Fail::format(format!("{}: {e}", file.display())))?;
-            let v = serde_json::json!({
-                "uid": hex::encode(f.uid),
-                "srk_hash": hex::encode(f.srk_hash),
-                "security": if f.open { "open" } else { "closed" },
-                "family_secret": if f.family_secret == DEFAULT_FAMILY_SECRET { "default" } else { "custom" },
-                "otpmk": "set (not shown)",
-            });
-            if json {
-                print_json(&v)?;
-            } else {
-                for k in ["uid", "srk_hash", "security", "family_secret", "otpmk"] {
-                    println!("{k:<14}{}", v[k].as_str().unwrap_or(""));
-                }
-            }
-        }
         Cmd::Seal {
             mp_pubkey,
             secrets,

@@ -17,8 +17,6 @@ fn tmp() -> tempfile::TempDir {
 fn help_on_every_subcommand_lists_exit_codes() {
     for args in [
         vec!["--help"],
-        vec!["fuses", "new", "--help"],
-        vec!["fuses", "show", "--help"],
         vec!["seal", "--help"],
         vec!["open", "--help"],
         vec!["verify-id", "--help"],
@@ -57,75 +55,6 @@ fn docs_worked_example_is_current() {
         generated,
         "docs/formats.md worked example is stale: run MFGTOOL_UPDATE_DOCS=1 cargo test -p mfgtool docs_worked"
     );
-}
-
-#[test]
-fn fuses_new_and_show() {
-    let d = tmp();
-    let f = p(d.path(), "chip.fuses");
-    let uid = "00112233445566778899aabbccddeeff";
-    ok(&[
-        "fuses",
-        "new",
-        "--uid",
-        uid,
-        "--srk-hash",
-        &"ab".repeat(32),
-        "-o",
-        s(&f),
-    ]);
-    let b = fs::read(&f).unwrap();
-    let parsed = imx_emu::fusefile::FuseFile::parse(&b).unwrap();
-    assert_eq!(hex::encode(parsed.uid), uid);
-    assert!(!parsed.open);
-    let out = ok(&["fuses", "show", s(&f)]);
-    assert!(out.contains(uid) && out.contains("closed"));
-    assert!(!out.contains(&hex::encode(parsed.otpmk)), "OTPMK printed");
-    let j: serde_json::Value =
-        serde_json::from_str(&ok(&["fuses", "show", "--json", s(&f)])).unwrap();
-    assert_eq!(j["srk_hash"], "ab".repeat(32));
-    // Random UID and OTPMK when not given; --open; --family-secret.
-    let g = p(d.path(), "g.fuses");
-    ok(&[
-        "fuses",
-        "new",
-        "--srk-hash",
-        &"ab".repeat(32),
-        "--open",
-        "--family-secret",
-        &"01".repeat(32),
-        "-o",
-        s(&g),
-    ]);
-    let g2 = imx_emu::fusefile::FuseFile::parse(&fs::read(&g).unwrap()).unwrap();
-    assert!(g2.open);
-    assert_ne!(g2.uid, parsed.uid);
-    assert_ne!(g2.otpmk, parsed.otpmk);
-    assert_eq!(g2.family_secret, [1; 32]);
-    // Refusals.
-    assert_eq!(
-        run(&[
-            "fuses",
-            "new",
-            "--uid",
-            "123",
-            "--srk-hash",
-            &"ab".repeat(32),
-            "-o",
-            s(&g)
-        ])
-        .0,
-        2
-    );
-    assert_eq!(run(&["fuses", "new", "--srk-hash", "zz", "-o", s(&g)]).0, 2);
-    fs::write(&g, &b[..100]).unwrap();
-    let (c, _, err) = run(&["fuses", "show", s(&g)]);
-    assert_eq!(c, 5);
-    assert!(err.contains("truncated"), "{err}");
-    let mut bad = b.clone();
-    bad[20] ^= 1;
-    fs::write(&g, &bad).unwrap();
-    assert!(run(&["fuses", "show", s(&g)]).2.contains("CRC mismatch"));
 }
 
 const DER: &[u8] = &[0x30, 0x06, 0x02, 0x01, 0x05, 0x02, 0x01, 0x07];
