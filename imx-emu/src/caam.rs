@@ -264,7 +264,7 @@ struct JobRing {
 }
 
 /// The CAAM's state. Owned by [`crate::Emulator`].
-pub(crate) struct Caam {
+pub(crate) struct CaamModel {
     mcfgr: u32,
     scfgr: u32,
     jrdid: [u32; 6],
@@ -304,7 +304,7 @@ fn read_only(offset: u32) -> EmuError {
     }
 }
 
-impl Caam {
+impl CaamModel {
     pub(crate) fn new(fuses: &FuseFile) -> Self {
         Self {
             mcfgr: 0,

@@ -1,6 +1,6 @@
 //! The device the QEMU board's trap handler talks to.
 
-use crate::caam::{BusMemory, Caam};
+use crate::caam::{BusMemory, CaamModel};
 use crate::fusefile::FuseFile;
 use crate::ocotp::{self, OCOTP_BASE, OCOTP_SIZE};
 use crate::trap::{EmuError, MmioDevice};
@@ -19,13 +19,13 @@ pub const CAAM_SIZE: u64 = 0x4_0000;
 pub struct Emulator<M: BusMemory> {
     fuses: FuseFile,
     mem: M,
-    caam: Caam,
+    caam: CaamModel,
 }
 
 impl<M: BusMemory> Emulator<M> {
     /// A chip with fuses `fuses` whose CAAM DMA goes through `mem`.
     pub fn new(fuses: FuseFile, mem: M) -> Self {
-        let caam = Caam::new(&fuses);
+        let caam = CaamModel::new(&fuses);
         Self { fuses, mem, caam }
     }
 

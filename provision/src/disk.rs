@@ -7,9 +7,9 @@ use block::gpt::Gpt;
 use mfg_formats::area::{BLOCK, MFG_DATA_BYTES};
 use mfg_formats::partitions::{MFG_BUNDLE, MFG_DATA};
 
-/// A partition: first LBA and size in blocks.
+/// Where a partition lies: first LBA and size in blocks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Part {
+pub struct Extent {
     /// First LBA on the device.
     pub first: u64,
     /// Size in blocks.
@@ -20,11 +20,11 @@ pub struct Part {
 #[derive(Clone, Copy, Debug)]
 pub struct Layout {
     /// `mfg-data`: journal, ID record, blob table, blobs.
-    pub data: Part,
+    pub data: Extent,
     /// Its GPT partition index (1-based, as Linux numbers partitions).
     pub data_index: u32,
     /// `mfg-bundle`: the sealed bundle the CM flashed.
-    pub bundle: Part,
+    pub bundle: Extent,
 }
 
 impl Layout {
@@ -33,7 +33,7 @@ impl Layout {
         dev.ready().map_err(FlowError::storage)?;
         let gpt = Gpt::read(dev).map_err(FlowError::gpt)?;
         let part = |name: &'static str| {
-            gpt.find_by_name(name).map(|p| Part {
+            gpt.find_by_name(name).map(|p| Extent {
                 first: p.first_lba,
                 blocks: p.num_blocks(),
             })
@@ -68,7 +68,7 @@ pub(crate) struct Disk<'a, S: Storage> {
 }
 
 impl<S: Storage> Disk<'_, S> {
-    fn check(p: Part, lba: u64, len: usize) -> Result<u64, FlowError> {
+    fn check(p: Extent, lba: u64, len: usize) -> Result<u64, FlowError> {
         let blocks = (len / BLOCK) as u64;
         if !len.is_multiple_of(BLOCK) || lba.checked_add(blocks).is_none_or(|e| e > p.blocks) {
             return Err(FlowError::Partition("request outside the partition"));
@@ -77,7 +77,7 @@ impl<S: Storage> Disk<'_, S> {
     }
 
     /// Reads whole blocks at `lba` of `p`.
-    pub fn read(&mut self, p: Part, lba: u64, buf: &mut [u8]) -> Result<(), FlowError> {
+    pub fn read(&mut self, p: Extent, lba: u64, buf: &mut [u8]) -> Result<(), FlowError> {
         let abs = Self::check(p, lba, buf.len())?;
         self.obs.begin(Step::Io);
         let r = self.dev.read_blocks(abs, buf);
@@ -89,7 +89,7 @@ impl<S: Storage> Disk<'_, S> {
     pub fn write(
         &mut self,
         out: &mut dyn Console,
-        p: Part,
+        p: Extent,
         lba: u64,
         buf: &[u8],
     ) -> Result<(), FlowError> {
@@ -106,7 +106,7 @@ impl<S: Storage> Disk<'_, S> {
     pub fn write_verified(
         &mut self,
         out: &mut dyn Console,
-        p: Part,
+        p: Extent,
         lba: u64,
         buf: &[u8],
         what: &'static str,

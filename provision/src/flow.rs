@@ -1,7 +1,7 @@
 //! The flow itself: one run (or resumption) from the journal's state to
 //! `done`.
 
-use crate::disk::{Disk, Layout, Part};
+use crate::disk::{Disk, Extent, Layout};
 use crate::error::FlowError;
 use crate::hw::{Config, Console, Fuses, Hardware, Observer, SecurityHw, Step, Storage};
 use crate::{outln, scrub};
@@ -195,13 +195,13 @@ impl<S: Storage> Flow<'_, '_, '_, S> {
         }
     }
 
-    fn write(&mut self, p: Part, lba: u64, buf: &[u8]) -> Result<(), FlowError> {
+    fn write(&mut self, p: Extent, lba: u64, buf: &[u8]) -> Result<(), FlowError> {
         self.d.write(self.out, p, lba, buf)
     }
 
     fn write_verified(
         &mut self,
-        p: Part,
+        p: Extent,
         lba: u64,
         buf: &[u8],
         what: &'static str,
@@ -233,7 +233,7 @@ impl<S: Storage> Flow<'_, '_, '_, S> {
             return Err(FlowError::Caam(e));
         }
         let info = self.caam()?.info();
-        if info.security == caam::SecurityState::Fail {
+        if info.security == caam::ModeOfOperation::Fail {
             return Err(FlowError::SecurityFail);
         }
         if !info.rng_sh0 {
@@ -347,7 +347,7 @@ impl<S: Storage> Flow<'_, '_, '_, S> {
         Ok(fuse_closed
             && matches!(
                 moo,
-                caam::SecurityState::Secure | caam::SecurityState::Trusted
+                caam::ModeOfOperation::Secure | caam::ModeOfOperation::Trusted
             ))
     }
 
@@ -358,10 +358,10 @@ impl<S: Storage> Flow<'_, '_, '_, S> {
         let fuses = self.fuses()?;
         let (uid, srk_hash, fuse_closed) = (fuses.unique_id(), fuses.srk_hash(), fuses.is_closed());
         let security_state = match self.caam()?.info().security {
-            caam::SecurityState::Secure | caam::SecurityState::Trusted if fuse_closed => {
+            caam::ModeOfOperation::Secure | caam::ModeOfOperation::Trusted if fuse_closed => {
                 SecurityState::Closed
             }
-            caam::SecurityState::Fail => SecurityState::Fail,
+            caam::ModeOfOperation::Fail => SecurityState::Fail,
             _ => SecurityState::Open,
         };
         let mut message = IdentityMessage {

@@ -39,7 +39,7 @@ mod flow;
 pub mod hw;
 mod inspect;
 
-pub use disk::{Layout, Part};
+pub use disk::{Extent, Layout};
 pub use error::FlowError;
 pub use flow::{Outcome, SCRATCH_LEN, run};
 pub use hw::{Config, Console, Fuses, Hardware, Observer, SecurityHw, Step, Storage};

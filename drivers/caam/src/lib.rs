@@ -114,7 +114,7 @@ impl Default for DmaMem {
 
 /// CAAM mode of operation (CSTA.MOO), i.e. the chip's security state.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SecurityState {
+pub enum ModeOfOperation {
     /// Open part (or failed secure boot): the CAAM uses test keys.
     NonSecure,
     /// Closed part, secure boot passed.
@@ -125,7 +125,7 @@ pub enum SecurityState {
     Fail,
 }
 
-impl core::fmt::Display for SecurityState {
+impl core::fmt::Display for ModeOfOperation {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.write_str(match self {
             Self::NonSecure => "non-secure",
@@ -160,7 +160,7 @@ pub struct CaamInfo {
     /// JDKEK/TDKEK/TDSK generated.
     pub secure_keys: bool,
     /// CSTA.MOO.
-    pub security: SecurityState,
+    pub security: ModeOfOperation,
     /// SCFGR.MPCURVE (3 = P-256, 0 = no MP key).
     pub mp_curve: u8,
     /// SCFGR.MPMRL.
@@ -550,10 +550,10 @@ impl<R: RegisterIo, D: Dma, C: Clock> Caam<R, D, C> {
             rng_sh1: RDSTA::IF1.read(rdsta) != 0,
             secure_keys: RDSTA::SKVN.read(rdsta) != 0,
             security: match CSTA::MOO.read(c.read(cregs!(csta))) {
-                0 => SecurityState::NonSecure,
-                1 => SecurityState::Secure,
-                2 => SecurityState::Trusted,
-                _ => SecurityState::Fail,
+                0 => ModeOfOperation::NonSecure,
+                1 => ModeOfOperation::Secure,
+                2 => ModeOfOperation::Trusted,
+                _ => ModeOfOperation::Fail,
             },
             mp_curve: byte(SCFGR::MPCURVE.read(scfgr)),
             mpmr_locked: SCFGR::MPMRL.read(scfgr) != 0,
@@ -603,7 +603,7 @@ impl<R: RegisterIo, D: Dma, C: Clock> Caam<R, D, C> {
         match curve {
             3 => Ok(()),
             0 => {
-                if self.info().security != SecurityState::NonSecure {
+                if self.info().security != ModeOfOperation::NonSecure {
                     return Err(CaamError::MpNoKeyOnClosedPart);
                 }
                 // OP-TEE picks P-256 only when the MDHA is LP256 (SHA-256

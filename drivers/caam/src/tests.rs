@@ -46,7 +46,7 @@ fn init_instantiates_the_rng_and_info_reports_the_chip() {
     assert_eq!(i.ring, 1);
     // U-Boot instantiates both state handles.
     assert!(i.initialised && i.rng_sh0 && i.rng_sh1 && i.secure_keys);
-    assert_eq!(i.security, SecurityState::Secure);
+    assert_eq!(i.security, ModeOfOperation::Secure);
     assert_eq!(i.mp_curve, 3);
     assert!(!i.mpmr_locked);
     // SCFGR.RDBENABLE set after instantiation, as U-Boot and Linux do.
@@ -63,7 +63,7 @@ fn init_instantiates_the_rng_and_info_reports_the_chip() {
     r.caam.init().unwrap();
     assert!(r.caam.info().rng_sh0);
     let open = rig(chip(1, 0x22, 0x33, true));
-    assert_eq!(open.caam.info().security, SecurityState::NonSecure);
+    assert_eq!(open.caam.info().security, ModeOfOperation::NonSecure);
 }
 
 #[test]

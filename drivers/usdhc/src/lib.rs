@@ -129,7 +129,7 @@ pub enum TransferMode {
 
 /// eMMC hardware partition (U-Boot's `mmc dev N PART`: 0, 1, 2).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Part {
+pub enum HwPart {
     /// User data area.
     User = 0,
     /// Boot partition 1.
@@ -138,7 +138,7 @@ pub enum Part {
     Boot1 = 2,
 }
 
-impl Part {
+impl HwPart {
     /// From U-Boot's partition number.
     pub fn from_number(n: u8) -> Option<Self> {
         match n {
@@ -232,7 +232,7 @@ impl Buf<'_> {
 
 struct CardState {
     info: CardInfo,
-    part: Part,
+    part: HwPart,
     blocks: u64,
 }
 
@@ -276,8 +276,8 @@ impl<R: RegisterIo, D: Dma, C: Clock> Usdhc<R, D, C> {
     }
 
     /// The selected hardware partition.
-    pub fn partition(&self) -> Part {
-        self.card.as_ref().map_or(Part::User, |c| c.part)
+    pub fn partition(&self) -> HwPart {
+        self.card.as_ref().map_or(HwPart::User, |c| c.part)
     }
 
     /// Chooses ADMA2 (default) or PIO for data transfers.
@@ -630,7 +630,7 @@ impl<R: RegisterIo, D: Dma, C: Clock> Usdhc<R, D, C> {
         let blocks = info.user_blocks;
         self.card = Some(CardState {
             info,
-            part: Part::User,
+            part: HwPart::User,
             blocks,
         });
         Ok(info)
@@ -713,7 +713,7 @@ impl<R: RegisterIo, D: Dma, C: Clock> Usdhc<R, D, C> {
         info.user_blocks = card::csd_blocks(csd, CardKind::Sd).ok_or(MmcError::BadCard)?;
         self.card = Some(CardState {
             info,
-            part: Part::User,
+            part: HwPart::User,
             blocks: info.user_blocks,
         });
         self.set_clock(BusMode::SdLegacy.hz())?;
@@ -739,7 +739,7 @@ impl<R: RegisterIo, D: Dma, C: Clock> Usdhc<R, D, C> {
         let csd = self.identify(&mut info)?;
         self.card = Some(CardState {
             info,
-            part: Part::User,
+            part: HwPart::User,
             blocks: 0,
         });
         self.set_clock(BusMode::MmcLegacy.hz())?;
@@ -794,18 +794,18 @@ impl<R: RegisterIo, D: Dma, C: Clock> Usdhc<R, D, C> {
 
     /// Selects the eMMC user area or a boot partition (CMD6 on
     /// PARTITION_CONFIG). Block numbers and `num_blocks` then refer to it.
-    pub fn select_partition(&mut self, part: Part) -> Result<(), MmcError> {
+    pub fn select_partition(&mut self, part: HwPart) -> Result<(), MmcError> {
         let card = self.ensure_card()?;
         if card.info.kind != CardKind::Mmc {
-            return if part == Part::User {
+            return if part == HwPart::User {
                 Ok(())
             } else {
                 Err(MmcError::NotEmmc)
             };
         }
         let blocks = match part {
-            Part::User => card.info.user_blocks,
-            Part::Boot0 | Part::Boot1 => card.info.boot_size / 512,
+            HwPart::User => card.info.user_blocks,
+            HwPart::Boot0 | HwPart::Boot1 => card.info.boot_size / 512,
         };
         if blocks == 0 {
             return Err(MmcError::NoSuchPartition);

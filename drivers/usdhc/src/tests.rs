@@ -70,7 +70,7 @@ fn emmc_init_reads_ext_csd_and_switches_bus() {
     assert_eq!(f.ext_csd(185), 1);
     assert_eq!(f.card_bus_width(), 8);
     assert_eq!((f.prot_ctrl() >> 1) & 3, 2, "PROT_CTRL.DTW 8-bit");
-    assert_eq!(m.partition(), Part::User);
+    assert_eq!(m.partition(), HwPart::User);
     assert_eq!(m.num_blocks(), 4096);
     let log = f.take_log();
     let c = cmds(&log);
@@ -262,8 +262,8 @@ fn adma2_multi_block_needs_far_fewer_register_accesses_than_pio() {
 #[test]
 fn partition_switching() {
     let (f, mut m) = emmc();
-    m.select_partition(Part::Boot0).unwrap();
-    assert_eq!(m.partition(), Part::Boot0);
+    m.select_partition(HwPart::Boot0).unwrap();
+    assert_eq!(m.partition(), HwPart::Boot0);
     assert_eq!(m.num_blocks(), 256);
     assert_eq!(f.ext_csd(179), 0x49);
     assert_eq!(f.take_log()[0], (6, 0x03B3_4900));
@@ -284,18 +284,18 @@ fn partition_switching() {
             num_blocks: 256
         })
     );
-    m.select_partition(Part::Boot1).unwrap();
+    m.select_partition(HwPart::Boot1).unwrap();
     assert_eq!(f.ext_csd(179), 0x4A);
     m.read(254, &mut b).unwrap();
     assert!(b.iter().all(|&x| x == 0xB1));
-    m.select_partition(Part::User).unwrap();
+    m.select_partition(HwPart::User).unwrap();
     assert_eq!((f.ext_csd(179), m.num_blocks()), (0x48, 4096));
-    assert_eq!(Part::from_number(2), Some(Part::Boot1));
-    assert_eq!(Part::from_number(3), None);
+    assert_eq!(HwPart::from_number(2), Some(HwPart::Boot1));
+    assert_eq!(HwPart::from_number(3), None);
 
     let (_, mut s) = sd(8192);
-    assert_eq!(s.select_partition(Part::Boot0), Err(MmcError::NotEmmc));
-    assert_eq!(s.select_partition(Part::User), Ok(()));
+    assert_eq!(s.select_partition(HwPart::Boot0), Err(MmcError::NotEmmc));
+    assert_eq!(s.select_partition(HwPart::User), Ok(()));
     assert_eq!(
         MmcError::NotEmmc.to_string(),
         "mmc: hardware partitions need an eMMC card"
@@ -308,7 +308,7 @@ fn partition_switching() {
     let info = m.init().unwrap();
     assert!(!info.has_rpmb());
     assert_eq!(
-        m.select_partition(Part::Boot1),
+        m.select_partition(HwPart::Boot1),
         Err(MmcError::NoSuchPartition)
     );
 }
@@ -764,7 +764,7 @@ fn card_removed_after_init() {
     assert_eq!(m.erase(0, 1), Err(MmcError::NoCard));
     let (f, mut m) = sd(8192);
     f.set_present(false);
-    assert_eq!(m.select_partition(Part::User), Err(MmcError::NoCard));
+    assert_eq!(m.select_partition(HwPart::User), Err(MmcError::NoCard));
 }
 
 #[test]

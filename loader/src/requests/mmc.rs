@@ -7,7 +7,7 @@
 
 use super::{CmdError, arity, nonzero_count, unknown_subcommand};
 use crate::console::args::hex;
-use usdhc::{Part, TransferMode};
+use usdhc::{HwPart, TransferMode};
 
 /// Block size of every transfer.
 pub const BLOCK: u64 = usdhc::BLOCK as u64;
@@ -23,7 +23,7 @@ pub enum MmcRequest {
     /// `part` if given.
     Dev {
         /// Hardware partition to select.
-        part: Option<Part>,
+        part: Option<HwPart>,
     },
     /// `mmc info`.
     Info,
@@ -137,7 +137,7 @@ pub fn parse(args: &[&str], dev: u8) -> Result<MmcRequest, CmdError> {
                 Some(p) => Some(
                     u8::try_from(hex(p)?)
                         .ok()
-                        .and_then(Part::from_number)
+                        .and_then(HwPart::from_number)
                         .ok_or_else(|| {
                             CmdError::msg(format_args!(
                                 "partition must be 0 (user), 1 (boot0) or 2 (boot1)"
@@ -203,7 +203,7 @@ mod tests {
         assert_eq!(
             parse(&["mmc", "dev", "2", "1"], 2),
             Ok(MmcRequest::Dev {
-                part: Some(Part::Boot0)
+                part: Some(HwPart::Boot0)
             })
         );
         assert_eq!(

@@ -26,7 +26,7 @@ use proptest::prelude::*;
 use std::string::{String, ToString};
 use std::vec::Vec;
 use std::{format, vec};
-use usdhc::{Part, TransferMode};
+use usdhc::{HwPart, TransferMode};
 
 /// The board's slot number the `mmc` parser is given here.
 const DEV: u8 = 2;
@@ -729,9 +729,9 @@ fn mmc_words(case: &MmcCase, t: &[(u8, usize)]) -> (Result<MmcRequest, String>, 
                 }
                 (_, p) => Ok(MmcRequest::Dev {
                     part: p.map(|p| match p {
-                        0 => Part::User,
-                        1 => Part::Boot0,
-                        _ => Part::Boot1,
+                        0 => HwPart::User,
+                        1 => HwPart::Boot0,
+                        _ => HwPart::Boot1,
                     }),
                 }),
             }

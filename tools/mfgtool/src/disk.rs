@@ -9,7 +9,7 @@ use mfg_formats::partitions;
 use serde_json::json;
 
 use crate::error::{Fail, Result};
-use crate::gpt::{self, Disk, NewPart};
+use crate::gpt::{self, DiskImage, NewPart};
 use crate::recordkey::RecordKey;
 
 /// Inputs of `image`.
@@ -28,7 +28,7 @@ pub struct ImageSpec<'a> {
 const EMPTY_PART: u64 = 1 << 20;
 
 /// Builds the disk image; returns its partitions.
-pub fn build_image<'a>(path: &Path, spec: &ImageSpec<'a>) -> Result<Vec<gpt::Part>> {
+pub fn build_image<'a>(path: &Path, spec: &ImageSpec<'a>) -> Result<Vec<gpt::ImagePartition>> {
     let bundle_block;
     let mut bundle_content = Vec::new();
     if let Some(b) = spec.bundle {
@@ -130,7 +130,7 @@ pub fn inspect(
     record_key: Option<&dyn RecordKey>,
     mp_pubkey: Option<&[u8; 64]>,
 ) -> Result<serde_json::Value> {
-    let disk = Disk::open(path)?;
+    let disk = DiskImage::open(path)?;
     let data = disk.find(partitions::MFG_DATA.name)?;
     let j: Vec<Vec<u8>> = area::JOURNAL_LBA
         .iter()

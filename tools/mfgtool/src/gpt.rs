@@ -36,7 +36,7 @@ pub struct NewPart<'a> {
 
 /// A partition found in a disk image.
 #[derive(Clone, Debug, serde::Serialize)]
-pub struct Part {
+pub struct ImagePartition {
     pub index: usize,
     pub name: String,
     pub type_guid: String,
@@ -44,7 +44,7 @@ pub struct Part {
     pub last_lba: u64,
 }
 
-impl Part {
+impl ImagePartition {
     pub fn size(&self) -> u64 {
         (self.last_lba + 1 - self.first_lba) * SECTOR
     }
@@ -70,7 +70,11 @@ pub enum DiskSize {
 
 /// Writes `path` as a GPT disk of `size` with the partitions in order, each
 /// aligned to 1 MiB. Returns the partitions.
-pub fn write_image(path: &Path, size: DiskSize, parts: &[NewPart<'_>]) -> Result<Vec<Part>> {
+pub fn write_image(
+    path: &Path,
+    size: DiskSize,
+    parts: &[NewPart<'_>],
+) -> Result<Vec<ImagePartition>> {
     let (total, what) = match size {
         DiskSize::Bytes(b) => {
             if !b.is_power_of_two() {
@@ -110,7 +114,7 @@ pub fn write_image(path: &Path, size: DiskSize, parts: &[NewPart<'_>]) -> Result
             last_lba: last,
             name: p.def.name,
         });
-        out.push(Part {
+        out.push(ImagePartition {
             index: i + 1,
             name: p.def.name.to_string(),
             type_guid: p.def.type_guid.to_string(),
@@ -195,7 +199,7 @@ impl block::BlockDevice for TableWrites {
 }
 
 /// True if the file starts with a protective MBR (type 0xEE) and signature,
-/// or is a sparse image (which [`Disk::open`] then checks).
+/// or is a sparse image (which [`DiskImage::open`] then checks).
 pub fn looks_like_disk(path: &Path) -> bool {
     let mut b = [0u8; 512];
     match File::open(path).and_then(|mut f| f.read_exact(&mut b)) {
@@ -220,10 +224,10 @@ impl Backing {
 }
 
 /// An opened disk image.
-pub struct Disk {
+pub struct DiskImage {
     backing: Backing,
     path: String,
-    pub parts: Vec<Part>,
+    pub parts: Vec<ImagePartition>,
     /// True when the primary GPT was bad and the backup was used.
     pub used_backup: bool,
 }
@@ -251,7 +255,7 @@ impl block::BlockDevice for ImageDisk<'_> {
     }
 }
 
-impl Disk {
+impl DiskImage {
     /// Opens and parses a GPT disk image, raw or sparse (primary GPT, else
     /// the backup in the last sector).
     pub fn open(path: &Path) -> Result<Self> {
@@ -287,7 +291,7 @@ impl Disk {
         let parts = g
             .partitions()
             .iter()
-            .map(|p| Part {
+            .map(|p| ImagePartition {
                 index: p.index as usize,
                 name: p.name_chars().collect(),
                 type_guid: p.type_guid.to_string(),
@@ -304,7 +308,7 @@ impl Disk {
     }
 
     /// Finds a partition by name.
-    pub fn find(&self, name: &str) -> Result<Part> {
+    pub fn find(&self, name: &str) -> Result<ImagePartition> {
         self.parts
             .iter()
             .find(|p| p.name == name)
@@ -313,7 +317,7 @@ impl Disk {
     }
 
     /// Reads `len` bytes at byte `off` of a partition.
-    pub fn read(&self, p: &Part, off: u64, len: usize) -> Result<Vec<u8>> {
+    pub fn read(&self, p: &ImagePartition, off: u64, len: usize) -> Result<Vec<u8>> {
         if off + len as u64 > p.size() {
             return Err(Fail::format(format!(
                 "{}: read past the end of partition '{}'",
@@ -397,7 +401,7 @@ mod tests {
         assert_eq!(le64(&h, 24), n - 1, "backup MyLBA");
         assert_eq!(le64(&h, 32), 1);
         assert_eq!(le64(&h, 72), n - 1 - ENTRY_SECTORS, "backup entry array");
-        let disk = Disk::open(&path).unwrap();
+        let disk = DiskImage::open(&path).unwrap();
         assert!(!disk.used_backup);
         let p = disk.find("mfg-data").unwrap();
         assert_eq!(disk.read(&p, 4096, 6).unwrap(), b"hello\0");
@@ -408,6 +412,6 @@ mod tests {
         assert!(!small.exists());
         // One sector more than the table needs is enough.
         write_image(&small, DiskSize::Sectors(18465), &parts).unwrap();
-        assert_eq!(Disk::open(&small).unwrap().parts[0].last_lba, 18431);
+        assert_eq!(DiskImage::open(&small).unwrap().parts[0].last_lba, 18431);
     }
 }

@@ -820,7 +820,7 @@ fn run(cli: Cli) -> Result<u8> {
             };
             let parts = disk::build_image(&output, &spec)?;
             if let Some(p) = &bundle_out {
-                let d = gpt::Disk::open(&output)?;
+                let d = gpt::DiskImage::open(&output)?;
                 let part = d.find(mfg_formats::partitions::MFG_BUNDLE.name)?;
                 write_file(p, &d.read(&part, 0, part.size() as usize)?)?;
             }

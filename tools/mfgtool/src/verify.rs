@@ -144,7 +144,7 @@ pub fn parse_records(data: &[u8], key: &dyn RecordKey) -> Result<Vec<IdRecord>> 
 
 /// The sealed record in the current ID slot of a disk image's `mfg-data`.
 pub fn sealed_from_disk(path: &Path) -> Result<[u8; SEALED_LEN]> {
-    let disk = gpt::Disk::open(path)?;
+    let disk = gpt::DiskImage::open(path)?;
     let part = disk.find(partitions::MFG_DATA.name)?;
     let j0 = disk.read(&part, area::JOURNAL_LBA[0] * BLOCK as u64, BLOCK)?;
     let j1 = disk.read(&part, area::JOURNAL_LBA[1] * BLOCK as u64, BLOCK)?;
