@@ -28,6 +28,11 @@ pub struct Qemu;
 
 pub use crate::dram::FUSE_PAGE;
 
+// The model's address map is the SoC's: where the two meet they agree.
+const _: () = assert!(imx_emu::CAAM_BASE == soc::CAAM as u64);
+const _: () = assert!(imx_emu::CAAM_SIZE == soc::CAAM_LEN as u64);
+const _: () = assert!(imx_emu::ocotp::OCOTP_BASE == soc::OCOTP as u64);
+
 static TAKEN: TakeOnce = TakeOnce::new();
 /// Whether the fuse file parsed. The fuses themselves (OTPMK and MP family
 /// secret included) live only in the emulator, `EMU`.

@@ -26,7 +26,7 @@ use crate::rd::{Rd, Wr};
 use crate::{FormatError, crc32, padded_name};
 
 /// Block size of the layout.
-pub const BLOCK: usize = 512;
+pub use block::BLOCK;
 /// Blocks of the two journal copies.
 pub const JOURNAL_LBA: [u64; 2] = [0, 1];
 /// Blocks of the two ID record slots.

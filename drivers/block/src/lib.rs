@@ -18,6 +18,10 @@ pub use guid::{Guid, GuidParseError};
 
 use core::fmt;
 
+/// The SD/eMMC block: 512 bytes (the only block length the uSDHC driver,
+/// the GPT code and the provisioning layout use).
+pub const BLOCK: usize = 512;
+
 /// A device addressed in fixed-size blocks.
 ///
 /// Buffers passed to [`read_blocks`](Self::read_blocks) and

@@ -39,7 +39,7 @@ pub const RING_ENTRIES: usize = 4;
 /// Largest blob payload (plaintext) in bytes.
 pub const MAX_BLOB_PAYLOAD: usize = 64 * 1024;
 /// Bytes a blob adds to its payload.
-pub const BLOB_OVERHEAD: usize = 48;
+pub const BLOB_OVERHEAD: usize = desc::BLOB_OVERHEAD as usize;
 /// Largest message `mp_sign` accepts (OP-TEE's `MP_SIGN_MAX_MSG_SIZE`).
 pub const MAX_MP_MESSAGE: usize = 4096;
 /// Size of each bounce buffer (≥ 64 KiB + 48, a whole number of lines).

@@ -40,8 +40,7 @@ use regs::offsets as o;
 use regs::{CMD_XFR_TYP, INT_STATUS, MIX_CTRL, PRES_STATE, PROT_CTRL, SYS_CTRL, WTMK_LVL};
 use zeroize::Zeroize;
 
-/// Bytes per block (the only block length the driver uses).
-pub const BLOCK: usize = 512;
+pub use block::BLOCK;
 /// ADMA2 descriptors in [`DmaMem`].
 pub const ADMA_DESCS: usize = 64;
 /// Bytes moved by one ADMA2 descriptor (at most 0xFFFF fit the length field).

@@ -3,9 +3,8 @@
 //! 128 entries of 128 bytes.
 
 use super::{CRC32, NAME_UNITS, SIGNATURE};
-use crate::BlockDevice;
+use crate::{BLOCK, BlockDevice};
 
-const BLOCK: usize = 512;
 const ENTRIES: usize = 128;
 const ENTRY_SIZE: usize = 128;
 /// Blocks the entry array takes.
