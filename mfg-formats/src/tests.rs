@@ -993,16 +993,20 @@ mod power_cut {
     }
 }
 
-/// A secret list of one entry: `disk-key`, raw, 32 bytes, key modifier
-/// `km` given.
-fn one_entry_list(km: KeyModifier) -> Vec<u8> {
-    let data = [0x42u8; 32];
-    let s = [SecretSpec {
+/// `disk-key`, raw, 32 bytes of 0x42, key modifier `km` given.
+fn one_entry(km: KeyModifier) -> SecretSpec<'static> {
+    SecretSpec {
         name: "disk-key",
         kind: SecretType::Raw,
         key_modifier: Some(km),
-        data: &data,
-    }];
+        data: &[0x42; 32],
+    }
+}
+
+/// A secret list of one entry: `disk-key`, raw, 32 bytes, key modifier
+/// `km` given.
+fn one_entry_list(km: KeyModifier) -> Vec<u8> {
+    let s = [one_entry(km)];
     let mut pt = vec![0u8; plaintext_len(&s).unwrap()];
     write_secret_list(&mut pt, &s).unwrap();
     pt
@@ -1113,13 +1117,7 @@ fn short_key_modifiers_are_written_as_documented_and_checked() {
 /// The key modifier (and whether given) of a one-secret bundle sealed with
 /// `km`, as opening it reads it back.
 fn opened_key_modifier(km: KeyModifier) -> (KeyModifier, bool) {
-    let data = [0x42u8; 32];
-    let s = [SecretSpec {
-        name: "disk-key",
-        kind: SecretType::Raw,
-        key_modifier: Some(km),
-        data: &data,
-    }];
+    let s = [one_entry(km)];
     let mut b = vec![0u8; sealed_len(&s).unwrap()];
     seal(&mut b, &params(), &s, &PK).unwrap();
     let v = open_in_place(&mut b, &PK).unwrap();

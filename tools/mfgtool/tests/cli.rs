@@ -173,17 +173,7 @@ fn open_refuses_wrong_key_tampering_and_truncation() {
     let pk = pubhex(&k);
     let m = write_manifest(d.path());
     let b = p(d.path(), "bundle.bin");
-    ok(&[
-        "seal",
-        "--mp-pubkey",
-        &pk,
-        "--secrets",
-        s(&m),
-        "--product",
-        "widget",
-        "-o",
-        s(&b),
-    ]);
+    ok(&seal_args(&pk, &m, "widget", &b));
     let good = fs::read(&b).unwrap();
     let (c, _, err) = run(&["open", "--mp-pubkey", &pubhex(&key(0x22)), s(&b)]);
     assert_eq!(c, 3);
@@ -258,54 +248,16 @@ fn seal_refuses_bad_manifests() {
     for (text, code, msg) in cases {
         let m = p(d.path(), "bad.toml");
         fs::write(&m, text).unwrap();
-        let (c, _, err) = run(&[
-            "seal",
-            "--mp-pubkey",
-            &pk,
-            "--secrets",
-            s(&m),
-            "--product",
-            "w",
-            "-o",
-            s(&out),
-        ]);
+        let (c, _, err) = run(&seal_args(&pk, &m, "w", &out));
         assert_eq!(c, code, "{text}: {err}");
         assert!(err.contains(msg), "{text}: {err}");
         assert!(!err.contains("WIFI-SECRET"), "secret echoed");
     }
     let m = p(d.path(), "dup.toml");
     fs::write(&m, "[[secret]]\nname = \"a\"\nfile = \"sec/wifi.key\"\ntype = \"raw\"\n[[secret]]\nname = \"a\"\nfile = \"sec/blob.bin\"\ntype = \"raw\"\n").unwrap();
-    assert!(
-        run(&[
-            "seal",
-            "--mp-pubkey",
-            &pk,
-            "--secrets",
-            s(&m),
-            "--product",
-            "w",
-            "-o",
-            s(&out)
-        ])
-        .2
-        .contains("duplicate")
-    );
+    assert!(run(&seal_args(&pk, &m, "w", &out)).2.contains("duplicate"));
     let m = write_manifest(d.path());
-    assert_eq!(
-        run(&[
-            "seal",
-            "--mp-pubkey",
-            &pk,
-            "--secrets",
-            s(&m),
-            "--product",
-            "bad product",
-            "-o",
-            s(&out)
-        ])
-        .0,
-        5
-    );
+    assert_eq!(run(&seal_args(&pk, &m, "bad product", &out)).0, 5);
 }
 
 #[test]
@@ -325,17 +277,7 @@ fn seal_makes_linux_trusted_keys_and_refuses_what_linux_would_not_load() {
         let m = p(d.path(), "m.toml");
         fs::write(&m, text).unwrap();
         let _ = fs::remove_file(&out);
-        run(&[
-            "seal",
-            "--mp-pubkey",
-            &pk,
-            "--secrets",
-            s(&m),
-            "--product",
-            "w",
-            "-o",
-            s(&out),
-        ])
+        run(&seal_args(&pk, &m, "w", &out))
     };
     let entry = |file: &str, extra: &str| {
         format!(

@@ -268,3 +268,23 @@ pub fn release_test_loader(db: &str) {
 pub fn lines(recs: &[IdRecord]) -> String {
     recs.iter().map(|r| console_line(r) + "\n").collect()
 }
+
+/// `mfgtool seal` of `manifest` for `pk` (hex) as `product`, to `out`.
+pub fn seal_args<'a>(
+    pk: &'a str,
+    manifest: &'a Path,
+    product: &'a str,
+    out: &'a Path,
+) -> Vec<&'a str> {
+    vec![
+        "seal",
+        "--mp-pubkey",
+        pk,
+        "--secrets",
+        s(manifest),
+        "--product",
+        product,
+        "-o",
+        s(out),
+    ]
+}
