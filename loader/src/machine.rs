@@ -165,3 +165,11 @@ macro_rules! outln {
     }};
 }
 pub(crate) use outln;
+
+/// U-Boot's name for a card kind (`mmc list`, the `MMC:` boot line).
+pub fn card_kind(k: usdhc::CardKind) -> &'static str {
+    match k {
+        usdhc::CardKind::Sd => "SD",
+        _ => "eMMC",
+    }
+}

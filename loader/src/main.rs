@@ -93,7 +93,7 @@ extern "C" fn loader_main(dtb: u64) -> ! {
     if provisioning::scrub_leftovers(&m) {
         defmt::warn!("provision: scrubbed the scratch area of an interrupted run");
     }
-    commands::mmc::report_card(&mut m);
+    report_card(&mut m);
     m.security = match Current::security_hw_error() {
         Some(e) => {
             let _ = write!(
@@ -112,12 +112,33 @@ extern "C" fn loader_main(dtb: u64) -> ! {
     };
     if Current::AUTO_PROVISION && m.mmc.info().is_some() {
         // Errors were printed and journaled; the console comes up regardless.
-        if let Err(e) = commands::provision::run(&mut m) {
+        if let Err(e) = provisioning::run_reported(&mut m) {
             let _ = write!(m.console, "provision: {e}\r\n");
         }
     }
-    commands::boot::autoboot(&mut m, Current::BOOTDELAY);
+    linux::autoboot::autoboot(&mut m, Current::BOOTDELAY);
     console::shell::run(&mut m)
+}
+
+#[cfg(target_os = "none")]
+/// Initialises the card and prints U-Boot's `MMC:` boot line.
+fn report_card(m: &mut machine::Machine) {
+    use board::{Current, Platform};
+    use machine::outln;
+    let dev = Current::MMC_DEV;
+    match m.mmc.init() {
+        Ok(info) => {
+            let mib = info.user_blocks >> 11;
+            outln!(
+                m,
+                "MMC:   FSL_SDHC: {} ({} {} MiB)",
+                dev,
+                machine::card_kind(info.kind),
+                mib
+            );
+        }
+        Err(e) => outln!(m, "MMC:   FSL_SDHC: {} ({})", dev, e),
+    }
 }
 
 /// The eMMC driver on its DMA memory (the card is initialised later).

@@ -3,8 +3,9 @@
 //! the loader's own hooks (bench metering in the structured log, the QEMU
 //! power-cut test plan).
 
-use crate::arch::{cycles, exception, layout, psci};
+use crate::arch::{Scrub, cycles, exception, layout, psci};
 use crate::machine::{Machine, Security, outln};
+use crate::requests::CmdError;
 use core::fmt;
 use core::sync::atomic::{AtomicU32, Ordering};
 use hal::MmioRegion;
@@ -222,4 +223,20 @@ pub fn verify(m: &mut Machine) -> Result<usize, FlowError> {
 pub fn summary(m: &mut Machine) -> Option<Summary> {
     let uid = m.security.as_ref().map_or([0; 16], |s| s.ocotp.unique_id());
     provision::summary(&mut m.mmc, uid)
+}
+
+/// Runs the flow (at power-on, and for `provision`); prints the outcome.
+pub fn run_reported(m: &mut Machine) -> Result<Outcome, CmdError> {
+    // Once the flow returned, its frames (bundle key, plaintext secrets,
+    // and the CAAM model's derived keys on the exception stack) are zeroed.
+    let r = crate::arch::scrubbing(Scrub::All, || run(m));
+    match r {
+        Ok(Outcome::AlreadyProvisioned) => {
+            outln!(m, "provision: already provisioned; nothing to do")
+        }
+        Ok(Outcome::NoBundle) => outln!(m, "provision: blank device and no bundle; nothing to do"),
+        Ok(Outcome::Provisioned) => {}
+        Err(ref e) => return Err(CmdError::msg(format_args!("refused: {e}"))),
+    }
+    r.map_err(|e| CmdError::msg(format_args!("{e}")))
 }

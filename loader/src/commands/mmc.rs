@@ -1,7 +1,7 @@
 //! `mmc`: U-Boot's eMMC commands on USDHC3 (an SD card stands in on QEMU).
 
 use super::{CmdError, Command};
-use crate::machine::{Machine, outln};
+use crate::machine::{self, Machine, outln};
 use crate::requests::mmc::{self as req, MmcRequest, Transfer};
 use block::gpt::Gpt;
 use board::{Current, Platform};
@@ -30,31 +30,6 @@ fn mmc_err(e: MmcError) -> CmdError {
     CmdError::msg(format_args!("{}", NoPrefix(e)))
 }
 
-fn kind(k: CardKind) -> &'static str {
-    match k {
-        CardKind::Sd => "SD",
-        _ => "eMMC",
-    }
-}
-
-/// Initialises the card and prints U-Boot's `MMC:` boot line.
-pub fn report_card(m: &mut Machine) {
-    let dev = Current::MMC_DEV;
-    match m.mmc.init() {
-        Ok(info) => {
-            let mib = info.user_blocks >> 11;
-            outln!(
-                m,
-                "MMC:   FSL_SDHC: {} ({} {} MiB)",
-                dev,
-                kind(info.kind),
-                mib
-            );
-        }
-        Err(e) => outln!(m, "MMC:   FSL_SDHC: {} ({})", dev, e),
-    }
-}
-
 /// The card, initialising it first if needed.
 fn ready(m: &mut Machine) -> Result<(), CmdError> {
     if m.mmc.info().is_none() {
@@ -67,7 +42,7 @@ fn mmc(m: &mut Machine, args: &[&str]) -> Result<(), CmdError> {
     let dev = Current::MMC_DEV;
     match req::parse(args, dev)? {
         MmcRequest::List => {
-            let k = m.mmc.info().map(|i| kind(i.kind));
+            let k = m.mmc.info().map(|i| machine::card_kind(i.kind));
             match k {
                 Some(k) => outln!(m, "FSL_SDHC: {} ({})", dev, k),
                 None => outln!(m, "FSL_SDHC: {}", dev),

@@ -2,9 +2,8 @@
 //! verify the blobs.
 
 use super::{CmdError, Command};
-use crate::arch::Scrub;
-use crate::machine::{Machine, outln};
-use crate::provisioning::{self, Outcome};
+use crate::machine::Machine;
+use crate::provisioning;
 use crate::requests::provision::{ProvisionRequest, parse};
 
 pub const PROVISION: Command = Command {
@@ -17,7 +16,7 @@ pub const PROVISION: Command = Command {
 
 fn provision(m: &mut Machine, args: &[&str]) -> Result<(), CmdError> {
     match parse(args)? {
-        ProvisionRequest::Run => run(m).map(|_| ()),
+        ProvisionRequest::Run => provisioning::run_reported(m).map(|_| ()),
         ProvisionRequest::Status => {
             provisioning::status(m).map_err(|e| CmdError::msg(format_args!("{e}")))
         }
@@ -29,20 +28,4 @@ fn provision(m: &mut Machine, args: &[&str]) -> Result<(), CmdError> {
             Err(e) => Err(CmdError::msg(format_args!("{e}"))),
         },
     }
-}
-
-/// Runs the flow; prints the outcome.
-pub fn run(m: &mut Machine) -> Result<Outcome, CmdError> {
-    // Once the flow returned, its frames (bundle key, plaintext secrets,
-    // and the CAAM model's derived keys on the exception stack) are zeroed.
-    let r = crate::arch::scrubbing(Scrub::All, || provisioning::run(m));
-    match r {
-        Ok(Outcome::AlreadyProvisioned) => {
-            outln!(m, "provision: already provisioned; nothing to do")
-        }
-        Ok(Outcome::NoBundle) => outln!(m, "provision: blank device and no bundle; nothing to do"),
-        Ok(Outcome::Provisioned) => {}
-        Err(ref e) => return Err(CmdError::msg(format_args!("refused: {e}"))),
-    }
-    r.map_err(|e| CmdError::msg(format_args!("{e}")))
 }
