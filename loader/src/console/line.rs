@@ -1,5 +1,9 @@
 //! Line editing: printable ASCII, backspace/DEL, Ctrl-C (cancel the line),
-//! Ctrl-U (erase the line), CR or LF (or CR LF) to finish.
+//! Ctrl-U (erase the line), CR or LF (or CR LF) to finish. Terminal escape
+//! sequences (arrow, Home, End, Delete and function keys: ECMA-48 CSI
+//! `ESC [ params final` and SS3 `ESC O final`) are swallowed whole instead
+//! of leaving `[A` in the line; a control byte ends a sequence early and
+//! then acts as itself.
 
 use heapless::Vec;
 
@@ -29,7 +33,24 @@ pub struct LineEditor {
     bad: Option<u8>,
     last_cr: bool,
     done: bool,
+    esc: Escape,
 }
+
+/// Where the editor is in a terminal escape sequence.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum Escape {
+    #[default]
+    None,
+    /// After ESC.
+    Start,
+    /// After `ESC [`, with this many parameter/intermediate bytes.
+    Csi(u8),
+    /// After `ESC O`.
+    Ss3,
+}
+
+/// Longest CSI parameter run swallowed; a longer one is not a key.
+const MAX_CSI_PARAMS: u8 = 16;
 
 impl LineEditor {
     /// An empty editor.
@@ -55,8 +76,16 @@ impl LineEditor {
         if self.done {
             self.reset();
         }
+        if self.swallow(b) {
+            self.last_cr = false;
+            return Event::Pending;
+        }
         let after_cr = core::mem::replace(&mut self.last_cr, b == b'\r');
         match b {
+            0x1b => {
+                self.esc = Escape::Start;
+                Event::Pending
+            }
             b'\n' if after_cr => Event::Pending,
             b'\r' | b'\n' => {
                 echo(b"\r\n");
@@ -103,6 +132,21 @@ impl LineEditor {
             _ => Event::Pending,
         }
     }
+
+    /// Whether `b` belongs to an escape sequence (and is dropped).
+    fn swallow(&mut self, b: u8) -> bool {
+        let (eaten, next) = match (self.esc, b) {
+            (Escape::None, _) => return false,
+            (Escape::Start, b'[') => (true, Escape::Csi(0)),
+            (Escape::Start, b'O') => (true, Escape::Ss3),
+            (Escape::Csi(n), 0x20..=0x3f) if n < MAX_CSI_PARAMS => (true, Escape::Csi(n + 1)),
+            (Escape::Csi(_) | Escape::Ss3, 0x40..=0x7e) => (true, Escape::None),
+            // Anything else ends the sequence and is taken as itself.
+            _ => (false, Escape::None),
+        };
+        self.esc = next;
+        eaten
+    }
 }
 
 #[cfg(test)]
@@ -120,6 +164,33 @@ mod tests {
             }
         }
         (events, echo)
+    }
+
+    #[test]
+    fn arrow_and_editing_keys_leave_nothing_in_the_line() {
+        // Up, Down, Right, Left (CSI and SS3 forms), Home, End, Delete, F5.
+        let keys = b"\x1b[A\x1b[B\x1bOC\x1bOD\x1b[1~\x1b[4~\x1b[3~\x1b[15~";
+        let mut input = b"ver".to_vec();
+        input.extend_from_slice(keys);
+        input.extend_from_slice(b"sion\r");
+        let (ev, echo) = run(&input);
+        assert_eq!(ev, [(Event::Line, "version".to_string())]);
+        assert_eq!(echo, b"version\r\n");
+    }
+
+    #[test]
+    fn a_control_byte_ends_an_escape_sequence_and_acts() {
+        // ESC [ cut short by CR: the line still ends; ESC then a letter
+        // types the letter; ESC [ then Ctrl-C interrupts.
+        let (ev, _) = run(b"md\x1b[\rab\x1bc\r\x1b[12\x03");
+        assert_eq!(
+            ev,
+            [
+                (Event::Line, "md".to_string()),
+                (Event::Line, "abc".to_string()),
+                (Event::Interrupted, String::new()),
+            ]
+        );
     }
 
     #[test]

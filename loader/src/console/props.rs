@@ -40,7 +40,33 @@ fn console_byte() -> impl Strategy<Value = u8> {
     prop_oneof![
         4 => any::<u8>(),
         4 => 0x20u8..0x7f,
-        1 => prop::sample::select(&[b'\r', b'\n', 0x03, 0x15, 0x08, 0x7f, b'\t', b'"'][..]),
+        1 => prop::sample::select(&[b'\r', b'\n', 0x03, 0x15, 0x08, 0x7f, b'\t', b'"', 0x1b][..]),
+    ]
+}
+
+/// Console input as keys: bytes, or whole escape sequences a terminal sends.
+fn console_keys() -> impl Strategy<Value = Vec<u8>> {
+    prop::collection::vec(
+        prop_oneof![
+            6 => console_byte().prop_map(|b| vec![b]),
+            1 => terminal_key(),
+        ],
+        0..600,
+    )
+    .prop_map(|keys| keys.concat())
+}
+
+/// One key's escape sequence: CSI (arrows, Home/End/Delete/function keys,
+/// with parameters) or SS3.
+fn terminal_key() -> impl Strategy<Value = Vec<u8>> {
+    prop_oneof![
+        ("[0-9;]{0,6}", 0x40u8..=0x7e).prop_map(|(p, f)| {
+            let mut k = b"\x1b[".to_vec();
+            k.extend_from_slice(p.as_bytes());
+            k.push(f);
+            k
+        }),
+        (0x40u8..=0x7e).prop_map(|f| vec![0x1b, b'O', f]),
     ]
 }
 
@@ -48,15 +74,30 @@ proptest! {
     #![proptest_config(config(2048))]
 
     #[test]
-    fn editor_never_panics_and_lines_are_printable(
-        input in prop::collection::vec(console_byte(), 0..1200)
-    ) {
+    fn editor_never_panics_and_lines_are_printable(input in console_keys()) {
         for (e, line) in feed_all(&input) {
             if e == Event::Line {
                 prop_assert!(line.len() <= MAX_LINE);
                 prop_assert!(line.bytes().all(|c| (0x20..0x7f).contains(&c)));
             }
         }
+    }
+
+    #[test]
+    fn terminal_keys_typed_inside_a_line_leave_it_unchanged(
+        line in "[ -~]{0,200}",
+        keys in prop::collection::vec((any::<prop::sample::Index>(), terminal_key()), 0..8),
+    ) {
+        let mut input = line.as_bytes().to_vec();
+        // Insert from the back so the earlier positions stay valid.
+        let mut at: Vec<(usize, Vec<u8>)> =
+            keys.into_iter().map(|(i, k)| (i.index(line.len() + 1), k)).collect();
+        at.sort_by_key(|(i, _)| std::cmp::Reverse(*i));
+        for (i, k) in at {
+            input.splice(i..i, k);
+        }
+        input.push(b'\r');
+        prop_assert_eq!(feed_all(&input), vec![(Event::Line, line)]);
     }
 
     #[test]
