@@ -210,13 +210,27 @@ impl Image {
             let data = size
                 .checked_sub(chdr)
                 .ok_or_else(|| format!("sparse chunk {n}: size {size} below its header"))?;
+            // Both factors are 32-bit: the product fits.
             let len = blocks * blk;
             let want = match kind {
                 RAW => usize::try_from(len).unwrap_or(usize::MAX),
-                FILL | CRC32 => 4,
+                FILL => 4,
+                // A checksum of what came before: it covers no blocks.
+                CRC32 if blocks == 0 => 4,
+                CRC32 => {
+                    return Err(format!(
+                        "sparse chunk {n}: a CRC32 chunk of {blocks} blocks"
+                    ));
+                }
                 DONT_CARE => 0,
                 k => return Err(format!("sparse chunk {n}: unknown type {k:#06x}")),
             };
+            // Every chunk ends inside the image the header announces.
+            if len > total * blk - at {
+                return Err(format!(
+                    "sparse chunk {n}: {blocks} blocks past the image's {total}"
+                ));
+            }
             if data != want {
                 return Err(format!(
                     "sparse chunk {n}: {data} data bytes for {blocks} blocks of type {kind:#06x}"
@@ -382,5 +396,54 @@ mod tests {
         let mut v = good;
         v[0] ^= 1;
         assert!(Image::parse(v).unwrap_err().contains("not a sparse image"));
+    }
+
+    /// A hand-made sparse file: block size, total blocks, chunks of
+    /// (type, blocks, data).
+    fn crafted(blk: u32, total: u32, chunks: &[(u16, u32, &[u8])]) -> Vec<u8> {
+        let mut v = Vec::new();
+        v.extend_from_slice(&MAGIC.to_le_bytes());
+        v.extend_from_slice(&1u16.to_le_bytes());
+        v.extend_from_slice(&0u16.to_le_bytes());
+        v.extend_from_slice(&(FILE_HDR as u16).to_le_bytes());
+        v.extend_from_slice(&(CHUNK_HDR as u16).to_le_bytes());
+        v.extend_from_slice(&blk.to_le_bytes());
+        v.extend_from_slice(&total.to_le_bytes());
+        v.extend_from_slice(&(chunks.len() as u32).to_le_bytes());
+        v.extend_from_slice(&0u32.to_le_bytes());
+        for (kind, blocks, data) in chunks {
+            v.extend_from_slice(&kind.to_le_bytes());
+            v.extend_from_slice(&0u16.to_le_bytes());
+            v.extend_from_slice(&blocks.to_le_bytes());
+            v.extend_from_slice(&((CHUNK_HDR + data.len()) as u32).to_le_bytes());
+            v.extend_from_slice(data);
+        }
+        v
+    }
+
+    #[test]
+    fn parse_refuses_chunks_past_the_image_without_overflowing() {
+        // Two chunks of 2^32-1 blocks of 0xfffffffc bytes: the running
+        // offset would pass 2^64.
+        let big = u32::MAX;
+        let evil = crafted(
+            0xffff_fffc,
+            1,
+            &[(DONT_CARE, big, &[]), (DONT_CARE, big, &[])],
+        );
+        let e = Image::parse(evil).unwrap_err();
+        assert!(
+            e.contains("sparse chunk 0") && e.contains("past the image"),
+            "{e}"
+        );
+        // The sum fits in 2^32 blocks but not in the header's total.
+        let e =
+            Image::parse(crafted(512, 3, &[(DONT_CARE, 2, &[]), (DONT_CARE, 2, &[])])).unwrap_err();
+        assert!(e.contains("sparse chunk 1"), "{e}");
+        // A CRC32 chunk covers no blocks.
+        let e = Image::parse(crafted(512, 2, &[(CRC32, 2, &[0; 4])])).unwrap_err();
+        assert!(e.contains("CRC32 chunk of 2 blocks"), "{e}");
+        let ok = crafted(512, 2, &[(DONT_CARE, 2, &[]), (CRC32, 0, &[0; 4])]);
+        assert_eq!(Image::parse(ok).unwrap().len, 1024);
     }
 }
