@@ -435,7 +435,7 @@ mod tests {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(256))]
+        #![proptest_config(crate::tests::config(256))]
 
         /// Any token with one byte changed (or one bit flipped) is refused:
         /// by the parser or by `verify`.

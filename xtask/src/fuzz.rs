@@ -67,11 +67,12 @@ const TARGETS: &[Target] = &[
         sources: &[("drivers/block/src/gpt/tests.rs", "gpt::tests::props::")],
     },
     Target {
-        what: "bundle, ID record, journal, blob table, partition header parsers",
+        what: "bundle, ID record, journal, blob table, partition header, unlock token parsers",
         package: "mfg-formats",
         sources: &[
             ("mfg-formats/src/tests.rs", "tests::"),
             ("mfg-formats/src/structure_props.rs", "structure_props::"),
+            ("mfg-formats/src/unlock.rs", "unlock::tests::"),
         ],
     },
 ];
@@ -92,6 +93,11 @@ enum Seeds {
     Dtb,
     /// A 128-block disk partitioned by sgdisk.
     GptDisk,
+    /// An unlock token signed for the target's challenge, its base64 line
+    /// and the challenge line.
+    UnlockToken,
+    /// A kernel + DTB FIT made by `mkimage -f auto`.
+    Fit,
 }
 
 const ENGINE_TARGETS: &[EngineTarget] = &[
@@ -136,6 +142,18 @@ const ENGINE_TARGETS: &[EngineTarget] = &[
         what: "GPT reader",
         seeds: Seeds::GptDisk,
         max_len: 128 * 512,
+    },
+    EngineTarget {
+        name: "unlock",
+        what: "unlock token, challenge line",
+        seeds: Seeds::UnlockToken,
+        max_len: 512,
+    },
+    EngineTarget {
+        name: "fit",
+        what: "FIT verifier",
+        seeds: Seeds::Fit,
+        max_len: 8192,
     },
 ];
 
@@ -549,6 +567,8 @@ fn write_seeds(kind: Seeds, examples: &[Vec<u8>], dir: &Path) -> Result<usize> {
         Seeds::WorkedExamples => examples.to_vec(),
         Seeds::Dtb => vec![dtc_seed()?],
         Seeds::GptDisk => vec![gpt_seed()?],
+        Seeds::UnlockToken => unlock_seeds(),
+        Seeds::Fit => vec![fit_seed()?],
     };
     for (i, s) in seeds.iter().enumerate() {
         std::fs::write(dir.join(format!("seed-{i:02}")), s)?;
@@ -581,6 +601,60 @@ fn dtc_seed() -> Result<Vec<u8>> {
         return Err(format!("dtc: {}", String::from_utf8_lossy(&out.stderr)).into());
     }
     Ok(out.stdout)
+}
+
+/// A token granting `md` and `mw` for the challenge the `unlock` target
+/// checks (UID a5.., nonce 5a..), signed with private scalar 1 (the
+/// target's authority key is G); its base64 line; the challenge line.
+fn unlock_seeds() -> Vec<Vec<u8>> {
+    use mfg_formats::unlock::{Challenge, Token};
+    use p256::ecdsa::{Signature, SigningKey, signature::Signer};
+    let challenge = Challenge {
+        uid: [0xa5; 16],
+        nonce: [0x5a; 16],
+    };
+    let mut one = [0u8; 32];
+    one[31] = 1;
+    let key = SigningKey::from_slice(&one).expect("1 is a valid scalar");
+    let sig: Signature = key.sign(&Token::signed_bytes(&challenge, 0b11));
+    let token = Token {
+        challenge,
+        commands: 0b11,
+        signature: sig.to_bytes().into(),
+    }
+    .to_bytes();
+    let mut b64 = [0u8; mfg_formats::unlock::TOKEN_B64_LEN];
+    let n = mfg_formats::base64::encode(&token, &mut b64).expect("the buffer holds a token");
+    let mut line = String::new();
+    challenge
+        .write_line(&mut line)
+        .expect("a String takes any line");
+    vec![token.to_vec(), b64[..n].to_vec(), line.into_bytes()]
+}
+
+/// A FIT with a kernel and the DTB seed, made by `mkimage -f auto`.
+fn fit_seed() -> Result<Vec<u8>> {
+    let kernel = scratch("seed-kernel")?;
+    std::fs::write(&kernel, (0..2048u32).map(|i| i as u8).collect::<Vec<u8>>())?;
+    let dtb = scratch("seed-fit.dtb")?;
+    std::fs::write(&dtb, dtc_seed()?)?;
+    let out = scratch("seed.itb")?;
+    let mut c = Command::new("mkimage");
+    c.args([
+        "-f", "auto", "-A", "arm64", "-O", "linux", "-T", "kernel", "-C", "none",
+    ])
+    .args(["-a", "0x40480000", "-e", "0x40480000", "-d"])
+    .arg(&kernel)
+    .arg("-b")
+    .arg(&dtb)
+    .arg(&out);
+    let o = c
+        .output()
+        .map_err(|e| format!("mkimage (Debian package u-boot-tools): {e}"))?;
+    if !o.status.success() {
+        return Err(format!("{}: {}", show(&c), String::from_utf8_lossy(&o.stderr)).into());
+    }
+    Ok(std::fs::read(&out)?)
 }
 
 /// A 128-block disk with two partitions, made by sgdisk.
@@ -664,17 +738,41 @@ fn d() {
     }
 
     #[test]
+    fn the_unlock_seed_verifies_with_the_targets_key() {
+        use mfg_formats::unlock::Token;
+        // The `unlock` target's authority key is G, the public key of
+        // scalar 1; the seed must verify with it, or the engine starts
+        // from a refused token.
+        let seeds = unlock_seeds();
+        let t = Token::parse(&seeds[0]).unwrap();
+        let mut one = [0u8; 32];
+        one[31] = 1;
+        let k = p256::ecdsa::SigningKey::from_slice(&one).unwrap();
+        let g = k.verifying_key().to_sec1_point(false);
+        let g: [u8; 64] = g.as_bytes()[1..].try_into().unwrap();
+        assert_eq!(&g[..4], &[0x6b, 0x17, 0xd1, 0xf2]);
+        assert_eq!(t.verify(&[0xa5; 16], Some(&[0x5a; 16]), &g), Ok(0b11));
+        assert_eq!(
+            Token::from_base64(std::str::from_utf8(&seeds[1]).unwrap()),
+            Ok(t)
+        );
+        let line = std::str::from_utf8(&seeds[2]).unwrap();
+        assert!(line.starts_with("unlock-challenge: a5a5"), "{line}");
+    }
+
+    #[test]
     fn every_target_has_its_properties() {
         // The counts the docs state (docs/hardening.md); a property added or
         // removed changes them here first.
         let want = [
-            ("loader/src/console/props.rs", 8),
+            ("loader/src/console/props.rs", 9),
             ("loader/src/requests/props.rs", 14),
             ("imx-emu/src/props.rs", 6),
             ("fdt-edit/src/props.rs", 4),
             ("drivers/block/src/gpt/tests.rs", 3),
             ("mfg-formats/src/tests.rs", 8),
             ("mfg-formats/src/structure_props.rs", 5),
+            ("mfg-formats/src/unlock.rs", 2),
             ("fit/src/props.rs", 3),
         ];
         for (file, n) in want {
