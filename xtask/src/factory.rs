@@ -473,7 +473,8 @@ pub fn flash_emmc_script() -> String {
     let mut s = script_head(
         "Flash one i.MX8M Plus device's eMMC: the user area (sparse image of the\n\
          whole user area, GPT and sealed bundle) and boot partition 0 (flash.bin\n\
-         with our loader).",
+         with our loader). The part must be open; close it after this, before\n\
+         its first boot from the eMMC (docs/factory.md, \"What to run\").",
         "uuu -b flash-emmc.uuu STOCK-FLASH.BIN FLASH.BIN disk.simg",
         &[
             STOCK_FLASH_BIN,
@@ -514,7 +515,8 @@ FB: done
 pub fn flash_bundle_script() -> String {
     let mut s = script_head(
         "Write a new sealed bundle into the mfg-bundle partition of a device whose\n\
-         eMMC was flashed with flash-emmc.uuu. Nothing else on the eMMC changes.",
+         eMMC was flashed with flash-emmc.uuu. Nothing else on the eMMC changes.\n\
+         Open parts only: a closed part cannot boot the stock programming U-Boot.",
         "uuu -b flash-bundle.uuu STOCK-FLASH.BIN mfg-bundle.img",
         &[
             STOCK_FLASH_BIN,
