@@ -103,7 +103,7 @@ pub const BLOB: Command = Command {
     name: "blob",
     sized: false,
     summary: "Blob encapsulation/decryption",
-    usage: "enc SRC DST LEN KM [KMLEN]\n    - encapsulate LEN bytes at SRC into a blob of LEN+48 bytes at DST\nblob dec SRC DST LEN KM [KMLEN]\n    - decapsulate the blob at SRC into LEN bytes at DST\n    KM is the address of the key modifier, KMLEN its length in bytes\n    (1..10; 10 if omitted; a for SECURE_KEY of Linux trusted keys); all numbers hex",
+    usage: "enc SRC DST LEN KM [KMLEN]\n    - encapsulate LEN bytes at SRC into a blob of LEN+48 bytes at DST\nblob dec SRC DST LEN KM [KMLEN]\n    - decapsulate the blob at SRC into LEN bytes at DST\n    KM is the address of the key modifier, KMLEN its length in bytes\n    (1..0x10; 0x10 if omitted; 0xa for SECURE_KEY of Linux trusted keys);\n    all numbers hex",
     // Payload copies in its frames (and the CAAM model's) are zeroed when
     // it returns.
     run: |m, args| crate::arch::scrubbing(Scrub::All, || blob(m, args)),
