@@ -305,6 +305,17 @@ pub fn unlock_token(keys: &Path, challenge: &str, commands: &str) -> Result<(Tok
     Ok((t, String::from_utf8_lossy(&b64).into_owned()))
 }
 
+/// Why a token with `mask` reaches provisioned secrets, if it does: with
+/// `blob` and `md` its holder can decapsulate a device's blobs (read from
+/// the eMMC with `mmc`, or left in RAM) and print the plaintext.
+pub fn secret_warning(mask: u32) -> Option<&'static str> {
+    let has = |name| unlock::command_bit(name).is_some_and(|b| mask & b != 0);
+    (has("blob") && has("md")).then_some(
+        "a token naming both 'blob' and 'md' lets its holder decapsulate and print \
+         every secret provisioned on this device: give it only to OEM staff",
+    )
+}
+
 /// Where `-o` writes: a file, or stdout for `-`.
 pub fn output_path(o: &str) -> Option<PathBuf> {
     (o != "-").then(|| PathBuf::from(o))

@@ -915,6 +915,9 @@ fn run(cli: Cli) -> Result<u8> {
             output,
         } => {
             let (t, line) = keyset::unlock_token(&keys, &challenge, &commands)?;
+            if let Some(w) = keyset::secret_warning(t.commands) {
+                eprintln!("mfgtool: warning: {w}");
+            }
             match keyset::output_path(&output) {
                 None => println!("{line}"),
                 Some(path) => {

@@ -216,6 +216,24 @@ fn unlock_token_signs_what_the_device_checks() {
     assert!(out.contains("(mw)"), "{out}");
     let tok = Token::from_base64(&fs::read_to_string(&f).unwrap()).unwrap();
     assert_eq!(tok.verify(&uid, Some(&nonce), &authority), Ok(0b10));
+    // A token that reaches the secrets is signed, with a warning; one
+    // that does not, without.
+    let sign = |cmds: &str| {
+        let (c, _, err) = run(&[
+            "unlock-token",
+            "--keys",
+            k,
+            "--challenge",
+            &challenge_line(uid, nonce),
+            "--commands",
+            cmds,
+        ]);
+        assert_eq!(c, 0, "{err}");
+        err
+    };
+    assert!(sign("md,blob").contains("warning: a token naming both 'blob' and 'md'"));
+    assert!(sign("md,mmc").is_empty());
+    assert!(sign("blob").is_empty());
 }
 
 #[test]
