@@ -260,6 +260,29 @@ fn a_corrupt_kernel_partition_gives_a_clear_error_and_the_prompt() {
 }
 
 #[test]
+fn an_arrow_key_stops_autoboot_and_leaves_nothing_in_the_first_line() {
+    let dir = std::env::temp_dir().join(format!("qt-linux-{}-arrow", std::process::id()));
+    let dtb = fs::read(linux::kernel_files().dtb).expect("dtb");
+    // A kernel autoboot would start (a `b .` loop): only the key stops it.
+    let disk = disk_with(&dir, &fake_kernel(0x644d_5241), &dtb);
+    let mut q = Qemu::boot(QemuOpts::new(loader_image()).disk(&disk)).expect("QEMU starts");
+    q.wait_for("Hit any key to stop autoboot:", Duration::from_secs(60))
+        .expect("countdown");
+    // Up arrow: autoboot takes the Esc; `[A` must not reach the line.
+    q.send_raw(b"\x1b[A").expect("send");
+    let banner = q
+        .wait_prompt_timeout(Duration::from_secs(60))
+        .expect("prompt");
+    assert!(!banner.contains("Starting kernel"), "{banner}");
+    let out = q.run("version").expect("version answers");
+    assert!(
+        out.contains(env!("CARGO_PKG_VERSION")) && !out.contains("Unknown command"),
+        "{out}"
+    );
+    let _ = fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn a_corrupt_dtb_partition_gives_a_clear_error_and_the_prompt() {
     let dir = std::env::temp_dir().join(format!("qt-linux-{}-badd", std::process::id()));
     let mut dtb = fs::read(linux::kernel_files().dtb).expect("dtb");

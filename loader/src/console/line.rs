@@ -1,9 +1,13 @@
 //! Line editing: printable ASCII, backspace/DEL, Ctrl-C (cancel the line),
-//! Ctrl-U (erase the line), CR or LF (or CR LF) to finish. Terminal escape
-//! sequences (arrow, Home, End, Delete and function keys: ECMA-48 CSI
-//! `ESC [ params final` and SS3 `ESC O final`) are swallowed whole instead
-//! of leaving `[A` in the line; a control byte ends a sequence early and
-//! then acts as itself.
+//! Ctrl-U (erase the line), CR or LF (or CR LF) to finish. The keys a
+//! terminal sends as escape sequences (arrows, Home, End, Delete, function
+//! keys, with or without modifiers) are swallowed whole instead of leaving
+//! `[A` in the line: CSI `ESC [ params final` (xterm, VTE, minicom,
+//! picocom), SS3 `ESC O [params] final` (application mode, some F-keys),
+//! the Linux console's `ESC [ [ A`..`E` and rxvt's `$`/`^`/`@`-terminated
+//! keys. A control byte ends a sequence early and then acts as itself. A
+//! lone Esc key followed by `[` or `O` still starts a sequence (there is
+//! no timer here, unlike ncurses' ESCDELAY).
 
 use heapless::Vec;
 
@@ -43,10 +47,12 @@ enum Escape {
     None,
     /// After ESC.
     Start,
-    /// After `ESC [`, with this many parameter/intermediate bytes.
+    /// After `ESC [`, with this many parameter bytes.
     Csi(u8),
-    /// After `ESC O`.
-    Ss3,
+    /// After `ESC O`, with this many parameter bytes.
+    Ss3(u8),
+    /// After the Linux console's `ESC [ [`: one more byte.
+    LinuxFn,
 }
 
 /// Longest CSI parameter run swallowed; a longer one is not a key.
@@ -138,9 +144,14 @@ impl LineEditor {
         let (eaten, next) = match (self.esc, b) {
             (Escape::None, _) => return false,
             (Escape::Start, b'[') => (true, Escape::Csi(0)),
-            (Escape::Start, b'O') => (true, Escape::Ss3),
-            (Escape::Csi(n), 0x20..=0x3f) if n < MAX_CSI_PARAMS => (true, Escape::Csi(n + 1)),
-            (Escape::Csi(_) | Escape::Ss3, 0x40..=0x7e) => (true, Escape::None),
+            (Escape::Start, b'O') => (true, Escape::Ss3(0)),
+            (Escape::Csi(0), b'[') => (true, Escape::LinuxFn),
+            (Escape::Csi(n), 0x30..=0x3f) if n < MAX_CSI_PARAMS => (true, Escape::Csi(n + 1)),
+            (Escape::Ss3(n), 0x30..=0x3f) if n < MAX_CSI_PARAMS => (true, Escape::Ss3(n + 1)),
+            // The final byte (keyboards send no intermediates: rxvt's
+            // `$` (Shift) and the like end the key).
+            (Escape::Csi(_) | Escape::Ss3(_), 0x20..=0x2f | 0x40..=0x7e)
+            | (Escape::LinuxFn, 0x20..=0x7e) => (true, Escape::None),
             // Anything else ends the sequence and is taken as itself.
             _ => (false, Escape::None),
         };
@@ -176,6 +187,29 @@ mod tests {
         let (ev, echo) = run(&input);
         assert_eq!(ev, [(Event::Line, "version".to_string())]);
         assert_eq!(echo, b"version\r\n");
+    }
+
+    #[test]
+    fn keys_of_other_terminals_leave_nothing_in_the_line() {
+        // Linux console F1, F5; SS3 with modifiers (Shift-F1 two ways);
+        // rxvt Shift-Delete, Ctrl-Home, Ctrl-Shift-Up; xterm Ctrl-Up.
+        let keys: [&[u8]; 8] = [
+            b"\x1b[[A",
+            b"\x1b[[E",
+            b"\x1bO2P",
+            b"\x1bO1;2P",
+            b"\x1b[3$",
+            b"\x1b[7^",
+            b"\x1b[a",
+            b"\x1b[1;5A",
+        ];
+        for k in keys {
+            let mut input = b"ver".to_vec();
+            input.extend_from_slice(k);
+            input.extend_from_slice(b"sion\r");
+            let (ev, _) = run(&input);
+            assert_eq!(ev, [(Event::Line, "version".to_string())], "{k:?}");
+        }
     }
 
     #[test]

@@ -57,16 +57,34 @@ fn console_keys() -> impl Strategy<Value = Vec<u8>> {
 }
 
 /// One key's escape sequence: CSI (arrows, Home/End/Delete/function keys,
-/// with parameters) or SS3.
+/// with parameters), SS3 (with parameters), the Linux console's F1-F5 or
+/// rxvt's modified keys.
 fn terminal_key() -> impl Strategy<Value = Vec<u8>> {
     prop_oneof![
-        ("[0-9;]{0,6}", 0x40u8..=0x7e).prop_map(|(p, f)| {
+        // `ESC [ [` is the Linux console's function-key prefix, not a key.
+        (
+            "[0-9;]{0,6}",
+            (0x40u8..=0x7e).prop_filter("not '['", |f| *f != b'[')
+        )
+            .prop_map(|(p, f)| {
+                let mut k = b"\x1b[".to_vec();
+                k.extend_from_slice(p.as_bytes());
+                k.push(f);
+                k
+            }),
+        ("[0-9;]{0,3}", 0x40u8..=0x7e).prop_map(|(p, f)| {
+            let mut k = b"\x1bO".to_vec();
+            k.extend_from_slice(p.as_bytes());
+            k.push(f);
+            k
+        }),
+        (0x41u8..=0x45).prop_map(|f| vec![0x1b, b'[', b'[', f]),
+        ("[0-9]{1,2}", prop::sample::select(&[b'$', b'^', b'@'][..])).prop_map(|(p, f)| {
             let mut k = b"\x1b[".to_vec();
             k.extend_from_slice(p.as_bytes());
             k.push(f);
             k
         }),
-        (0x40u8..=0x7e).prop_map(|f| vec![0x1b, b'O', f]),
     ]
 }
 

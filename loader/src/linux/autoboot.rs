@@ -18,7 +18,13 @@ pub fn autoboot(m: &mut Machine, delay: u32) {
     loop {
         let second = clock.deadline_us(1_000_000);
         loop {
-            if m.try_read_byte().is_some() {
+            if let Some(b) = m.try_read_byte() {
+                // The key is consumed, as in U-Boot; but an Esc starts a
+                // key's escape sequence, whose rest is still to come: give
+                // it back so the shell's editor swallows the whole key.
+                if b == 0x1b {
+                    let _ = m.typeahead.push_front(b);
+                }
                 outln!(m);
                 return;
             }
