@@ -1,5 +1,5 @@
 //! The FIT verifier: never panics; a FIT not signed by the fuzz key (the
-//! P-256 base point G, whose private scalar 1 nobody signs with here) is
+//! P-256 base point G, whose private scalar 1 signs no FIT here) is
 //! always refused, whatever else it holds. The engine cannot forge a
 //! signature, so the image checks behind it are the properties' work
 //! (`fit/src/props.rs`); this target reaches the tree, configuration and
