@@ -84,16 +84,19 @@ pub fn write_image(
             }
             (b / SECTOR, format!("--size {b}"))
         }
-        DiskSize::Sectors(n) => (n, format!("--emmc-sectors {n}")),
+        DiskSize::Sectors(n) => {
+            // The sparse format counts blocks in 32 bits; 2^32 sectors
+            // (2 TiB) is beyond any eMMC, and keeps every byte offset
+            // below far from overflow.
+            if n > u64::from(u32::MAX) {
+                return Err(Fail::usage(format!(
+                    "--emmc-sectors {n}: more than a sparse image holds (at most {} sectors)",
+                    u32::MAX
+                )));
+            }
+            (n, format!("--emmc-sectors {n}"))
+        }
     };
-    // The sparse format counts blocks in 32 bits; 2^32 sectors (2 TiB) is
-    // beyond any eMMC, and keeps every byte offset below far from overflow.
-    if total > u64::from(u32::MAX) {
-        return Err(Fail::usage(format!(
-            "{what}: more than a sparse image holds (at most {} sectors)",
-            u32::MAX
-        )));
-    }
     let too_small = || Fail::usage(format!("{what}: too small (at least 2 MiB)"));
     if total < 2 * ALIGN {
         return Err(too_small());

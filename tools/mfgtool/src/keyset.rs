@@ -306,13 +306,15 @@ pub fn unlock_token(keys: &Path, challenge: &str, commands: &str) -> Result<(Tok
 }
 
 /// Why a token with `mask` reaches provisioned secrets, if it does: with
-/// `blob` and `md` its holder can decapsulate a device's blobs (read from
-/// the eMMC with `mmc`, or left in RAM) and print the plaintext.
+/// `blob` its holder decapsulates a device's blobs into RAM, and `md`
+/// prints the plaintext or `mmc write` puts it on the eMMC, which the CM
+/// can read out of the board.
 pub fn secret_warning(mask: u32) -> Option<&'static str> {
     let has = |name| unlock::command_bit(name).is_some_and(|b| mask & b != 0);
-    (has("blob") && has("md")).then_some(
-        "a token naming both 'blob' and 'md' lets its holder decapsulate and print \
-         every secret provisioned on this device: give it only to OEM staff",
+    (has("blob") && (has("md") || has("mmc"))).then_some(
+        "a token naming 'blob' with 'md' or 'mmc' lets its holder decapsulate \
+         every secret provisioned on this device and print it or write it to \
+         the eMMC: give it only to OEM staff",
     )
 }
 

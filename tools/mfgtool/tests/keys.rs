@@ -231,7 +231,8 @@ fn unlock_token_signs_what_the_device_checks() {
         assert_eq!(c, 0, "{err}");
         err
     };
-    assert!(sign("md,blob").contains("warning: a token naming both 'blob' and 'md'"));
+    assert!(sign("md,blob").contains("warning: a token naming 'blob' with 'md' or 'mmc'"));
+    assert!(sign("blob,mmc").contains("warning: a token naming 'blob' with 'md' or 'mmc'"));
     assert!(sign("md,mmc").is_empty());
     assert!(sign("blob").is_empty());
 }
