@@ -8,15 +8,19 @@ use block::gpt::{Gpt, GptPartition};
 use board::dram::{FDT_LOAD, INITRD_LOAD};
 use board::{Current, Platform};
 
-/// The GPT (after bringing the card up) and its `boot` partition, if any.
-pub fn fit_partition(m: &mut Machine) -> Result<Option<GptPartition>, CmdError> {
+/// The GPT, after bringing the card up if it is not.
+fn read_gpt(m: &mut Machine) -> Result<Gpt, CmdError> {
     if m.mmc.info().is_none() {
         m.mmc
             .init()
             .map_err(|e| CmdError::msg(format_args!("{e}")))?;
     }
-    let gpt = Gpt::read(&mut m.mmc).map_err(|e| CmdError::msg(format_args!("GPT: {e}")))?;
-    Ok(gpt
+    Gpt::read(&mut m.mmc).map_err(|e| CmdError::msg(format_args!("GPT: {e}")))
+}
+
+/// The `boot` partition, if the GPT has one.
+pub fn fit_partition(m: &mut Machine) -> Result<Option<GptPartition>, CmdError> {
+    Ok(read_gpt(m)?
         .find_by_name(mfg_formats::partitions::BOOT.name)
         .cloned())
 }
@@ -59,12 +63,7 @@ pub fn load_part(
 /// `image_size`, FDT `totalsize`), the initramfs takes its whole partition.
 pub fn load_from_mmc(m: &mut Machine) -> Result<Loaded, CmdError> {
     use mfg_formats::partitions::{DTB, INITRD, KERNEL};
-    if m.mmc.info().is_none() {
-        m.mmc
-            .init()
-            .map_err(|e| CmdError::msg(format_args!("{e}")))?;
-    }
-    let gpt = Gpt::read(&mut m.mmc).map_err(|e| CmdError::msg(format_args!("GPT: {e}")))?;
+    let gpt = read_gpt(m)?;
     let find = |name: &str| {
         gpt.find_by_name(name)
             .cloned()
