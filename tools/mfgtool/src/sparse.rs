@@ -104,29 +104,18 @@ pub fn encode(l: &Layout<'_>) -> Result<Vec<u8>, String> {
     }
 
     let mut out = Vec::new();
-    out.extend_from_slice(&MAGIC.to_le_bytes());
-    out.extend_from_slice(&1u16.to_le_bytes());
-    out.extend_from_slice(&0u16.to_le_bytes());
-    out.extend_from_slice(&(FILE_HDR as u16).to_le_bytes());
-    out.extend_from_slice(&(CHUNK_HDR as u16).to_le_bytes());
-    out.extend_from_slice(&(BLOCK as u32).to_le_bytes());
-    out.extend_from_slice(&total.to_le_bytes());
-    out.extend_from_slice(&(chunks.len() as u32).to_le_bytes());
-    out.extend_from_slice(&0u32.to_le_bytes());
+    put_header(&mut out, BLOCK as u32, total, chunks.len() as u32);
     for c in &chunks {
         let (kind, blocks, data): (u16, u64, &[u8]) = match c {
             Chunk::Raw(d) => (RAW, d.len() as u64 / BLOCK, d),
             Chunk::Zero(n) => (FILL, *n, &[0; 4]),
             Chunk::Skip(n) => (DONT_CARE, *n, &[]),
         };
-        let bytes = u32::try_from(CHUNK_HDR + data.len())
-            .map_err(|_| "a chunk of 4 GiB or more".to_string())?;
-        out.extend_from_slice(&kind.to_le_bytes());
-        out.extend_from_slice(&0u16.to_le_bytes());
+        if u32::try_from(CHUNK_HDR + data.len()).is_err() {
+            return Err("a chunk of 4 GiB or more".to_string());
+        }
         // At most `total` blocks, which fits u32.
-        out.extend_from_slice(&(blocks as u32).to_le_bytes());
-        out.extend_from_slice(&bytes.to_le_bytes());
-        out.extend_from_slice(data);
+        put_chunk(&mut out, kind, blocks as u32, data);
     }
     Ok(out)
 }
@@ -172,6 +161,29 @@ fn le16(b: &[u8], at: usize) -> u16 {
 
 fn le32(b: &[u8], at: usize) -> u32 {
     u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
+}
+
+/// Appends the file header (format 1.0, no image checksum).
+fn put_header(out: &mut Vec<u8>, blk: u32, total: u32, chunks: u32) {
+    out.extend_from_slice(&MAGIC.to_le_bytes());
+    out.extend_from_slice(&1u16.to_le_bytes());
+    out.extend_from_slice(&0u16.to_le_bytes());
+    out.extend_from_slice(&(FILE_HDR as u16).to_le_bytes());
+    out.extend_from_slice(&(CHUNK_HDR as u16).to_le_bytes());
+    out.extend_from_slice(&blk.to_le_bytes());
+    out.extend_from_slice(&total.to_le_bytes());
+    out.extend_from_slice(&chunks.to_le_bytes());
+    out.extend_from_slice(&0u32.to_le_bytes());
+}
+
+/// Appends one chunk: header, then its data (`data.len()` checked by the
+/// caller to keep the chunk under 4 GiB).
+fn put_chunk(out: &mut Vec<u8>, kind: u16, blocks: u32, data: &[u8]) {
+    out.extend_from_slice(&kind.to_le_bytes());
+    out.extend_from_slice(&0u16.to_le_bytes());
+    out.extend_from_slice(&blocks.to_le_bytes());
+    out.extend_from_slice(&((CHUNK_HDR + data.len()) as u32).to_le_bytes());
+    out.extend_from_slice(data);
 }
 
 impl Image {
@@ -402,21 +414,9 @@ mod tests {
     /// (type, blocks, data).
     fn crafted(blk: u32, total: u32, chunks: &[(u16, u32, &[u8])]) -> Vec<u8> {
         let mut v = Vec::new();
-        v.extend_from_slice(&MAGIC.to_le_bytes());
-        v.extend_from_slice(&1u16.to_le_bytes());
-        v.extend_from_slice(&0u16.to_le_bytes());
-        v.extend_from_slice(&(FILE_HDR as u16).to_le_bytes());
-        v.extend_from_slice(&(CHUNK_HDR as u16).to_le_bytes());
-        v.extend_from_slice(&blk.to_le_bytes());
-        v.extend_from_slice(&total.to_le_bytes());
-        v.extend_from_slice(&(chunks.len() as u32).to_le_bytes());
-        v.extend_from_slice(&0u32.to_le_bytes());
-        for (kind, blocks, data) in chunks {
-            v.extend_from_slice(&kind.to_le_bytes());
-            v.extend_from_slice(&0u16.to_le_bytes());
-            v.extend_from_slice(&blocks.to_le_bytes());
-            v.extend_from_slice(&((CHUNK_HDR + data.len()) as u32).to_le_bytes());
-            v.extend_from_slice(data);
+        put_header(&mut v, blk, total, chunks.len() as u32);
+        for &(kind, blocks, data) in chunks {
+            put_chunk(&mut v, kind, blocks, data);
         }
         v
     }
