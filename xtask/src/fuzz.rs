@@ -608,15 +608,12 @@ fn dtc_seed() -> Result<Vec<u8>> {
 /// target's authority key is G); its base64 line; the challenge line.
 fn unlock_seeds() -> Vec<Vec<u8>> {
     use mfg_formats::unlock::{Challenge, Token};
-    use p256::ecdsa::{Signature, SigningKey, signature::Signer};
+    use p256::ecdsa::{Signature, signature::Signer};
     let challenge = Challenge {
         uid: [0xa5; 16],
         nonce: [0x5a; 16],
     };
-    let mut one = [0u8; 32];
-    one[31] = 1;
-    let key = SigningKey::from_slice(&one).expect("1 is a valid scalar");
-    let sig: Signature = key.sign(&Token::signed_bytes(&challenge, 0b11));
+    let sig: Signature = seed_authority().sign(&Token::signed_bytes(&challenge, 0b11));
     let token = Token {
         challenge,
         commands: 0b11,
@@ -630,6 +627,27 @@ fn unlock_seeds() -> Vec<Vec<u8>> {
         .write_line(&mut line)
         .expect("a String takes any line");
     vec![token.to_vec(), b64[..n].to_vec(), line.into_bytes()]
+}
+
+/// The authority key of the `unlock` target's seed: private scalar 1, whose
+/// public key is the base point G the target verifies with.
+fn seed_authority() -> p256::ecdsa::SigningKey {
+    let mut one = [0u8; 32];
+    one[31] = 1;
+    p256::ecdsa::SigningKey::from_slice(&one).expect("1 is a valid scalar")
+}
+
+/// Runs a seed-making tool (from Debian package `package`); its failure
+/// says the command and the tool's own message.
+fn run_tool(c: &mut Command, package: &str) -> Result<()> {
+    let name = c.get_program().to_string_lossy().into_owned();
+    let out = c
+        .output()
+        .map_err(|e| format!("{name} (Debian package {package}): {e}"))?;
+    if !out.status.success() {
+        return Err(format!("{}: {}", show(c), String::from_utf8_lossy(&out.stderr)).into());
+    }
+    Ok(())
 }
 
 /// A FIT with a kernel and the DTB seed, made by `mkimage -f auto`.
@@ -648,12 +666,7 @@ fn fit_seed() -> Result<Vec<u8>> {
     .arg("-b")
     .arg(&dtb)
     .arg(&out);
-    let o = c
-        .output()
-        .map_err(|e| format!("mkimage (Debian package u-boot-tools): {e}"))?;
-    if !o.status.success() {
-        return Err(format!("{}: {}", show(&c), String::from_utf8_lossy(&o.stderr)).into());
-    }
+    run_tool(&mut c, "u-boot-tools")?;
     Ok(std::fs::read(&out)?)
 }
 
@@ -665,12 +678,7 @@ fn gpt_seed() -> Result<Vec<u8>> {
     c.args(["-n", "1:34:60", "-c", "1:loader", "-t", "1:EF00"])
         .args(["-n", "2:61:94", "-c", "2:mfg-data"])
         .arg(&img);
-    let out = c
-        .output()
-        .map_err(|e| format!("sgdisk (Debian package gdisk): {e}"))?;
-    if !out.status.success() {
-        return Err(format!("{}: {}", show(&c), String::from_utf8_lossy(&out.stderr)).into());
-    }
+    run_tool(&mut c, "gdisk")?;
     Ok(std::fs::read(&img)?)
 }
 
@@ -745,10 +753,7 @@ fn d() {
         // from a refused token.
         let seeds = unlock_seeds();
         let t = Token::parse(&seeds[0]).unwrap();
-        let mut one = [0u8; 32];
-        one[31] = 1;
-        let k = p256::ecdsa::SigningKey::from_slice(&one).unwrap();
-        let g = k.verifying_key().to_sec1_point(false);
+        let g = seed_authority().verifying_key().to_sec1_point(false);
         let g: [u8; 64] = g.as_bytes()[1..].try_into().unwrap();
         assert_eq!(&g[..4], &[0x6b, 0x17, 0xd1, 0xf2]);
         assert_eq!(t.verify(&[0xa5; 16], Some(&[0x5a; 16]), &g), Ok(0b11));
